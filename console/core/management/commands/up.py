@@ -1,0 +1,169 @@
+"""`manage.py up`: bring the whole local system up on embedded defaults (what `make run` runs)."""
+
+import os
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from console.accounts.bootstrap import ADMIN_USERNAME, ensure_admin_user
+from console.core.ports import PortClaim, first_taken, is_answering
+from console.core.supervisor import ProcessSpec, Supervisor
+from console.env import env_secret, persisted_secret
+
+DAEMON_NODES = 3
+DAEMON_RAFT_OFFSET = 100  # node i: HTTP on DAEMON_HTTP_PORT+i, Raft on DAEMON_HTTP_PORT+100+i
+PIECES = ("daemon", "collector", "worker")
+
+HELP = """\
+Start the local system and supervise it until Ctrl-C: a 3-node daemon cluster (if
+daemon/ exists), the collector (if `manage.py collect` exists), a Celery worker and the
+console on daphne. Migrates the database and creates the `admin` user first.
+
+Environment:
+  CONSOLE_HOST, CONSOLE_PORT   where the console listens (127.0.0.1, 8000)
+  DAEMON_HTTP_PORT             node i serves HTTP on this+i, Raft on this+100+i (8080)
+  DAEMON_TOKEN                 daemon admin token (default: generated once into var/)
+  CONSOLE_ADMIN_PASSWORD       password for a newly created admin (default: generated)
+  CONSOLE_VAR_DIR              where data lives (./var)
+  DATABASE_URL, REDIS_URL, CELERY_BROKER_URL   leave unset for SQLite, in-memory, files
+"""
+
+
+class Command(BaseCommand):
+    help = HELP
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: object) -> CommandParser:
+        from argparse import RawDescriptionHelpFormatter
+
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = RawDescriptionHelpFormatter
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--skip",
+            action="append",
+            choices=PIECES,
+            default=[],
+            help="do not start this piece (repeatable)",
+        )
+
+    def handle(self, *args: object, skip: list[str], **options: object) -> None:
+        base_dir: Path = settings.BASE_DIR
+        var_dir: Path = settings.VAR_DIR
+        run_daemon = "daemon" not in skip and (base_dir / "daemon" / "__main__.py").exists()
+
+        # Before touching anything: a taken port is a one-line error, not a half-started system.
+        taken = first_taken(self._port_claims(run_daemon))
+        if taken:
+            raise CommandError(taken.taken_message())
+
+        supervisor = Supervisor(cwd=base_dir)
+        supervisor.install_signal_handlers()
+        var_dir.mkdir(parents=True, exist_ok=True)
+        supervisor.say(f"data in {var_dir}; database {settings.DATABASES['default']['NAME']}")
+        call_command("migrate", interactive=False, verbosity=0)
+        password = ensure_admin_user(env_secret("CONSOLE_ADMIN_PASSWORD"))
+        if password is None:
+            supervisor.say(
+                f"admin user exists; password was printed on first run "
+                f"(reset: manage.py changepassword {ADMIN_USERNAME})"
+            )
+
+        daemon_token = env_secret("DAEMON_TOKEN") or persisted_secret(var_dir / "daemon_token")
+        shared_env = {
+            "DAEMON_TOKEN": daemon_token,
+            "DAEMON_HTTP_PORT": str(settings.DAEMON_HTTP_PORT),
+            "CONSOLE_VAR_DIR": str(var_dir),
+        }
+        specs = self._process_specs(supervisor, run_daemon, skip, shared_env)
+        url = f"http://{settings.CONSOLE_HOST}:{settings.CONSOLE_PORT}/"
+
+        def announce_when_ready() -> bool:
+            if not is_answering(settings.CONSOLE_HOST, settings.CONSOLE_PORT):
+                return False
+            self._announce(supervisor, url, password)
+            return True
+
+        try:
+            supervisor.start_all(specs)
+            supervisor.supervise(announce_when_ready)
+        finally:
+            supervisor.stop_all()
+        if supervisor.unexpected_exits:
+            raise CommandError("; ".join(supervisor.unexpected_exits))
+
+    def _port_claims(self, run_daemon: bool) -> list[PortClaim]:
+        claims = [PortClaim(settings.CONSOLE_PORT, "the console", "CONSOLE_PORT", "the console")]
+        if run_daemon:
+            first = settings.DAEMON_HTTP_PORT
+            for i in range(DAEMON_NODES):
+                claims.append(
+                    PortClaim(
+                        first + i,
+                        f"daemon node {i} (HTTP)",
+                        "DAEMON_HTTP_PORT",
+                        "the daemon cluster",
+                    )
+                )
+                claims.append(
+                    PortClaim(
+                        first + DAEMON_RAFT_OFFSET + i,
+                        f"daemon node {i} (Raft)",
+                        "DAEMON_HTTP_PORT",
+                        "the daemon cluster",
+                    )
+                )
+        return claims
+
+    def _process_specs(
+        self, supervisor: Supervisor, run_daemon: bool, skip: list[str], env: dict[str, str]
+    ) -> list[ProcessSpec]:
+        python = sys.executable
+        specs: list[ProcessSpec] = []
+        if run_daemon:
+            specs.append(ProcessSpec("daemon", self._daemon_argv(python), env))
+        elif "daemon" not in skip:
+            supervisor.say("daemon cluster: not started (daemon/__main__.py does not exist yet)")
+        if "collector" not in skip and "collect" in get_commands():
+            specs.append(ProcessSpec("collector", [python, "manage.py", "collect"], env))
+        elif "collector" not in skip:
+            supervisor.say("collector: not started (no `manage.py collect` command yet)")
+        if "worker" not in skip:
+            worker = [python, "-m", "celery", "-A", "console", "worker", "--loglevel", "INFO"]
+            specs.append(ProcessSpec("worker", worker, env))
+        daphne = [
+            python, "-m", "daphne",
+            "-b", settings.CONSOLE_HOST, "-p", str(settings.CONSOLE_PORT),
+            "console.asgi:application",
+        ]  # fmt: skip
+        specs.append(ProcessSpec("console", daphne, env))
+        return specs
+
+    def _daemon_argv(self, python: str) -> list[str]:
+        data_dir = settings.VAR_DIR / "cluster"
+        if data_dir.is_relative_to(settings.BASE_DIR):
+            data_dir = data_dir.relative_to(settings.BASE_DIR)
+        return [
+            python, "-m", "daemon", "cluster",
+            "--nodes", str(DAEMON_NODES),
+            "--data-dir", str(data_dir),
+            "--http-port", str(settings.DAEMON_HTTP_PORT),
+        ]  # fmt: skip
+
+    def _announce(self, supervisor: Supervisor, url: str, password: str | None) -> None:
+        supervisor.say("")
+        supervisor.say(f"console ready: {url}", color="1;32")
+        if password is not None:
+            supervisor.say(
+                f"log in as {ADMIN_USERNAME} / {password}  (printed once: only its hash is stored)",
+                color="1;32",
+            )
+        else:
+            supervisor.say(f"log in as {ADMIN_USERNAME}", color="1;32")
+        supervisor.say("Ctrl-C stops everything")
+        supervisor.say("")
+        os.environ.pop("CONSOLE_ADMIN_PASSWORD", None)

@@ -1,0 +1,169 @@
+"""Django settings, read from the environment with embedded defaults.
+
+With nothing set, the console runs on SQLite, the in-memory channel layer and kombu's
+filesystem broker, all under ./var/. Production (CONSOLE_ENV=production) must say where
+its database is, which hosts it answers for and what its secret key is; anything missing
+stops the start with one line naming it.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from console.env import (
+    SettingsError,
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    persisted_secret,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("CONSOLE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+CONSOLE_ENV = env_str("CONSOLE_ENV", "development")
+PRODUCTION = CONSOLE_ENV == "production"
+DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+
+
+def _missing_production_settings() -> list[str]:
+    required = {
+        "SECRET_KEY": env_secret("SECRET_KEY"),
+        "DATABASE_URL": env_secret("DATABASE_URL"),
+        "ALLOWED_HOSTS": env_str("ALLOWED_HOSTS"),
+    }
+    return [name for name, value in required.items() if not value]
+
+
+if PRODUCTION and (missing := _missing_production_settings()):
+    raise SettingsError(f"CONSOLE_ENV=production requires {' and '.join(missing)} to be set")
+
+SECRET_KEY = env_secret("SECRET_KEY") or persisted_secret(VAR_DIR / "secret_key")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",  # first: its runserver replaces Django's, so dev serves ASGI too
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_prometheus",
+    "console.core",
+    "console.accounts",
+    "console.clusters",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "console.urls"
+ASGI_APPLICATION = "console.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# django_prometheus wraps the database backends so query counts and latencies are metrics.
+_PROMETHEUS_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+_database_url = env_secret("DATABASE_URL")
+if _database_url:
+    _database = dj_database_url.parse(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))
+else:
+    _database = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "console.sqlite3"}
+_database["ENGINE"] = _PROMETHEUS_ENGINES.get(_database["ENGINE"], _database["ENGINE"])
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    # In-memory layers do not cross processes; consumers poll the event journal instead.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Celery reads every CELERY_* setting here (see console/celery.py).
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True  # RunbookRun rows are the record, not a result backend
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Until a front proxy or whitenoise serves /static/, daphne serves it through Django.
+SERVE_STATIC = env_bool("CONSOLE_SERVE_STATIC", default=DEBUG)
+
+# Where `manage.py up` serves the console (daphne).
+CONSOLE_HOST = env_str("CONSOLE_HOST", "127.0.0.1")
+CONSOLE_PORT = env_int("CONSOLE_PORT", 8000)
+
+# The local daemon cluster `manage.py up` starts: node i serves HTTP on DAEMON_HTTP_PORT + i.
+DAEMON_HTTP_PORT = env_int("DAEMON_HTTP_PORT", 8080)
+DAEMON_TOKEN = env_secret("DAEMON_TOKEN")
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

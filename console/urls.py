@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from console.api import api
+
+urlpatterns = [
+    path("", include("console.clusters.urls")),
+    path("accounts/", include("console.accounts.urls")),
+    path("api/", api.urls),
+    path("admin/", admin.site.urls),
+    path("", include("django_prometheus.urls")),  # /metrics
+]

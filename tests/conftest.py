@@ -1,0 +1,136 @@
+"""Shared fixtures: free ports, polling with a deadline, and a real daphne serving the
+console against the test database."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll `condition` until it holds; fail the test naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def port_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def embedded_defaults_env(**overrides: str) -> dict[str, str]:
+    """The environment of a fresh checkout: no external services, whatever CI exports."""
+    env = {key: value for key, value in os.environ.items() if not _is_service_setting(key)}
+    env.update(overrides)
+    return env
+
+
+def _is_service_setting(key: str) -> bool:
+    return key in {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+        "SECRET_KEY",
+        "ALLOWED_HOSTS",
+        "CONSOLE_ENV",
+        "DEBUG",
+        "DJANGO_SETTINGS_MODULE",
+    }
+
+
+def database_url(settings_dict: dict) -> str:
+    """A DATABASE_URL for the database Django is connected to now (the test database)."""
+    if settings_dict["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = quote(settings_dict.get("USER") or "")
+    password = quote(settings_dict.get("PASSWORD") or "")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # SQLite's default test database lives in memory, which a daphne subprocess cannot
+    # share; a file can be.
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        test_db = tmp_path_factory.mktemp("db") / "test_console.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = str(test_db)
+
+
+@dataclass(frozen=True)
+class ConsoleServer:
+    url: str
+    port: int
+
+
+@pytest.fixture(scope="session")
+def console_server(
+    django_db_setup: None, django_db_blocker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ConsoleServer]:
+    """daphne serving the console on a free loopback port, on the test database.
+
+    Tests using it need `transactional_db`, so what they write is committed and the
+    server (another process) sees it.
+    """
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        connection.ensure_connection()
+        url_of_test_db = database_url(connection.settings_dict)
+    port = free_port()
+    env = embedded_defaults_env(
+        DATABASE_URL=url_of_test_db,
+        SECRET_KEY=settings.SECRET_KEY,
+        CONSOLE_VAR_DIR=str(tmp_path_factory.mktemp("console_var")),
+        PYTHONUNBUFFERED="1",
+    )
+    log_path = tmp_path_factory.mktemp("logs") / "daphne.log"
+    with log_path.open("wb") as log:
+        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        server = subprocess.Popen(
+            [*argv, "console.asgi:application"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_for(
+                lambda: port_answers(port) or server.poll() is not None, 30, "daphne to listen"
+            )
+            if server.poll() is not None:
+                pytest.fail(f"daphne exited at start:\n{log_path.read_text()}")
+            yield ConsoleServer(url=f"http://127.0.0.1:{port}", port=port)
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()

@@ -1,0 +1,82 @@
+"""Settings from the environment: production refuses to start half-configured."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, embedded_defaults_env
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ({}, "SECRET_KEY and DATABASE_URL and ALLOWED_HOSTS"),
+        ({"SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "console.example"}, "DATABASE_URL"),
+        ({"SECRET_KEY": "x" * 50, "DATABASE_URL": "sqlite:////tmp/x.db"}, "ALLOWED_HOSTS"),
+    ],
+)
+def test_production_without_a_required_setting_fails_with_one_line(
+    given: dict[str, str], missing: str
+) -> None:
+    result = manage(embedded_defaults_env(CONSOLE_ENV="production", **given), "check")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"console: configuration error: CONSOLE_ENV=production requires {missing} to be set"
+    ]
+
+
+def test_production_starts_when_everything_is_set(tmp_path: Path) -> None:
+    env = embedded_defaults_env(
+        CONSOLE_ENV="production",
+        SECRET_KEY="a-production-secret-key-that-is-long-enough-to-pass-checks",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        ALLOWED_HOSTS="console.example",
+    )
+    result = manage(env, "check")
+    assert result.returncode == 0, result.stderr
+
+
+def test_secret_key_can_come_from_a_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "secret"
+    key_file.write_text("from-a-file\n")
+    env = embedded_defaults_env(SECRET_KEY_FILE=str(key_file), CONSOLE_VAR_DIR=str(tmp_path))
+    result = manage(
+        env,
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.conf import settings; print(settings.SECRET_KEY)",
+    )
+    assert result.stdout.strip() == "from-a-file"
+
+
+def test_a_malformed_boolean_is_a_one_line_error(tmp_path: Path) -> None:
+    result = manage(embedded_defaults_env(DEBUG="maybe", CONSOLE_VAR_DIR=str(tmp_path)), "check")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "console: configuration error: DEBUG='maybe' is not a boolean "
+        "(use 1/0, true/false, yes/no, on/off)"
+    ]
+
+
+def test_a_fresh_checkout_uses_sqlite_under_the_var_dir(tmp_path: Path) -> None:
+    code = "from django.conf import settings; print(settings.DATABASES['default']['NAME'])"
+    result = manage(
+        embedded_defaults_env(CONSOLE_VAR_DIR=str(tmp_path)), "shell", "-v", "0", "-c", code
+    )
+    assert result.stdout.strip() == str(tmp_path / "console.sqlite3")
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
