@@ -1,0 +1,305 @@
+"""The node's HTTP API (Starlette): parse, authorise, call DaemonNode, map errors.
+
+The contract is docs/daemon-api.md; the runbook's curl lines are the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from daemon import metrics
+from daemon.executor import Draining, QueueFull
+from daemon.node import ApiError, DaemonNode
+from daemon.operations import valid_id
+
+log = logging.getLogger("daemon.api")
+
+Handler = Callable[[Request], Awaitable[Response]]
+WINDOWS = {"24h": 24 * 60, "7d": 7 * 24 * 60, "month": 31 * 24 * 60}
+MAX_PAGE = 1000
+
+
+def error(status: int, message: str, headers: dict | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+def guarded(node: DaemonNode, role: str) -> Callable[[Handler], Handler]:
+    """Authorise, then turn every expected failure into a one-line JSON error."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            denied = node.tokens.check(request.headers.get("authorization"), role)
+            if denied is not None:
+                status, message = denied
+                headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+                return error(status, message, headers)
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                return error(exc.status, exc.message, **exc.extra)
+            except QueueFull as exc:
+                retry = str(max(1, int(exc.retry_after_s)))
+                return error(
+                    429, "queue is full; retry later", {"Retry-After": retry}, retryAfter=int(retry)
+                )
+            except Draining:
+                return error(503, f"node {node.name} is draining; send work to another node")
+
+        return endpoint
+
+    return wrap
+
+
+async def read_json(request: Request, node: DaemonNode, required: bool = True) -> Any:
+    limit = node.config.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"body too large: limit is {limit} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413, f"body too large: limit is {limit} bytes")
+    if not body.strip():
+        if required:
+            raise ApiError(400, "a JSON body is required")
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from None
+
+
+def int_param(request: Request, key: str, default: int | None, lo: int, hi: int) -> int | None:
+    raw = request.query_params.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"query parameter '{key}' must be an integer") from None
+    if not lo <= value <= hi:
+        raise ApiError(400, f"query parameter '{key}' must be between {lo} and {hi}")
+    return value
+
+
+def op_id_of(request: Request) -> str:
+    op_id = request.path_params["op_id"]
+    if not valid_id(op_id):
+        raise ApiError(400, f"invalid operation id {op_id[:80]!r}")
+    return op_id
+
+
+def build_app(node: DaemonNode) -> Starlette:
+    read, operate, admin = guarded(node, "read"), guarded(node, "operate"), guarded(node, "admin")
+
+    # ---- health ----
+    async def startup(request: Request) -> Response:
+        if node.raft.is_ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "starting"}, status_code=503)
+
+    async def live(request: Request) -> Response:
+        return JSONResponse({"status": "alive", "node": node.name})
+
+    async def ready(request: Request) -> Response:
+        ok, status, reason = node.readiness()
+        body = {"status": status, "node": node.name}
+        if not ok:
+            body["reason"] = reason
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @read
+    async def health_node(request: Request) -> Response:
+        return JSONResponse(node.node_view())
+
+    @read
+    async def health_cluster(request: Request) -> Response:
+        return JSONResponse(await node.cluster_view())
+
+    # ---- operations ----
+    @read
+    async def list_operations(request: Request) -> Response:
+        return JSONResponse(node.state.list_operations())
+
+    @operate
+    async def define_operation(request: Request) -> Response:
+        created, op = await node.define_operation(await read_json(request, node))
+        return JSONResponse(op, status_code=201 if created else 200)
+
+    @read
+    async def get_operation(request: Request) -> Response:
+        op_id = op_id_of(request)
+        op = node.state.get_operation(op_id)
+        if op is None:
+            raise ApiError(404, f"operation '{op_id}' not found")
+        return JSONResponse(op)
+
+    @operate
+    async def delete_operation(request: Request) -> Response:
+        op_id = op_id_of(request)
+        await node.delete_operation(op_id)
+        return JSONResponse({"deleted": op_id})
+
+    @operate
+    async def execute(request: Request) -> Response:
+        op_id = op_id_of(request)
+        body = await read_json(request, node, required=False)
+        params = None
+        if body is not None:
+            if not isinstance(body, dict) or set(body) - {"params"}:
+                raise ApiError(400, 'body must be {"params": {...}} or empty')
+            params = body.get("params")
+            if params is not None and not isinstance(params, dict):
+                raise ApiError(400, "params must be a JSON object")
+        return JSONResponse(await node.execute(op_id, params))
+
+    @read
+    async def history(request: Request) -> Response:
+        op_id = op_id_of(request)
+        limit = int_param(request, "limit", 100, 1, MAX_PAGE)
+        before = int_param(request, "before", None, 0, 2**62)
+        after = int_param(request, "after", None, 0, 2**62)
+        records = node.state.operation_history(op_id, limit, before, after)
+        if records is None:
+            raise ApiError(404, f"operation '{op_id}' not found")
+        return JSONResponse(records)
+
+    @read
+    async def executions(request: Request) -> Response:
+        after = int_param(request, "after", 0, 0, 2**62)
+        limit = int_param(request, "limit", 500, 1, MAX_PAGE)
+        return JSONResponse(node.state.executions_after(after, limit))
+
+    # ---- metrics ----
+    @read
+    async def metrics_now(request: Request) -> Response:
+        accept = request.headers.get("accept", "")
+        if metrics.wants_prometheus(accept):
+            body, content_type = metrics.render_prometheus(node.prometheus_snapshot(), accept)
+            return Response(body, media_type=content_type)
+        return JSONResponse(node.metrics_summary(None))
+
+    @read
+    async def metrics_window(request: Request) -> Response:
+        window = request.path_params["window"]
+        if window not in WINDOWS:
+            raise ApiError(404, f"unknown window '{window[:20]}'; use one of {', '.join(WINDOWS)}")
+        return JSONResponse(await node.metrics_window(WINDOWS[window]))
+
+    # ---- queue and admin ----
+    @read
+    async def queue(request: Request) -> Response:
+        return JSONResponse({**node.executor.queue_snapshot(), "node": node.name})
+
+    @admin
+    async def snapshot(request: Request) -> Response:
+        return JSONResponse(await node.snapshot())
+
+    def drain_endpoint(draining: bool) -> Handler:
+        @admin
+        async def endpoint(request: Request) -> Response:
+            body = await read_json(request, node, required=False)
+            target = body.get("node") if isinstance(body, dict) else None
+            if target and target != node.name:
+                path = "/admin/drain" if draining else "/admin/undrain"
+                forwarded = await node.forward(
+                    target, "POST", path, request.headers.get("authorization")
+                )
+                return JSONResponse(forwarded.json(), status_code=forwarded.status_code)
+            return JSONResponse(await node.set_draining(draining))
+
+        return endpoint
+
+    @admin
+    async def transfer_leader(request: Request) -> Response:
+        body = await read_json(request, node, required=False) or {}
+        if not isinstance(body, dict) or set(body) - {"target"}:
+            raise ApiError(400, 'body must be {"target": "<node name>"} or empty')
+        target = body.get("target")
+        if target is not None and not isinstance(target, str):
+            raise ApiError(400, "target must be a node name")
+        if not node.raft.is_leader:
+            leader = node.leader_name()
+            if leader is None:
+                raise ApiError(503, "no leader right now; retry in a moment")
+            forwarded = await node.forward(
+                leader, "POST", "/admin/transfer-leader", request.headers.get("authorization"), body
+            )
+            return JSONResponse(forwarded.json(), status_code=forwarded.status_code)
+        return JSONResponse(await node.transfer_leader(target))
+
+    @read
+    async def list_members(request: Request) -> Response:
+        view = await node.cluster_view()
+        return JSONResponse(
+            [
+                {k: n[k] for k in ("name", "role", "reachable", "raftAddress", "httpUrl")}
+                for n in view["nodes"]
+            ]
+        )
+
+    @admin
+    async def add_member(request: Request) -> Response:
+        return JSONResponse(await node.add_member(await read_json(request, node)))
+
+    @admin
+    async def remove_member(request: Request) -> Response:
+        return JSONResponse(await node.remove_member(request.path_params["name"]))
+
+    @admin
+    async def shutdown(request: Request) -> Response:
+        node._spawn(node.graceful_shutdown())
+        return JSONResponse({"status": "shutting down", "node": node.name}, status_code=202)
+
+    routes = [
+        Route("/health/startup", startup),
+        Route("/health/live", live),
+        Route("/health/ready", ready),
+        Route("/health/node", health_node),
+        Route("/health/cluster", health_cluster),
+        Route("/operations", list_operations, methods=["GET"]),
+        Route("/operations", define_operation, methods=["POST"]),
+        Route("/operations/{op_id}", get_operation, methods=["GET"]),
+        Route("/operations/{op_id}", delete_operation, methods=["DELETE"]),
+        Route("/operations/{op_id}/history", history, methods=["GET"]),
+        Route("/execute/{op_id}", execute, methods=["POST"]),
+        Route("/executions", executions, methods=["GET"]),
+        Route("/metrics", metrics_now, methods=["GET"]),
+        Route("/metrics/{window}", metrics_window, methods=["GET"]),
+        Route("/queue", queue, methods=["GET"]),
+        Route("/admin/snapshot", snapshot, methods=["POST"]),
+        Route("/admin/drain", drain_endpoint(True), methods=["POST"]),
+        Route("/admin/undrain", drain_endpoint(False), methods=["POST"]),
+        Route("/admin/transfer-leader", transfer_leader, methods=["POST"]),
+        Route("/admin/members", list_members, methods=["GET"]),
+        Route("/admin/members", add_member, methods=["POST"]),
+        Route("/admin/members/{name}", remove_member, methods=["DELETE"]),
+        Route("/shutdown", shutdown, methods=["POST"]),
+    ]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return error(exc.status_code, exc.detail or "error")
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error serving %s %s", request.method, request.url.path)
+        return error(500, "internal error; see the node's log")
+
+    async def root(request: Request) -> Response:
+        return JSONResponse({"node": node.name, "version": node.node_view()["version"]})
+
+    routes.append(Route("/", root))
+    return Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )

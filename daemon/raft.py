@@ -1,0 +1,344 @@
+"""pysyncobj, driven safely: one place that knows its internals.
+
+Everything that reaches into pysyncobj's private attributes lives here, pinned
+to pysyncobj 0.3.17 (see constraints.txt). The rest of the daemon sees a small
+surface: ``submit`` (an awaitable, retried, idempotent write), ``status``,
+per-follower lag, compaction that really frees disk, membership and leadership
+transfer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
+
+from daemon.config import Config
+from daemon.state import ReplicatedState
+
+log = logging.getLogger("daemon.raft")
+
+ROLE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
+RETRYABLE = {
+    FAIL_REASON.QUEUE_FULL,
+    FAIL_REASON.MISSING_LEADER,
+    FAIL_REASON.DISCARDED,
+    FAIL_REASON.NOT_LEADER,
+    FAIL_REASON.LEADER_CHANGED,
+}
+# A journal whose file is this much larger than its live records gets rewritten.
+SHRINK_MIN_BYTES = 1 << 20
+
+
+class NotCommitted(Exception):
+    """A write was not confirmed in time. It may still commit: retry with the same id."""
+
+
+@dataclass(frozen=True)
+class AppliedView:
+    """(applied index, digest) read together on the tick thread, so they match."""
+
+    applied_index: int
+    commit_index: int
+    last_log_index: int
+    term: int
+    digest: str
+    changes: int
+
+
+def build_conf(config: Config, on_state_changed: Callable[[int, int], None]) -> SyncObjConf:
+    raft = config.raft
+    heartbeat_s = raft.heartbeat_interval_ms / 1000
+    election_s = raft.election_timeout_ms / 1000
+    return SyncObjConf(
+        password=raft.password,
+        bindAddress=config.raft_bind,
+        journalFile=str(config.journal_file),
+        fullDumpFile=str(config.dump_file),
+        appendEntriesPeriod=heartbeat_s,
+        appendEntriesUseBatch=raft.append_entries_batch,
+        raftMinTimeout=election_s,
+        raftMaxTimeout=election_s * 1.5,
+        # Must be >= raftMaxTimeout (pysyncobj asserts it).
+        connectionTimeout=max(3.5, election_s * 1.5),
+        connectionRetryTime=min(1.0, election_s),
+        logCompactionMinEntries=raft.snapshot_interval_ops,
+        logCompactionMinTime=raft.snapshot_interval_s,
+        dynamicMembershipChange=True,
+        commandsQueueSize=100_000,
+        autoTickPeriod=0.01,
+        onStateChanged=on_state_changed,
+    )
+
+
+class RaftNode:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.state = ReplicatedState()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._role_listeners: list[Callable[[int], None]] = []
+        # (monotonic time, last log index) whenever the leader's log grew: lag in ms
+        # for a follower at matchIndex m is the age of the first sample past m.
+        self._append_samples: deque[tuple[float, int]] = deque(maxlen=20_000)
+        self._view = AppliedView(0, 0, 0, 0, self.state.digest, 0)
+        self._shrink_requested = threading.Event()
+        self._shrink_done = threading.Event()
+        self.journal_rewrites = 0
+        peers = [p.raft_address for p in config.peers]
+        self.obj = SyncObj(
+            config.raft_advertise,
+            peers,
+            conf=build_conf(config, self._on_state_changed),
+            consumers=[self.state],
+        )
+        self.obj.addOnTickCallback(self._on_tick)
+
+    # ---- lifecycle -------------------------------------------------------
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def on_role_change(self, listener: Callable[[int], None]) -> None:
+        self._role_listeners.append(listener)
+
+    def destroy(self) -> None:
+        self.obj.destroy()
+
+    def _on_state_changed(self, old: int, new: int) -> None:
+        # Runs on the tick thread: hand off, never block here.
+        if self._loop is not None:
+            for listener in self._role_listeners:
+                self._loop.call_soon_threadsafe(listener, new)
+
+    # ---- tick thread -----------------------------------------------------
+    def _on_tick(self) -> None:
+        obj = self.obj
+        last = obj._SyncObj__getCurrentLogIndex()
+        if not self._append_samples or self._append_samples[-1][1] != last:
+            self._append_samples.append((time.monotonic(), last))
+        digest, changes = self.state.digest, self.state.changes
+        self._view = AppliedView(
+            applied_index=obj.raftLastApplied,
+            commit_index=obj.raftCommitIndex,
+            last_log_index=last,
+            term=obj.raftCurrentTerm,
+            digest=digest,
+            changes=changes,
+        )
+        if self._shrink_requested.is_set() or self._journal_slack() > SHRINK_MIN_BYTES:
+            self._shrink_requested.clear()
+            self._shrink_journal()
+            self._shrink_done.set()
+
+    def _journal(self) -> Any:
+        return self.obj._SyncObj__raftLog
+
+    def _journal_slack(self) -> int:
+        """Bytes of the journal file past its live records."""
+        journal = self._journal()
+        try:
+            used = journal._FileJournal__currentOffset
+            size = journal._FileJournal__journalFile._ResizableFile__mm.size()
+        except AttributeError:
+            return 0
+        # Keep headroom so steady appends don't resize on every entry.
+        return size - max(2 * used, 1 << 16)
+
+    def _shrink_journal(self) -> None:
+        """pysyncobj's journal file doubles as it grows and never shrinks, even
+        after compaction drops its records. Truncate it to its live records plus
+        headroom (mmap.resize truncates the file on Linux)."""
+        journal = self._journal()
+        try:
+            used = journal._FileJournal__currentOffset
+            mm = journal._FileJournal__journalFile._ResizableFile__mm
+            target = max(2 * used, 1 << 16)
+            if mm.size() > target:
+                journal.flush()
+                mm.resize(target)
+                self.journal_rewrites += 1
+        except (AttributeError, OSError, ValueError, SystemError):
+            log.exception("journal shrink failed; will retry after the next compaction")
+
+    # ---- reads -----------------------------------------------------------
+    @property
+    def view(self) -> AppliedView:
+        return self._view
+
+    @property
+    def role(self) -> str:
+        return ROLE_NAMES.get(self.obj._SyncObj__raftState, "follower")
+
+    @property
+    def is_leader(self) -> bool:
+        return self.obj._isLeader()
+
+    @property
+    def has_quorum(self) -> bool:
+        return bool(self.obj.hasQuorum) and self.leader_address() is not None
+
+    def is_ready(self) -> bool:
+        return self.obj.isReady()
+
+    def leader_address(self) -> str | None:
+        leader = self.obj._getLeader()
+        return None if leader is None else leader.address
+
+    def member_addresses(self) -> list[str]:
+        others = [n.address for n in self.obj._SyncObj__otherNodes]
+        return sorted([self.config.raft_advertise, *others])
+
+    def connected(self, address: str) -> bool:
+        if address == self.config.raft_advertise:
+            return True
+        for node in self.obj._SyncObj__otherNodes:
+            if node.address == address:
+                return self.obj.isNodeConnected(node)
+        return False
+
+    def follower_progress(self) -> dict[str, dict[str, float]]:
+        """On the leader: {raft address: {matchIndex, lagEntries, lagMs}}; empty elsewhere."""
+        if not self.is_leader:
+            return {}
+        match = dict(self.obj._SyncObj__raftMatchIndex)
+        last = self._view.last_log_index
+        now = time.monotonic()
+        samples = list(self._append_samples)
+        progress = {}
+        for node, idx in match.items():
+            behind = max(0, last - idx)
+            lag_ms = 0.0
+            if behind:
+                appended_at = next((t for t, i in samples if i > idx), None)
+                lag_ms = (now - appended_at) * 1000 if appended_at is not None else 0.0
+            progress[node.address] = {
+                "matchIndex": idx,
+                "lagEntries": behind,
+                "lagMs": round(lag_ms, 3),
+            }
+        return progress
+
+    def journal_bytes(self) -> int:
+        try:
+            return os.path.getsize(self.config.journal_file)
+        except OSError:
+            return 0
+
+    def data_dir_bytes(self) -> int:
+        total = 0
+        try:
+            for entry in os.scandir(self.config.data_dir):
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat().st_size
+        except OSError:
+            pass
+        return total
+
+    # ---- writes ----------------------------------------------------------
+    async def submit(
+        self,
+        method: Callable[..., Any],
+        *args: Any,
+        confirmed: Callable[[], bool],
+        timeout_s: float | None = None,
+    ) -> None:
+        """Submit a replicated call and wait until this node has applied it.
+
+        ``confirmed`` reads the local state to tell whether the write landed; it
+        is the source of truth, because a callback can be lost (a follower that
+        installs a snapshot drops them) and a timeout may hide a commit. The
+        write is resubmitted on retryable failures; its own id makes that safe.
+        """
+        loop = asyncio.get_running_loop()
+        election_s = self.config.raft.election_timeout_ms / 1000
+        deadline = loop.time() + (timeout_s if timeout_s is not None else 3 * election_s + 2)
+        while True:
+            if confirmed():
+                return
+            future: asyncio.Future = loop.create_future()
+
+            def done(result: Any, error: int, future: asyncio.Future = future) -> None:
+                if not future.done():
+                    loop.call_soon_threadsafe(_resolve, future, error)
+
+            method(*args, callback=done)
+            error = await self._wait(future, confirmed, deadline)
+            if error == FAIL_REASON.SUCCESS or confirmed():
+                return
+            if error is not None and error not in RETRYABLE:
+                raise NotCommitted(f"raft refused the write (reason {error})")
+            if loop.time() >= deadline:
+                raise NotCommitted("write not confirmed before the deadline; it may still commit")
+            await asyncio.sleep(0.02)
+
+    async def _wait(
+        self, future: asyncio.Future, confirmed: Callable[[], bool], deadline: float
+    ) -> int | None:
+        loop = asyncio.get_running_loop()
+        slice_s = 0.05
+        while loop.time() < deadline:
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), slice_s)
+            except TimeoutError:
+                if confirmed():
+                    return FAIL_REASON.SUCCESS
+                slice_s = min(slice_s * 2, 0.5)
+        return None
+
+    async def compact(self, timeout_s: float = 30.0) -> bool:
+        """Force a snapshot, wait for pysyncobj to write it and drop the entries
+        it covers, then truncate the journal file. True if a snapshot now covers
+        everything applied before the call."""
+        obj = self.obj
+        before = obj._SyncObj__lastSerializedEntry
+        target = obj.raftLastApplied - 1
+        obj.forceLogCompaction()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        compacted = False
+        while loop.time() < deadline:
+            latest = obj._SyncObj__lastSerializedEntry
+            if latest != before or (latest is not None and latest >= target):
+                compacted = True
+                break
+            await asyncio.sleep(0.02)
+        self._shrink_done.clear()
+        self._shrink_requested.set()
+        while loop.time() < deadline and not self._shrink_done.is_set():
+            await asyncio.sleep(0.01)
+        return compacted
+
+    # ---- membership and leadership ----------------------------------------
+    async def _utility(self, call: Callable[..., None], *args: Any, timeout_s: float = 10) -> int:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+
+        def done(result: Any, error: int) -> None:
+            loop.call_soon_threadsafe(_resolve, future, error)
+
+        call(*args, callback=done)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            return -1
+
+    async def add_member(self, address: str) -> int:
+        return await self._utility(self.obj.addNodeToCluster, address)
+
+    async def remove_member(self, address: str) -> int:
+        return await self._utility(self.obj.removeNodeFromCluster, address)
+
+    async def transfer_leadership(self, address: str | None) -> int:
+        return await self._utility(self.obj.transferLeadership, address)
+
+
+def _resolve(future: asyncio.Future, error: int) -> None:
+    if not future.done():
+        future.set_result(error)
