@@ -73,3 +73,10 @@ async def gated(params: dict) -> dict:
 
 async def hang(params: dict) -> None:
     await asyncio.Event().wait()
+
+
+ORDER: list[object] = []
+
+
+async def record(params: dict) -> None:
+    ORDER.append(params["n"])
