@@ -177,7 +177,7 @@ class DaemonNode:
         op["updatedAt"] = now
         write_id = uuid.uuid4().hex
         await self._commit(self.state.define_operation, write_id, op, write_id=write_id)
-        self.cache.invalidate(op["id"])
+        self.executor.invalidate_operation(op["id"])
         return existing is None, self.state.get_operation(op["id"]) or op
 
     async def delete_operation(self, op_id: str) -> None:
@@ -185,7 +185,7 @@ class DaemonNode:
             raise ApiError(404, f"operation '{op_id}' not found")
         write_id = uuid.uuid4().hex
         await self._commit(self.state.delete_operation, write_id, op_id, write_id=write_id)
-        self.cache.invalidate(op_id)
+        self.executor.invalidate_operation(op_id)
 
     async def _commit(self, method: Any, *args: Any, write_id: str) -> None:
         self._require_quorum()
