@@ -193,8 +193,15 @@ def summarize(rollup: list) -> dict:
 
 
 def minute_of(epoch_s: float) -> int:
-    """Return the minute bucket key for a Unix timestamp in seconds."""
-    return int(epoch_s // 60)
+    """Return the minute bucket key for a Unix timestamp in seconds.
+
+    Called inside replicated methods, so a timestamp that is not a finite number maps
+    to minute 0 (pruned soon after) instead of raising and stalling the cluster.
+    """
+    try:
+        return int(epoch_s // 60)
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 def window_rollup(rollups_by_minute: dict[int, list], now_minute: int, minutes: int) -> list:
@@ -247,6 +254,10 @@ def _num(mapping: Mapping[str, Any], key: str, default: float = 0) -> float:
     except (TypeError, ValueError):
         return float(default)
     return result if math.isfinite(result) else float(default)
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _section(snapshot: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -343,7 +354,10 @@ def _raft_families(raft: Mapping[str, Any]) -> Iterator[Metric]:
     if isinstance(lags, Mapping):
         # Sorted so repeated scrapes produce byte-identical output for identical state.
         for peer in sorted(lags, key=str):
-            lag.add_metric([str(peer)], _num(lags, peer))
+            value = lags[peer]
+            # Unknown lag (None) is left out rather than reported as a reassuring 0.
+            if _is_finite_number(value):
+                lag.add_metric([str(peer)], float(value))
     yield lag
 
 

@@ -278,6 +278,11 @@ def test_minute_of() -> None:
     assert isinstance(minute_of(123.4), int)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), None, "x"])
+def test_minute_of_never_raises(bad: object) -> None:
+    assert minute_of(bad) == 0  # type: ignore[arg-type]
+
+
 def test_window_rollup_bounds() -> None:
     by_minute = {m: rollup_of(("success", 1)) for m in range(90, 111)}
     window = window_rollup(by_minute, now_minute=100, minutes=10)
@@ -383,6 +388,15 @@ def test_render_is_deterministic_and_tolerates_partial_snapshots() -> None:
         families = families_by_name(body)
         assert set(REQUIRED_FAMILIES) <= set(families)
         assert families["daemon_operations_failed"].samples[0].value == 0
+
+
+def test_unknown_peer_lag_is_omitted_not_zero() -> None:
+    snapshot = sample_snapshot()
+    snapshot["raft"]["replicationLagMs"] = {"unrdf-daemon-1": None, "unrdf-daemon-2": 3.5}
+    samples = families_by_name(render_prometheus(snapshot)[0])[
+        "daemon_raft_replication_lag_ms"
+    ].samples
+    assert [(s.labels["peer"], s.value) for s in samples] == [("unrdf-daemon-2", 3.5)]
 
 
 def test_cluster_rollup_is_not_exported() -> None:
