@@ -1,5 +1,6 @@
 """Settings from the environment: production refuses to start half-configured."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,11 @@ def test_a_fresh_checkout_uses_sqlite_under_the_var_dir(tmp_path: Path) -> None:
     )
     assert result.stdout.strip() == str(tmp_path / "console.sqlite3")
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_suite_runs_on_the_database_the_environment_names() -> None:
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    expected = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postg") else "sqlite3"
+    assert engine == f"django_prometheus.db.backends.{expected}"

@@ -1,0 +1,150 @@
+"""`manage.py up` (what `make run` runs): starts what exists, stops it all, reuses data."""
+
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, embedded_defaults_env, free_port, port_answers, wait_for
+from tests.processes import alive, descendants, groups_of
+
+DAEMON_EXISTS = (REPO_ROOT / "daemon" / "__main__.py").exists()
+
+
+def free_daemon_base_port() -> int:
+    """A base port whose three HTTP (base+i) and three Raft (base+100+i) ports are free."""
+    for _ in range(50):
+        base = free_port()
+        ports = [base + offset + i for offset in (0, 100) for i in range(3)]
+        if all(port <= 65535 and _bindable(port) for port in ports):
+            return base
+    pytest.fail("no free block of daemon ports found")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class UpRun:
+    process: subprocess.Popen[bytes]
+    log: Path
+    console_port: int
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_up(var_dir: Path, log: Path, *args: str) -> UpRun:
+    console_port = free_port()
+    env = embedded_defaults_env(
+        CONSOLE_VAR_DIR=str(var_dir),
+        CONSOLE_PORT=str(console_port),
+        DAEMON_HTTP_PORT=str(free_daemon_base_port()),
+        NO_COLOR="1",
+    )
+    env.pop("CONSOLE_ADMIN_PASSWORD", None)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "up", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return UpRun(process, log, console_port)
+
+
+def wait_until_ready(run: UpRun) -> None:
+    wait_for(
+        lambda: "console ready:" in run.output() or run.process.poll() is not None,
+        90,
+        "the console to come up",
+    )
+    assert run.process.poll() is None, run.output()
+    assert port_answers(run.console_port)
+
+
+def interrupt(run: UpRun) -> int:
+    run.process.send_signal(signal.SIGINT)
+    try:
+        return run.process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        run.process.kill()
+        pytest.fail(f"`up` did not stop within 60s of SIGINT:\n{run.output()}")
+
+
+@pytest.fixture
+def var_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "var"
+    yield path
+
+
+def test_up_starts_the_console_and_ctrl_c_leaves_no_process_behind(
+    var_dir: Path, tmp_path: Path
+) -> None:
+    run = start_up(var_dir, tmp_path / "up.log")
+    try:
+        wait_until_ready(run)
+        # The Celery worker forks pool processes: grandchildren must go too.
+        wait_for(lambda: "ready." in run.output(), 60, "the Celery worker to be ready")
+        started = descendants(run.process.pid)
+        groups = groups_of(started)
+        assert len(started) >= 3, run.output()  # daphne, celery and its pool
+        output = run.output()
+        assert f"console ready: http://127.0.0.1:{run.console_port}/" in output
+        assert "log in as admin / " in output
+    finally:
+        returncode = interrupt(run)
+
+    assert returncode == 0, run.output()
+    assert alive(started, groups) == [], run.output()
+    assert "all processes stopped" in run.output()
+    assert (var_dir / "daemon_token").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_second_run_reuses_the_data_and_does_not_print_a_password(
+    var_dir: Path, tmp_path: Path
+) -> None:
+    for attempt in ("first", "second"):
+        run = start_up(var_dir, tmp_path / f"{attempt}.log", "--skip", "worker", "--skip", "daemon")
+        try:
+            wait_until_ready(run)
+        finally:
+            assert interrupt(run) == 0, run.output()
+    output = run.output()
+    assert "admin user exists; password was printed on first run" in output
+    assert "log in as admin / " not in output
+
+
+def test_a_taken_console_port_is_a_one_line_error_naming_the_variable(
+    var_dir: Path, tmp_path: Path
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        env = embedded_defaults_env(CONSOLE_VAR_DIR=str(var_dir), CONSOLE_PORT=str(port))
+        result = subprocess.run(
+            [sys.executable, "manage.py", "up"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"CommandError: port {port} is already in use; set CONSOLE_PORT to move the console"
+    ]
+    assert not (var_dir / "console.sqlite3").exists(), "nothing may start when a port is taken"
