@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -30,6 +31,7 @@ log = logging.getLogger("daemon.node")
 PEER_TIMEOUT_S = 0.5
 LAG_REPLICATED_MS = 100.0  # the runbook's critical replication-lag threshold
 UPTIME_MARK_EVERY_S = 15.0
+RESULT_MAX_CHARS = 1024
 
 
 class ApiError(Exception):
@@ -46,6 +48,17 @@ def iso(epoch_s: float) -> str:
         .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z")
     )
+
+
+def small_result(result: Any) -> Any:
+    """Every record is replicated and kept in a window of FEED_WINDOW entries, so a
+    large handler result is cut to a preview rather than multiplied across nodes."""
+    if result is None:
+        return None
+    text = json.dumps(result, default=str)
+    if len(text) <= RESULT_MAX_CHARS:
+        return result
+    return {"truncated": True, "preview": text[:RESULT_MAX_CHARS]}
 
 
 def quorum_size(members: int) -> int:
@@ -218,7 +231,7 @@ class DaemonNode:
             "attempts": outcome.attempts,
             "cached": outcome.cached,
             "error": outcome.error,
-            "result": outcome.result,
+            "result": small_result(outcome.result),
         }
         metrics.add_execution(self.local_rollup, outcome.status, outcome.duration_ms)
         return await self._record(record)

@@ -201,6 +201,17 @@ class Cluster:
             node.url + path, headers=headers, timeout=kwargs.pop("timeout", 10), **kwargs
         )
 
+    def delete(self, node: Node, path: str, token: str | None = ADMIN_TOKEN) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.delete(node.url + path, headers=headers, timeout=30)
+
+    def add_node(self) -> Node:
+        """Start one more node that knows every current member, itself included."""
+        node = self._new_node(len(self.nodes))
+        node.config_path.write_text(json.dumps(self.config_for(node, self.peers())))
+        self.start_node(node)
+        return node
+
     def cluster_view(self, node: Node | None = None) -> dict:
         return self.get(node or self.live_nodes()[0], "/health/cluster").json()
 
