@@ -29,9 +29,11 @@ class TokenBook:
         return hashlib.sha256(token.encode()).digest()
 
     def role_of(self, authorization: str | None) -> str | None:
-        if not authorization or not authorization.startswith("Bearer "):
+        # The auth scheme is case-insensitive (RFC 9110 11.1): "bearer x" is a bearer token.
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
             return None
-        digest = self._digest(authorization[7:].strip())
+        digest = self._digest(token.strip())
         for known, role in self._roles.items():
             if hmac.compare_digest(known, digest):
                 return role
