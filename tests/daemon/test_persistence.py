@@ -59,3 +59,25 @@ def test_snapshot_shrinks_the_journal_file(make_cluster) -> None:
     # Nothing was lost by compacting.
     assert len(cluster.get(node, "/operations/bulky/history?limit=1000").json()) == 300
     assert cluster.post(node, "/execute/bulky").status_code == 200
+
+
+def test_data_dir_stays_bounded_under_steady_load(make_cluster) -> None:
+    """Automatic compaction every snapshotIntervalOps entries, and the journal
+    file is truncated after each one, so it does not grow with the log."""
+    cluster: Cluster = make_cluster(overrides={"raft": {"snapshotIntervalOps": 150}})
+    node = cluster.nodes[0]
+    message = "y" * 900
+    cluster.define(
+        node, {"id": "steady", "name": "s", "handler": {"kind": "log", "message": message}}
+    )
+    journal = node.data_dir / "raft.journal"
+    sizes = []
+    for _round in range(4):
+        for _ in range(200):
+            assert cluster.post(node, "/execute/steady").status_code == 200
+        sizes.append(os.path.getsize(journal))
+    total_written = 4 * 200 * len(message)
+    # Without truncation the file only grows (and doubles); here it stays near
+    # one compaction interval's worth of entries.
+    assert max(sizes) < total_written / 2, sizes
+    assert sizes[-1] <= max(sizes[:3]) * 1.5, sizes
