@@ -6,9 +6,11 @@ entry point turns it into exit code 2.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +134,21 @@ def _hostport(value: Any, key: str) -> str:
     if not 1 <= port <= 65535:
         raise ConfigError(f"{key} port out of range in {value!r}")
     return value
+
+
+def _is_wildcard(host: str) -> bool:
+    """0.0.0.0, [::], "" and the spellings the resolver maps to them ("0", "::0")."""
+    host = host.strip("[]")
+    if host in ("", "*"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        pass
+    try:
+        return socket.inet_aton(host) == bytes(4)
+    except OSError:
+        return False
 
 
 def _read_secret(path: str, key: str) -> str:
@@ -262,7 +279,7 @@ def _build(data: dict[str, Any], env: dict[str, str]) -> Config:
     tls_port = _int(_get(data, "http.tlsPort", 8443), "http.tlsPort", 1, 65535)
     raft_bind = _hostport(_get(data, "raft.bindAddress", "127.0.0.1:8081"), "raft.bindAddress")
     raft_adv = _hostport(_get(data, "raft.advertiseAddress", raft_bind), "raft.advertiseAddress")
-    if raft_bind.split(":")[0] in ("", "0.0.0.0", "::", "[::]"):
+    if _is_wildcard(raft_bind.rsplit(":", 1)[0]):
         # pysyncobj binds the node id's host; an explicit interface keeps the
         # Raft port off networks it was never meant to face.
         raise ConfigError("raft.bindAddress must name an interface address, not a wildcard")
