@@ -1,0 +1,1 @@
+"""Benchmarks for the daemon cluster (see bench/README.md)."""
