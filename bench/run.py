@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -39,9 +40,11 @@ def timing_of(args: argparse.Namespace) -> RaftTiming:
 
 
 def quiet(args: argparse.Namespace) -> dict[str, Any]:
-    load = wait_quiet(args.max_load, args.max_wait)
+    load = wait_quiet(args.max_busy, args.max_wait)
     if not load["quiet"]:
-        print(f"  warning: load {load['loadBefore']} above {args.max_load}", file=sys.stderr)
+        print(
+            f"  warning: machine {load['cpuBusyPctBefore']}% busy before the run", file=sys.stderr
+        )
     return load
 
 
@@ -50,7 +53,9 @@ def report(name: str, timing: RaftTiming, load: dict[str, Any], data: dict[str, 
     path = save_result(
         f"{name}-{label}", {"timing": timing, "tcpNodelayPatch": NODELAY[0], **load, **data}
     )
-    print(f"== {name} [{label}] load={load['loadBefore']} -> {path.name}")
+    print(
+        f"== {name} [{label}] busy={load['cpuBusyPctBefore']}% load={load['loadBefore']} -> {path.name}"
+    )
     print(json.dumps(data, indent=1, default=str)[:4000])
 
 
@@ -138,7 +143,9 @@ def common_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="experiment: nodes run with TCP_NODELAY forced on (bench/nodelay)",
     )
-    p.add_argument("--max-load", type=float, default=1.0, help="wait for 1-min load below this")
+    p.add_argument(
+        "--max-busy", type=float, default=15.0, help="wait until machine CPU busy %% is below"
+    )
     p.add_argument("--max-wait", type=float, default=90.0, help="...but at most this many s")
 
 
@@ -194,7 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # run the finally blocks: clusters are stopped
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     args = build_parser().parse_args(argv)
     if getattr(args, "tool", None) == "wrk" and not shutil.which("wrk"):
         print("wrk is not installed (apt-get install -y wrk); use --tool httpx", file=sys.stderr)
