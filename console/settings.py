@@ -57,6 +57,9 @@ INSTALLED_APPS = [
     "console.core",
     "console.accounts",
     "console.clusters",
+    "console.events",
+    "console.alerts",
+    "console.runbooks",
 ]
 
 MIDDLEWARE = [

@@ -299,6 +299,7 @@ class DaemonNode:
             "httpUrl": self.config.advertise_http_url,
             "raftAddress": self.config.raft_advertise,
             "uptimeSeconds": round(time.time() - self.started_at, 1),
+            "disk": self.raft.disk_usage(),
         }
         progress = self.raft.follower_progress()
         if progress:

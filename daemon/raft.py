@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import threading
 import time
 from collections import deque
@@ -230,6 +231,19 @@ class RaftNode:
             return os.path.getsize(self.config.journal_file)
         except OSError:
             return 0
+
+    def disk_usage(self) -> dict[str, float]:
+        """The data dir's own bytes and its filesystem's fill, for the disk alert."""
+        try:
+            fs = shutil.disk_usage(self.config.data_dir)
+        except OSError:
+            return {"dataDirBytes": self.data_dir_bytes()}
+        return {
+            "dataDirBytes": self.data_dir_bytes(),
+            "fsUsedBytes": fs.used,
+            "fsTotalBytes": fs.total,
+            "fsUsage": round(fs.used / fs.total, 4) if fs.total else 0.0,
+        }
 
     def data_dir_bytes(self) -> int:
         total = 0
