@@ -24,12 +24,20 @@ from daemon.operations import valid_id
 log = logging.getLogger("daemon.api")
 
 Handler = Callable[[Request], Awaitable[Response]]
-WINDOWS = {"24h": 24 * 60, "7d": 7 * 24 * 60, "month": 31 * 24 * 60}
+WINDOWS = {"5m": 5, "1h": 60, "24h": 24 * 60, "7d": 7 * 24 * 60, "month": 31 * 24 * 60}
 MAX_PAGE = 1000
 
 
 def error(status: int, message: str, headers: dict | None = None, **extra: Any) -> JSONResponse:
+    # The contract promises one line: messages can quote caller input (ids, node
+    # names, path segments), so escape line breaks and anything not encodable.
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def guarded(node: DaemonNode, role: str) -> Callable[[Handler], Handler]:
@@ -74,9 +82,20 @@ async def read_json(request: Request, node: DaemonNode, required: bool = True) -
             raise ApiError(400, "a JSON body is required")
         return None
     try:
-        return json.loads(body)
+        value = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "malformed JSON: nested too deeply") from None
+    try:
+        # A lone surrogate (a \ud800 escape) parses, but no response holding it can
+        # be encoded: stored in the replicated state, it would break every read of it.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, "malformed JSON: a string holds an unpaired surrogate") from None
+    except RecursionError:
+        raise ApiError(400, "malformed JSON: nested too deeply") from None
+    return value
 
 
 def int_param(request: Request, key: str, default: int | None, lo: int, hi: int) -> int | None:
@@ -208,8 +227,12 @@ def build_app(node: DaemonNode) -> Starlette:
     def drain_endpoint(draining: bool) -> Handler:
         @admin
         async def endpoint(request: Request) -> Response:
-            body = await read_json(request, node, required=False)
-            target = body.get("node") if isinstance(body, dict) else None
+            body = await read_json(request, node, required=False) or {}
+            if not isinstance(body, dict) or set(body) - {"node"}:
+                raise ApiError(400, 'body must be {"node": "<node name>"} or empty')
+            target = body.get("node")
+            if target is not None and not isinstance(target, str):
+                raise ApiError(400, "node must be a node name")
             if target and target != node.name:
                 path = "/admin/drain" if draining else "/admin/undrain"
                 forwarded = await node.forward(
