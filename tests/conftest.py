@@ -1,6 +1,7 @@
 """Shared fixtures: free ports, polling with a deadline, and a real daphne serving the
 console against the test database."""
 
+import logging
 import os
 import socket
 import subprocess
@@ -15,6 +16,9 @@ import pytest
 from django.conf import settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Every poll of a test cluster would otherwise land in a failing test's report.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def free_port() -> int:
