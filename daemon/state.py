@@ -19,6 +19,7 @@ Rules that keep the cluster alive (see ARCHITECTURE.md, "Facts about pysyncobj")
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import threading
@@ -254,7 +255,8 @@ class ReplicatedState(SyncObjConsumer):
             oldest = self.feed[0]["seq"] if self.feed else latest + 1
             start = max(after + 1, oldest)
             offset = start - oldest
-            records = [self.feed[i] for i in range(offset, min(offset + limit, len(self.feed)))]
+            # islice walks the deque once; indexing each position would walk it per item.
+            records = list(itertools.islice(self.feed, offset, offset + limit))
         next_after = records[-1]["seq"] if records else max(after, min(latest, oldest - 1))
         return {
             "executions": records,
