@@ -89,14 +89,20 @@ class ReplicatedState(SyncObjConsumer):
     @replicated
     def define_operation(self, write_id: str, op: dict) -> None:
         try:
+            op_id = str(op["id"])
+            op = dict(op)
+        except Exception:
+            log.exception("define_operation got a malformed definition; entry ignored")
+            return
+        try:
             with self._lock:
                 if self._seen_write(write_id):
                     return
-                existing = self.operations.get(op["id"])
+                existing = self.operations.get(op_id)
                 if existing is not None:
-                    op = {**op, "createdAt": existing.get("createdAt", op.get("createdAt"))}
-                self.operations[op["id"]] = op
-                self.history.setdefault(op["id"], deque(maxlen=HISTORY_PER_OPERATION))
+                    op["createdAt"] = existing.get("createdAt", op.get("createdAt"))
+                self.operations[op_id] = op
+                self.history.setdefault(op_id, deque(maxlen=HISTORY_PER_OPERATION))
                 self._changed("define", op)
         except Exception:
             log.exception("define_operation failed; entry ignored")
@@ -117,32 +123,37 @@ class ReplicatedState(SyncObjConsumer):
     def record_execution(self, record: dict) -> None:
         """Append one execution record. The record's ``id`` makes a replay a no-op."""
         try:
+            # Read every field before mutating anything, so a malformed entry
+            # leaves the state untouched on every node alike.
+            rid, op_id = str(record["id"]), str(record["operationId"])
+            status, duration = str(record["status"]), float(record["duration"])
+            minute = metrics.minute_of(float(record["finishedAtEpoch"]))
+        except Exception:
+            log.exception("record_execution got a malformed record; entry ignored")
+            return
+        try:
             with self._lock:
-                if record["id"] in self.execution_seq:
+                if rid in self.execution_seq:
                     return
                 self.seq += 1
                 record = {**record, "seq": self.seq}
                 if len(self.feed) == self.feed.maxlen:
                     self.execution_seq.pop(self.feed[0]["id"], None)
                 self.feed.append(record)
-                self.execution_seq[record["id"]] = self.seq
-                window = self.history.get(record["operationId"])
+                self.execution_seq[rid] = self.seq
+                window = self.history.get(op_id)
                 if window is None:
                     # The operation was deleted while this ran: keep the record
                     # in the feed, which is what the console mirrors.
-                    window = self.history[record["operationId"]] = deque(
-                        maxlen=HISTORY_PER_OPERATION
-                    )
+                    window = self.history[op_id] = deque(maxlen=HISTORY_PER_OPERATION)
                 window.append(record)
-                status, duration = record["status"], float(record["duration"])
                 metrics.add_execution(self.lifetime, status, duration)
-                minute = metrics.minute_of(record["finishedAtEpoch"])
                 bucket = self.rollups.get(minute)
                 if bucket is None:
                     bucket = self.rollups[minute] = metrics.new_rollup()
                     metrics.prune_rollups(self.rollups, minute, ROLLUP_MINUTES_KEPT)
                 metrics.add_execution(bucket, status, duration)
-                self._changed("exec", record["id"])
+                self._changed("exec", rid)
         except Exception:
             log.exception("record_execution failed; entry ignored")
 
