@@ -1,0 +1,122 @@
+"""A small HTTP client for the daemon API (docs/daemon-api.md), sync and async.
+
+Every failure becomes a `DaemonError` with a one-line message, so callers (API proxy,
+runbook tasks, the collector) can show it as it is. `status` is the daemon's HTTP status,
+or None when no answer came back; `connect_failed` says the request never reached the
+node, which is the only case where trying another node cannot do the work twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+CONNECT_TIMEOUT_S = 1.0
+READ_TIMEOUT_S = 5.0
+
+
+class DaemonError(Exception):
+    def __init__(
+        self, message: str, status: int | None = None, *, connect_failed: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.connect_failed = connect_failed
+
+    @property
+    def unreachable(self) -> bool:
+        return self.status is None
+
+
+def node_urls(cluster: Any) -> list[str]:
+    """HTTP URLs to try, best first: the leader, other reachable nodes, the rest, seeds."""
+    nodes = sorted(
+        cluster.nodes.filter(removed=False),
+        key=lambda n: (n.name != cluster.leader_name, not n.reachable, n.name),
+    )
+    urls = [n.http_url for n in nodes] + list(cluster.seed_urls or [])
+    return list(dict.fromkeys(url.rstrip("/") for url in urls if url))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+def _error_from(response: httpx.Response, url: str) -> DaemonError:
+    try:
+        body = response.json()
+        detail = body.get("error") if isinstance(body, dict) else None
+    except ValueError:
+        detail = None
+    detail = detail or response.reason_phrase or "error"
+    return DaemonError(_one_line(f"{url}: {detail}"), response.status_code)
+
+
+def _decode(response: httpx.Response, url: str) -> Any:
+    if response.status_code >= 400:
+        raise _error_from(response, url)
+    try:
+        return response.json()
+    except ValueError:
+        raise DaemonError(f"{url}: answered with something that is not JSON", 502) from None
+
+
+def _transport_error(err: httpx.HTTPError, url: str) -> DaemonError:
+    connect_failed = isinstance(err, httpx.ConnectError | httpx.ConnectTimeout)
+    reason = type(err).__name__ if not str(err) else str(err)
+    return DaemonError(_one_line(f"{url}: {reason}"), None, connect_failed=connect_failed)
+
+
+class DaemonClient:
+    """Talks to the nodes of one cluster with its admin token (read from the env)."""
+
+    def __init__(self, cluster: Any, read_timeout_s: float = READ_TIMEOUT_S) -> None:
+        self.cluster = cluster
+        self.timeout = httpx.Timeout(read_timeout_s, connect=CONNECT_TIMEOUT_S)
+        token = getattr(cluster, "api_token", "")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def request(self, method: str, url: str, path: str, **kwargs: Any) -> Any:
+        full = url.rstrip("/") + path
+        try:
+            response = httpx.request(
+                method, full, headers=self.headers, timeout=self.timeout, **kwargs
+            )
+        except httpx.HTTPError as err:
+            raise _transport_error(err, full) from None
+        return _decode(response, full)
+
+    def get(self, url: str, path: str, params: dict | None = None) -> Any:
+        return self.request("GET", url, path, params=params)
+
+    def post(self, url: str, path: str, json: Any = None) -> Any:
+        return self.request("POST", url, path, json=json)
+
+    def delete(self, url: str, path: str) -> Any:
+        return self.request("DELETE", url, path)
+
+    async def arequest(
+        self, method: str, url: str, path: str, client: httpx.AsyncClient | None = None, **kw: Any
+    ) -> Any:
+        full = url.rstrip("/") + path
+        try:
+            if client is not None:
+                response = await client.request(
+                    method, full, headers=self.headers, timeout=self.timeout, **kw
+                )
+            else:
+                async with httpx.AsyncClient(timeout=self.timeout) as own:
+                    response = await own.request(method, full, headers=self.headers, **kw)
+        except httpx.HTTPError as err:
+            raise _transport_error(err, full) from None
+        return _decode(response, full)
+
+    async def aget(
+        self, url: str, path: str, params: dict | None = None, client: Any = None
+    ) -> Any:
+        return await self.arequest("GET", url, path, client=client, params=params)
+
+    async def apost(self, url: str, path: str, json: Any = None, client: Any = None) -> Any:
+        return await self.arequest("POST", url, path, client=client, json=json)
