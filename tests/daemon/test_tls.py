@@ -126,3 +126,21 @@ def test_plain_http_keeps_working_on_http_port(tls_cluster: TlsCluster) -> None:
     assert httpx.head(node.url + "/", timeout=5).status_code == 200
     assert tls_cluster.get(node, "/health/startup").json() == {"status": "ready"}
     assert tls_cluster.get(node, "/operations").status_code == 200
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_keep_alive_requests_are_answered_without_a_delayed_ack_stall(
+    tls_cluster: TlsCluster, scheme: str
+) -> None:
+    # Without TCP_NODELAY on accepted connections, each request after the first on a
+    # kept-alive connection waits ~40 ms for the client's delayed ACK (Nagle).
+    port = tls_cluster.tls_port if scheme == "https" else tls_cluster.nodes[0].http_port
+    with httpx.Client(verify=verifying(tls_cluster), timeout=5) as client:
+        url = f"{scheme}://127.0.0.1:{port}/operations"
+        client.get(url)
+        times = []
+        for _ in range(15):
+            response = client.get(url)
+            assert response.status_code == 200
+            times.append(response.elapsed.total_seconds())
+    assert sorted(times)[len(times) // 2] < 0.02, times
