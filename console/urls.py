@@ -6,6 +6,7 @@ from console.api import api
 urlpatterns = [
     path("", include("console.clusters.urls")),
     path("accounts/", include("console.accounts.urls")),
+    path("alerts/", include("console.alerts.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("", include("django_prometheus.urls")),  # /metrics
