@@ -1,0 +1,54 @@
+"""Undrain a node: it takes work again once it reports ready."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from console.clusters.daemon_client import DaemonClient
+from console.runbooks.actions.base import Step, StepContext, StepFailed, checked_member, node_name
+from console.runbooks.live import ClusterView, Member
+
+LABEL = "Undrain"
+READY_TIMEOUT_S = 30.0
+
+
+def clean(params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    return node_name(params, "node")
+
+
+def check(view: ClusterView, params: dict[str, Any], client: DaemonClient) -> list[str]:
+    member, own, reasons = checked_member(view, params, "node", client)
+    if member is not None and own is not None and not own.get("draining"):
+        reasons.append(f"node {member.name} is not draining")
+    return reasons
+
+
+def plan(view: ClusterView, params: dict[str, Any]) -> list[Step]:
+    member = view.members[params["node"]]
+    return [
+        Step(f"ask {member.name} to undrain", _ask(member)),
+        Step(f"confirm {member.name} is ready", _confirm(member)),
+    ]
+
+
+def _ask(member: Member):
+    def run(ctx: StepContext) -> dict[str, Any]:
+        answer = ctx.client.post(member.http_url, "/admin/undrain", json=None)
+        if answer.get("draining"):
+            raise StepFailed(f"{member.name} is still draining: {answer}")
+        return {"draining": False}
+
+    return run
+
+
+def _confirm(member: Member):
+    def run(ctx: StepContext) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            own = ctx.client.get(member.http_url, "/health/node")
+            if not own.get("draining") and own.get("ready"):
+                return {"draining": False, "ready": True}
+            return None
+
+        return ctx.wait_until(ready, READY_TIMEOUT_S, f"{member.name} to report ready")
+
+    return run

@@ -1,0 +1,37 @@
+"""Runbook tunables, read from the environment at call time (tests and operators can
+change them without reloading settings).
+
+RUNBOOK_STALE_AFTER_S       a running run whose worker has been silent this long is stale (30)
+RUNBOOK_QUEUED_TIMEOUT_S    a queued run no worker picked up in this long is stale (900)
+RUNBOOK_DRAIN_TIMEOUT_S     how long a drain waits for the node's work to finish (600)
+RUNBOOK_TRANSFER_MAX_LAG_MS a leadership target must lag less than this (100)
+RUNBOOK_TRANSFER_MAX_LAG_ENTRIES ... and be at most this many entries behind (50)
+"""
+
+from __future__ import annotations
+
+from console.env import env_int
+
+# How often a waiting step polls the daemon and proves the worker is alive. It must
+# stay well under the stale threshold, so a healthy run is never reaped.
+POLL_INTERVAL_S = 0.25
+
+
+def stale_after_s() -> int:
+    return env_int("RUNBOOK_STALE_AFTER_S", 30)
+
+
+def queued_timeout_s() -> int:
+    return env_int("RUNBOOK_QUEUED_TIMEOUT_S", 900)
+
+
+def drain_timeout_s() -> int:
+    return env_int("RUNBOOK_DRAIN_TIMEOUT_S", 600)
+
+
+def transfer_max_lag_ms() -> int:
+    return env_int("RUNBOOK_TRANSFER_MAX_LAG_MS", 100)
+
+
+def transfer_max_lag_entries() -> int:
+    return env_int("RUNBOOK_TRANSFER_MAX_LAG_ENTRIES", 50)
