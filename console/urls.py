@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("console.clusters.urls")),
     path("accounts/", include("console.accounts.urls")),
     path("alerts/", include("console.alerts.urls")),
+    path("runbooks/", include("console.runbooks.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("", include("django_prometheus.urls")),  # /metrics
