@@ -1,5 +1,9 @@
 """Websocket routes. Each app appends its consumers here (the live dashboard comes first)."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from console.events.consumers import EventsConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/events/", EventsConsumer.as_asgi(), name="ws-events"),
+]
