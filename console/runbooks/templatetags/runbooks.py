@@ -1,0 +1,29 @@
+"""Template helpers for the runbook pieces the dashboard includes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from console.accounts.roles import has_role
+from console.runbooks.actions import LABELS
+
+register = template.Library()
+
+
+@register.filter
+def can_run_runbooks(user: Any) -> bool:
+    """Operators and admins see the buttons; viewers see none (and get 403 anyway)."""
+    return has_role(user, "operator")
+
+
+@register.filter
+def action_label(action: str) -> str:
+    return LABELS.get(action, action)
+
+
+@register.filter
+def steps_done(run: Any) -> int:
+    # Works on prefetched steps without another query.
+    return sum(1 for step in run.steps.all() if step.status in ("succeeded", "failed", "skipped"))

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from console.runbooks import views
+
+urlpatterns = [
+    path("runs/<int:run_id>/", views.run_detail, name="run-detail"),
+    path("runs/<int:run_id>/steps/", views.run_steps, name="run-steps"),
+    path("clusters/<slug:name>/request/", views.request_run, name="runbook-request"),
+    path("clusters/<slug:name>/runs/", views.runs_fragment, name="runbook-runs"),
+]

@@ -1,0 +1,82 @@
+"""Runbook pages: request a run (button), a run's detail page, and the live fragments.
+
+Thin on purpose: the decisions are in services/preflight. A request from the page's
+JS (header `X-Requested-With: fetch`) gets an HTML fragment with the verdict to show
+inline; a plain form post (no JS) is redirected with the verdict as a message.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from console.accounts.roles import has_role
+from console.clusters.models import Cluster
+from console.runbooks import services
+from console.runbooks.models import RunbookRun
+
+PARAM_FIELDS = ("node", "target")
+
+
+@login_required
+@require_POST
+def request_run(request: HttpRequest, name: str) -> HttpResponse:
+    if not has_role(request.user, "operator"):
+        raise PermissionDenied("running a runbook needs the operator role")
+    cluster = get_object_or_404(Cluster, name=name)
+    action = request.POST.get("action", "")
+    params = {key: request.POST[key] for key in PARAM_FIELDS if request.POST.get(key)}
+    dry_run = request.POST.get("dry_run") == "1"
+    outcome = services.request_run(cluster, action, params, request.user, dry_run=dry_run)
+    context = {"outcome": outcome, "cluster": cluster, "action": action, "params": params}
+    if request.headers.get("X-Requested-With") == "fetch":
+        return render(request, "runbooks/_verdict.html", context)
+    if outcome.run is not None and outcome.ok:
+        return HttpResponseRedirect(reverse("run-detail", args=[outcome.run.id]))
+    verdict = "safe to run" if outcome.ok else "refused: " + "; ".join(outcome.reasons)
+    messages.info(request, f"{action}: {verdict}")
+    return HttpResponseRedirect(_back(request))
+
+
+def _back(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.headers.get("Referer") or ""
+    allowed = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
+    return target if target and allowed else reverse("dashboard")
+
+
+@login_required
+@require_GET
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    services.reap_stale_runs()  # the page must never show a dead worker's run as running
+    run = get_object_or_404(_runs(), id=run_id)
+    return render(request, "runbooks/run_detail.html", {"run": run})
+
+
+@login_required
+@require_GET
+def run_steps(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The steps table alone: the detail page polls it while the run is active."""
+    services.reap_stale_runs()
+    run = get_object_or_404(_runs(), id=run_id)
+    return render(request, "runbooks/_steps.html", {"run": run})
+
+
+@login_required
+@require_GET
+def runs_fragment(request: HttpRequest, name: str) -> HttpResponse:
+    """`_runs.html` for one cluster, for live refreshes that do not go through the
+    dashboard's own fragment view."""
+    services.reap_stale_runs()
+    cluster = get_object_or_404(Cluster, name=name)
+    runs = services.recent_runs(cluster)
+    return render(request, "runbooks/_runs.html", {"cluster": cluster, "runs": runs})
+
+
+def _runs():
+    return RunbookRun.objects.select_related("cluster", "requested_by").prefetch_related("steps")
