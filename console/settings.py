@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",  # only for its bundled Swagger UI files: /api/docs works offline
     "django_prometheus",
     "console.core",
     "console.accounts",

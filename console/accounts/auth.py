@@ -1,7 +1,7 @@
 """API authentication: a personal token (Bearer) or the browser session (with CSRF).
 
 Use `auth=api_auth` on the NinjaAPI and `require_role(request, "operator")` in
-mutating endpoints. Ninja checks CSRF for session-authenticated unsafe requests.
+mutating endpoints.
 """
 
 from __future__ import annotations
@@ -24,7 +24,21 @@ class TokenAuth(HttpBearer):
         return user
 
 
-api_auth = [TokenAuth(), SessionAuth(csrf=True)]
+class SessionWithCsrf(SessionAuth):
+    """The browser session; unsafe methods need the CSRF token (ninja checks it).
+
+    Ninja's own SessionAuth checks CSRF before it looks at the session, so a caller
+    with neither a session nor a valid token got "403 CSRF check Failed". Checking
+    the session first makes that a plain 401, which is what the caller needs to hear.
+    """
+
+    def __call__(self, request: HttpRequest) -> Any | None:
+        if not request.user.is_authenticated:
+            return None
+        return super().__call__(request)
+
+
+api_auth = [TokenAuth(), SessionWithCsrf(csrf=True)]
 
 
 def require_role(request: HttpRequest, role: str) -> Any:
@@ -33,3 +47,9 @@ def require_role(request: HttpRequest, role: str) -> Any:
     if not has_role(user, role):
         raise HttpError(403, f"this needs the {role} role")
     return user
+
+
+def actor_of(request: HttpRequest) -> str:
+    """The name the journal records for whoever made this request."""
+    user = request.auth if getattr(request, "auth", None) is not None else request.user
+    return user.get_username()

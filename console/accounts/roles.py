@@ -1,11 +1,19 @@
 """Three roles, as Django groups: viewer (read), operator (run runbooks), admin (everything).
 
-Superusers are admins. A user in no group is a viewer.
+Superusers are admins. A user in no group is a viewer. Views use `role_required("operator")`;
+API endpoints use `console.accounts.auth.require_role(request, "operator")`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 
 ROLES = ("viewer", "operator", "admin")
 RANK = {role: i for i, role in enumerate(ROLES)}
@@ -24,5 +32,36 @@ def role_of(user: Any) -> str | None:
 
 
 def has_role(user: Any, needed: str) -> bool:
+    if needed not in RANK:
+        raise ValueError(f"unknown role {needed!r}; roles are {', '.join(ROLES)}")
     role = role_of(user)
     return role is not None and RANK[role] >= RANK[needed]
+
+
+def set_role(user: Any, role: str) -> None:
+    """Put `user` in exactly one role group (a superuser stays an admin regardless)."""
+    if role not in RANK:
+        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    with transaction.atomic():
+        groups = {g.name: g for g in Group.objects.filter(name__in=ROLES)}
+        # The groups come from a migration; recreate one if someone deleted it.
+        wanted = groups.get(role) or Group.objects.create(name=role)
+        user.groups.remove(*[g for name, g in groups.items() if name != role])
+        user.groups.add(wanted)
+
+
+def role_required(role: str) -> Callable:
+    """Decorator for Django views: anonymous users go to login, too-low roles get 403."""
+    if role not in RANK:
+        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def checked(request: Any, *args: Any, **kwargs: Any) -> Any:
+            if not has_role(request.user, role):
+                raise PermissionDenied(f"this needs the {role} role")
+            return view(request, *args, **kwargs)
+
+        return login_required(checked)
+
+    return decorate

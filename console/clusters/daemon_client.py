@@ -79,14 +79,17 @@ class DaemonClient:
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def request(self, method: str, url: str, path: str, **kwargs: Any) -> Any:
+        return self.call(method, url, path, **kwargs)[1]
+
+    def call(self, method: str, url: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        """Like `request`, with the daemon's status code (201 vs 200 tells created from updated)."""
         full = url.rstrip("/") + path
+        timeout = kwargs.pop("timeout", self.timeout)
         try:
-            response = httpx.request(
-                method, full, headers=self.headers, timeout=self.timeout, **kwargs
-            )
+            response = httpx.request(method, full, headers=self.headers, timeout=timeout, **kwargs)
         except httpx.HTTPError as err:
             raise _transport_error(err, full) from None
-        return _decode(response, full)
+        return response.status_code, _decode(response, full)
 
     def get(self, url: str, path: str, params: dict | None = None) -> Any:
         return self.request("GET", url, path, params=params)
@@ -98,25 +101,41 @@ class DaemonClient:
         return self.request("DELETE", url, path)
 
     async def arequest(
-        self, method: str, url: str, path: str, client: httpx.AsyncClient | None = None, **kw: Any
+        self,
+        method: str,
+        url: str,
+        path: str,
+        client: httpx.AsyncClient | None = None,
+        timeout_s: float | None = None,
+        **kw: Any,
     ) -> Any:
+        """`client` reuses a pooled connection (the collector); `timeout_s` caps the whole
+        call, so a poll of a node that accepts but never answers ends on time."""
         full = url.rstrip("/") + path
+        timeout = httpx.Timeout(timeout_s) if timeout_s else self.timeout
         try:
             if client is not None:
                 response = await client.request(
-                    method, full, headers=self.headers, timeout=self.timeout, **kw
+                    method, full, headers=self.headers, timeout=timeout, **kw
                 )
             else:
-                async with httpx.AsyncClient(timeout=self.timeout) as own:
+                async with httpx.AsyncClient(timeout=timeout) as own:
                     response = await own.request(method, full, headers=self.headers, **kw)
         except httpx.HTTPError as err:
             raise _transport_error(err, full) from None
         return _decode(response, full)
 
     async def aget(
-        self, url: str, path: str, params: dict | None = None, client: Any = None
+        self,
+        url: str,
+        path: str,
+        params: dict | None = None,
+        client: Any = None,
+        timeout_s: float | None = None,
     ) -> Any:
-        return await self.arequest("GET", url, path, client=client, params=params)
+        return await self.arequest(
+            "GET", url, path, client=client, timeout_s=timeout_s, params=params
+        )
 
     async def apost(self, url: str, path: str, json: Any = None, client: Any = None) -> Any:
         return await self.arequest("POST", url, path, client=client, json=json)
