@@ -31,8 +31,8 @@ class Verdict:
         return iter((self.ok, self.reasons, self.steps))
 
 
-def refused(*reasons: str) -> Verdict:
-    return Verdict(ok=False, reasons=list(reasons), steps=[])
+def refused(*reasons: str, params: dict[str, Any] | None = None) -> Verdict:
+    return Verdict(ok=False, reasons=list(reasons), steps=[], params=params or {})
 
 
 def active_run_reason(cluster: Cluster, exclude_run_id: int | None = None) -> str | None:
@@ -57,13 +57,15 @@ def check(
     if reasons:
         return refused(*reasons)
     if busy := active_run_reason(cluster, exclude_run_id):
-        return refused(busy)
+        return refused(busy, params=cleaned)
     client = client_for(cluster)
     view = read_view(cluster, client)
     if view is None:
-        return refused(f"no node of cluster {cluster.name} answered; is it running?")
+        return refused(
+            f"no node of cluster {cluster.name} answered; is it running?", params=cleaned
+        )
     reasons = module.check(view, cleaned, client)
     if reasons:
-        return Verdict(ok=False, reasons=reasons, steps=[], params=cleaned)
+        return refused(*reasons, params=cleaned)
     plan = module.plan(view, cleaned)
     return Verdict(ok=True, reasons=[], steps=[s.name for s in plan], params=cleaned, plan=plan)

@@ -23,9 +23,14 @@ from console.accounts.roles import has_role
 from console.clusters.models import Cluster
 from console.events import journal
 from console.runbooks import conf, preflight
+from console.runbooks.actions import ACTIONS
 from console.runbooks.models import ACTIVE_RUN_STATES, RunbookRun, RunbookStep
 
 log = logging.getLogger("console.runbooks")
+
+
+class UnknownAction(ValueError):
+    """Not a runbook action at all: a caller's mistake (400/422), not a refusal to record."""
 
 
 @dataclass
@@ -44,10 +49,14 @@ def request_run(
 ) -> RunRequest:
     if not has_role(user, "operator"):
         raise PermissionDenied("running a runbook needs the operator role")
+    if action not in ACTIONS:
+        raise UnknownAction(f"unknown action {action[:40]!r}; choose one of {', '.join(ACTIONS)}")
     reap_stale_runs()  # a dead worker's run must not block this cluster
     params = params if params is not None else {}
     verdict = preflight.check(cluster, action, params)
-    params = verdict.params or params
+    # Store what was cleaned; input that did not clean is not stored (it may not even
+    # be storable, e.g. NUL characters in PostgreSQL), only the reasons are.
+    params = verdict.params
     actor = user.get_username()
     if dry_run:
         journal.append(

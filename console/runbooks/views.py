@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -33,7 +33,10 @@ def request_run(request: HttpRequest, name: str) -> HttpResponse:
     action = request.POST.get("action", "")
     params = {key: request.POST[key] for key in PARAM_FIELDS if request.POST.get(key)}
     dry_run = request.POST.get("dry_run") == "1"
-    outcome = services.request_run(cluster, action, params, request.user, dry_run=dry_run)
+    try:
+        outcome = services.request_run(cluster, action, params, request.user, dry_run=dry_run)
+    except services.UnknownAction as err:
+        return HttpResponseBadRequest(str(err))
     context = {"outcome": outcome, "cluster": cluster, "action": action, "params": params}
     if request.headers.get("X-Requested-With") == "fetch":
         return render(request, "runbooks/_verdict.html", context)

@@ -53,7 +53,7 @@ def node_name(params: dict[str, Any], key: str) -> tuple[dict[str, Any], list[st
     value = params.get(key)
     if not isinstance(value, str) or not value.strip():
         return {}, [f"{key} is required: the name of a node"]
-    if len(value) > 63:
+    if len(value) > 63 or "\x00" in value:
         return {}, [f"{key} must be a node name (at most 63 characters)"]
     return {key: value.strip()}, []
 

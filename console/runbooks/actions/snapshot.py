@@ -30,7 +30,7 @@ def clean(params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     if unknown:
         return {}, [f"unknown parameter {unknown[0]!r}; snapshot takes only 'node'"]
     node = params.get("node", ALL)
-    if not isinstance(node, str) or not node.strip() or len(node) > 63:
+    if not isinstance(node, str) or not node.strip() or len(node) > 63 or "\x00" in node:
         return {}, ["node must be a node name, or 'all'"]
     return {"node": node.strip()}, []
 

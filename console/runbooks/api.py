@@ -1,0 +1,164 @@
+"""REST for runbook runs, mounted by console/api.py at /api/runbooks.
+
+POST /runs asks for a run (operator): 200 with the verdict for a dry run, 202 with the
+queued run, 409 with the reasons (and the refused run's record) when preflight says no.
+GET /runs and GET /runs/{id} read runs with their steps (any role).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
+
+from console.accounts.auth import api_auth, require_role
+from console.clusters.models import Cluster
+from console.runbooks import services
+from console.runbooks.models import RunbookRun
+
+router = Router(auth=api_auth, tags=["runbooks"])
+
+Action = Literal["snapshot", "drain", "undrain", "transfer_leader"]
+RunStatus = Literal["queued", "running", "succeeded", "failed", "stale", "refused"]
+
+
+class RunIn(Schema):
+    cluster: str = Field(..., max_length=63, description="cluster name")
+    action: Action
+    params: dict[str, str] = Field(
+        default_factory=dict,
+        description='snapshot: {"node": name or "all"}; drain/undrain: {"node": name}; '
+        'transfer_leader: {"target": name}',
+    )
+    dry_run: bool = Field(
+        False, description="preflight only: say what would happen, change nothing"
+    )
+
+
+class StepOut(Schema):
+    position: int
+    name: str
+    status: str
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    detail: dict[str, Any]
+
+
+class RunOut(Schema):
+    id: int
+    cluster: str
+    action: str
+    params: dict[str, Any]
+    status: str
+    requested_by: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+    error: str
+    steps: list[StepOut]
+
+
+class RequestOut(Schema):
+    ok: bool
+    dry_run: bool
+    reasons: list[str]
+    steps: list[str]
+    run: RunOut | None
+
+
+class RunFilters(Schema):
+    cluster: str | None = Field(None, max_length=63, description="cluster name")
+    status: RunStatus | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+
+class Refusal(Schema):
+    detail: str
+
+
+ERRORS = {400: Refusal, 401: Refusal, 403: Refusal, 404: Refusal}
+
+
+@router.post("/runs", response={200: RequestOut, 202: RequestOut, 409: RequestOut, **ERRORS})
+def request_run(request: HttpRequest, body: RunIn) -> tuple[int, dict]:
+    """Ask for a runbook run (operator). Journaled as run.requested (and run.refused)."""
+    user = require_role(request, "operator")
+    cluster = _cluster_named(body.cluster)
+    try:
+        outcome = services.request_run(cluster, body.action, body.params, user, body.dry_run)
+    except PermissionDenied as denied:
+        raise HttpError(403, str(denied)) from None
+    status = 200 if outcome.dry_run else (202 if outcome.ok else 409)
+    return status, {
+        "ok": outcome.ok,
+        "dry_run": outcome.dry_run,
+        "reasons": outcome.reasons,
+        "steps": outcome.steps,
+        "run": run_out(_runs().get(id=outcome.run.id)) if outcome.run else None,
+    }
+
+
+@router.get("/runs", response={200: list[RunOut], **ERRORS})
+def list_runs(request: HttpRequest, filters: Query[RunFilters]) -> list[dict]:
+    """Runs, newest first, with their steps; filter by cluster and status."""
+    services.reap_stale_runs()
+    runs = _runs()
+    if filters.cluster is not None:
+        runs = runs.filter(cluster=_cluster_named(filters.cluster))
+    if filters.status is not None:
+        runs = runs.filter(status=filters.status)
+    return [run_out(run) for run in runs.order_by("-id")[: filters.limit]]
+
+
+@router.get("/runs/{run_id}", response={200: RunOut, **ERRORS})
+def get_run(request: HttpRequest, run_id: int) -> dict:
+    services.reap_stale_runs()
+    run = _runs().filter(id=run_id).first()
+    if run is None:
+        raise HttpError(404, f"no run #{run_id}")
+    return run_out(run)
+
+
+def run_out(run: RunbookRun) -> dict:
+    return {
+        "id": run.id,
+        "cluster": run.cluster.name,
+        "action": run.action,
+        "params": run.params,
+        "status": run.status,
+        "requested_by": run.requested_by.get_username() if run.requested_by else None,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "heartbeat_at": run.heartbeat_at,
+        "error": run.error,
+        "steps": [
+            {
+                "position": step.position,
+                "name": step.name,
+                "status": step.status,
+                "started_at": step.started_at,
+                "finished_at": step.finished_at,
+                "detail": step.detail,
+            }
+            for step in run.steps.all()
+        ],
+    }
+
+
+def _runs():
+    return RunbookRun.objects.select_related("cluster", "requested_by").prefetch_related("steps")
+
+
+def _cluster_named(name: str) -> Cluster:
+    cluster = None
+    if "\x00" not in name:  # PostgreSQL cannot compare text holding NUL
+        cluster = Cluster.objects.filter(name=name).first()
+    if cluster is None:
+        raise HttpError(404, f"no cluster named {name!r}")
+    return cluster
