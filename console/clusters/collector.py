@@ -1,0 +1,210 @@
+"""The collector's loop: every tick, poll every node of every cluster at once, record
+what changed, mirror the execution feed, keep chart samples, evaluate alerts.
+
+HTTP runs on asyncio (one pooled client, a deadline on every call); database work runs
+through sync_to_async on Django's single thread-sensitive thread, so it never races
+itself. Ticks never overlap: the next starts after the previous one ends, at the normal
+interval, or at the fast interval for a few seconds after something changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from django.utils import timezone
+from prometheus_client import Counter, Histogram
+
+from console.clusters.collector_config import CollectorConfig
+from console.clusters.daemon_client import DaemonClient, DaemonError
+from console.clusters.mirror import mirror_feed
+from console.clusters.models import Cluster
+from console.clusters.observe import Observation, Target, observe
+from console.clusters.record import Outcome, Recorder
+from console.clusters.samples import (
+    Totals,
+    build_sample,
+    executions_per_s,
+    prune_samples,
+    totals_of,
+)
+
+log = logging.getLogger("console.collector")
+
+POLL_SECONDS = Histogram(
+    "console_collector_poll_seconds", "Time to poll one cluster (HTTP and recording)", ["cluster"]
+)
+POLL_FAILURES = Counter(
+    "console_collector_poll_failures_total", "Cluster polls that raised", ["cluster"]
+)
+NODE_UNREACHABLE = Counter(
+    "console_collector_node_unreachable_total", "Node polls without an answer", ["cluster"]
+)
+
+
+@dataclass
+class ClusterMemory:
+    """What the collector keeps between ticks for one cluster (none of it is needed to
+    restart correctly: rows hold the state, this only saves work and noise)."""
+
+    recorder: Recorder
+    preferred_url: str | None = None
+    totals: Totals | None = None
+    last_sample_at: datetime | None = None
+    fast_until: float = 0.0
+
+
+@dataclass
+class TickResult:
+    clusters: int = 0
+    failures: int = 0
+    changed: bool = False
+    duration_s: float = 0.0
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+
+def targets_of(cluster: Cluster) -> list[Target]:
+    """Every member we know, plus seed URLs not yet matched to a node."""
+    nodes = list(cluster.nodes.filter(removed=False))
+    known_urls = {n.http_url.rstrip("/") for n in nodes}
+    targets = [Target(n.http_url.rstrip("/"), n.name) for n in nodes]
+    for url in cluster.seed_urls or []:
+        if url and url.rstrip("/") not in known_urls:
+            targets.append(Target(url.rstrip("/"), None))
+            known_urls.add(url.rstrip("/"))
+    return targets
+
+
+def evaluate_alerts(cluster: Cluster, now: datetime) -> None:
+    """The alerts app's rules, if installed; their failure is logged, never fatal."""
+    try:
+        from console.alerts.evaluate import evaluate_cluster
+    except ImportError:
+        return
+    try:
+        evaluate_cluster(cluster, now)
+    except Exception:
+        log.exception("alert evaluation failed for cluster %s", cluster.name)
+
+
+class Collector:
+    def __init__(self, config: CollectorConfig, cluster_name: str | None = None) -> None:
+        self.config = config
+        self.cluster_name = cluster_name
+        self.memory: dict[int, ClusterMemory] = {}
+        self.last_prune = 0.0
+        self.http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> Collector:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        self.http = httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+
+    # ---- one tick ------------------------------------------------------------
+    def _clusters(self) -> list[Cluster]:
+        clusters = Cluster.objects.all()
+        if self.cluster_name:
+            clusters = clusters.filter(name=self.cluster_name)
+        return list(clusters)
+
+    async def tick(self) -> TickResult:
+        started = time.monotonic()
+        clusters = await sync_to_async(self._clusters)()
+        results = await asyncio.gather(
+            *(self.poll_cluster(c) for c in clusters), return_exceptions=True
+        )
+        tick = TickResult(clusters=len(clusters))
+        for cluster, result in zip(clusters, results, strict=True):
+            if isinstance(result, BaseException):
+                tick.failures += 1
+                POLL_FAILURES.labels(cluster.name).inc()
+                log.error("polling cluster %s failed", cluster.name, exc_info=result)
+            else:
+                tick.outcomes[cluster.name] = result
+                tick.changed = tick.changed or result.changed
+        if time.monotonic() - self.last_prune >= self.config.prune_every_s:
+            self.last_prune = time.monotonic()
+            await sync_to_async(prune_samples)(timezone.now(), self.config.sample_retention_s)
+        tick.duration_s = time.monotonic() - started
+        return tick
+
+    async def poll_cluster(self, cluster: Cluster) -> Outcome:
+        assert self.http is not None, "use `async with Collector(...)`"
+        started = time.monotonic()
+        memory = self.memory.setdefault(cluster.pk, ClusterMemory(Recorder(self.config)))
+        client = DaemonClient(cluster)
+        targets = await sync_to_async(targets_of)(cluster)
+        obs = await observe(client, self.http, targets, memory.preferred_url, self.config.timeout_s)
+        NODE_UNREACHABLE.labels(cluster.name).inc(sum(1 for p in obs.polls if not p.reachable))
+        outcome = await sync_to_async(self._record)(cluster, obs, memory)
+        memory.preferred_url = outcome.leader_url or (obs.summary.url if obs.summary else None)
+        feed_url = outcome.leader_url or next(iter(outcome.reachable_urls), None)
+        if feed_url is not None:
+            try:
+                await mirror_feed(
+                    client,
+                    self.http,
+                    cluster.pk,
+                    feed_url,
+                    page_limit=self.config.feed_page_limit,
+                    max_pages=self.config.feed_max_pages,
+                    timeout_s=self.config.feed_timeout_s,
+                )
+            except DaemonError as err:  # the next tick retries from the same cursor
+                log.warning("execution feed of %s: %s", cluster.name, err)
+        await sync_to_async(evaluate_alerts)(cluster, obs.at)
+        if outcome.changed or not cluster.leader_name:
+            memory.fast_until = time.monotonic() + self.config.fast_for_s
+        POLL_SECONDS.labels(cluster.name).observe(time.monotonic() - started)
+        return outcome
+
+    def _record(self, cluster: Cluster, obs: Observation, memory: ClusterMemory) -> Outcome:
+        outcome = memory.recorder.apply(cluster, obs)
+        due = memory.last_sample_at is None or (
+            (obs.at - memory.last_sample_at).total_seconds() >= self.config.sample_interval_s * 0.95
+        )
+        if due:
+            totals = totals_of(obs)
+            build_sample(cluster, obs, executions_per_s(memory.totals, totals)).save()
+            memory.totals = totals or memory.totals
+            memory.last_sample_at = obs.at
+        return outcome
+
+    # ---- the loop --------------------------------------------------------------
+    def next_interval(self) -> float:
+        now = time.monotonic()
+        if any(m.fast_until > now for m in self.memory.values()):
+            return self.config.fast_interval_s
+        return self.config.interval_s
+
+    async def run(self, stop: asyncio.Event, once: bool = False) -> None:
+        while not stop.is_set():
+            # A long-lived process must drop broken or expired connections itself (Django
+            # does it per request); not inside tick(), which tests run in a transaction.
+            await sync_to_async(close_old_connections)()
+            result = await self.tick()
+            log.debug("tick: %d clusters in %.3fs", result.clusters, result.duration_s)
+            if once:
+                return
+            wait_s = max(0.0, self.next_interval() - result.duration_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait_s)
+
+
+async def collect_once(
+    config: CollectorConfig | None = None, cluster_name: str | None = None
+) -> TickResult:
+    """One tick with a fresh collector (tests, `collect --once`)."""
+    async with Collector(config or CollectorConfig.from_settings(), cluster_name) as collector:
+        return await collector.tick()

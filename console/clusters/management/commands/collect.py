@@ -1,0 +1,64 @@
+"""`manage.py collect`: poll every daemon node, record state, events, samples and the
+execution feed. Runs until SIGTERM/SIGINT, finishing the tick in progress."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from console.clusters.collector import Collector
+from console.clusters.collector_config import CollectorConfig, local_cluster_wanted
+from console.clusters.local import ensure_local_cluster
+from console.clusters.models import Cluster
+
+log = logging.getLogger("console.collector")
+
+
+class Command(BaseCommand):
+    help = "Poll the daemon clusters: node state, events, chart samples, execution history."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--interval", type=float, help="seconds between polls (default 1.0)")
+        parser.add_argument("--once", action="store_true", help="poll once and exit")
+        parser.add_argument("--cluster", help="poll only this cluster")
+        parser.add_argument(
+            "--no-local", action="store_true", help="do not register the local cluster"
+        )
+        parser.add_argument(
+            "--metrics-port", type=int, help="serve the collector's Prometheus metrics here"
+        )
+
+    def handle(self, *args: object, **options: object) -> None:
+        interval = options.get("interval")
+        if interval is not None and interval <= 0:
+            raise CommandError("--interval must be a positive number of seconds")
+        if not options["no_local"] and local_cluster_wanted():
+            cluster, created = ensure_local_cluster()
+            if created:
+                self.stdout.write(
+                    f"registered cluster {cluster.name}: {', '.join(cluster.seed_urls)}"
+                )
+        name = options.get("cluster")
+        if name and not Cluster.objects.filter(name=name).exists():
+            raise CommandError(f"no cluster named {name!r}")
+        if options.get("metrics_port"):
+            from prometheus_client import start_http_server
+
+            start_http_server(int(options["metrics_port"]), addr="127.0.0.1")
+        config = CollectorConfig.from_settings(interval_s=interval)
+        asyncio.run(self.collect(config, name, bool(options["once"])))
+
+    async def collect(self, config: CollectorConfig, cluster_name: str | None, once: bool) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        if not once:
+            log.info("collector: polling every %.2fs", config.interval_s)
+        async with Collector(config, cluster_name) as collector:
+            await collector.run(stop, once=once)
+        if not once:
+            log.info("collector: stopped")

@@ -1,0 +1,229 @@
+"""Write one observation into Node and Cluster rows, journaling what changed.
+
+Events go out only on a change against the rows as they were, so a restarted collector
+picks up where the last one left off without repeating itself. Transitions from or to
+"unknown" (a node's first sighting, or while it does not answer) are covered by
+node.unreachable / node.recovered, not node.state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from console.clusters.collector_config import CollectorConfig
+from console.clusters.models import Cluster, Node
+from console.clusters.observe import NodePoll, Observation, Summary
+from console.events import journal
+
+ACTOR = "collector"
+
+
+@dataclass
+class Outcome:
+    changed: bool  # an event was appended: poll faster for a while
+    leader_url: str | None  # where to ask first next time (and where to read the feed)
+    reachable_urls: list[str]
+
+
+def digest_mismatch(views: dict[str, tuple[int | None, str | None]]) -> dict | None:
+    """{node: (appliedIndex, digest)} → the first index at which reachable nodes disagree,
+    as {"index", "digests"}, or None. Nodes at different indexes are not comparable."""
+    by_index: dict[int, dict[str, str]] = {}
+    for name, (index, digest) in views.items():
+        if index is not None and digest:
+            by_index.setdefault(index, {})[name] = digest
+    for index in sorted(by_index):
+        digests = by_index[index]
+        if len(set(digests.values())) > 1:
+            return {"index": index, "digests": dict(sorted(digests.items()))}
+    return None
+
+
+class Recorder:
+    """Applies observations of one cluster; remembers what the rows cannot hold."""
+
+    def __init__(self, config: CollectorConfig) -> None:
+        self.config = config
+        self.last_mismatch_index: int | None = None
+
+    def apply(self, cluster: Cluster, obs: Observation) -> Outcome:
+        with transaction.atomic():
+            self.events = 0
+            self.cluster = cluster
+            first_poll = cluster.last_polled_at is None
+            nodes = {n.name: n for n in cluster.nodes.all()}
+            polls = {p.name: p for p in obs.polls if p.name}
+            self._sync_members(nodes, polls, obs.summary, quiet=first_poll)
+            members = {name: n for name, n in nodes.items() if not n.removed}
+            entries = self._entries(obs.summary)
+            for name, node in members.items():
+                self._update_node(node, polls.get(name), entries.get(name, {}), obs.at)
+            self._check_digests(members)
+            self._update_cluster(cluster, obs, members, quiet=first_poll)
+            leader = members.get(cluster.leader_name)
+            return Outcome(
+                changed=self.events > 0,
+                leader_url=leader.http_url if leader is not None and leader.reachable else None,
+                reachable_urls=[n.http_url for n in members.values() if n.reachable],
+            )
+
+    def _event(self, kind: str, **payload: Any) -> None:
+        journal.append(kind, actor=ACTOR, cluster=self.cluster, **payload)
+        self.events += 1
+
+    @staticmethod
+    def _entries(summary: Summary | None) -> dict[str, dict]:
+        if summary is None:
+            return {}
+        return {e["name"]: e for e in summary.cluster_view["nodes"] if e.get("name")}
+
+    # ---- membership --------------------------------------------------------
+    def _sync_members(
+        self,
+        nodes: dict[str, Node],
+        polls: dict[str, NodePoll],
+        summary: Summary | None,
+        quiet: bool,
+    ) -> None:
+        """The member list comes from /health/cluster; without one (nobody answered it),
+        nodes identified from seed URLs are still registered so they show up."""
+        if summary is not None:
+            listed = self._entries(summary)
+        else:
+            listed = {name: {} for name, p in polls.items() if p.reachable and name not in nodes}
+        for name, entry in listed.items():
+            poll = polls.get(name)
+            url = entry.get("httpUrl") or (poll.target.url if poll else "")
+            raft = entry.get("raftAddress") or ""
+            node = nodes.get(name)
+            if node is None:
+                nodes[name] = Node.objects.create(
+                    cluster=self.cluster, name=name[:63], http_url=url, raft_address=raft
+                )
+                if not quiet:
+                    self._event("member.added", node=name)
+                continue
+            fields = []
+            if url and node.http_url != url:
+                node.http_url, fields = url, [*fields, "http_url"]
+            if raft and node.raft_address != raft:
+                node.raft_address, fields = raft, [*fields, "raft_address"]
+            if node.removed:
+                node.removed, fields = False, [*fields, "removed"]
+                self._event("member.added", node=name)
+            if fields:
+                node.save(update_fields=fields)
+        if summary is None:
+            return
+        for name, node in nodes.items():
+            if name not in listed and not node.removed:
+                node.removed, node.reachable, node.role = True, False, "removed"
+                node.save(update_fields=["removed", "reachable", "role"])
+                self._event("member.removed", node=name)
+
+    # ---- one node ----------------------------------------------------------
+    def _update_node(self, node: Node, poll: NodePoll | None, entry: dict, at: datetime) -> None:
+        never_polled = node.last_polled_at is None
+        was_reachable, was_known = node.reachable, node.role not in ("unknown", "removed")
+        before = (node.role, node.draining, node.version)
+        view = poll.view if poll is not None else None
+        node.last_polled_at = at
+        if view is None:
+            node.reachable, node.role = False, "unknown"
+            if was_reachable or never_polled:
+                last_seen = node.last_seen_at.isoformat() if node.last_seen_at else None
+                self._event("node.unreachable", node=node.name, last_seen=last_seen)
+        else:
+            self._apply_view(node, view)
+            node.reachable, node.last_seen_at = True, at
+            if not was_reachable and not never_polled:
+                self._event("node.recovered", node=node.name)
+            elif was_known and (node.role, node.draining, node.version) != before:
+                self._event(
+                    "node.state",
+                    node=node.name,
+                    role=node.role,
+                    draining=node.draining,
+                    version=node.version,
+                )
+        self._apply_lag(node, entry)
+        node.save()
+
+    @staticmethod
+    def _apply_view(node: Node, view: dict) -> None:
+        node.role = str(view.get("role") or "unknown")[:16]
+        node.term = view.get("term")
+        node.commit_index = view.get("commitIndex")
+        node.applied_index = view.get("appliedIndex")
+        node.draining = bool(view.get("draining"))
+        node.version = str(view.get("version") or "")[:64]
+        node.digest = str(view.get("digest") or "")[:64]
+        disk = view.get("disk") or {}
+        if disk.get("dataDirBytes") is not None:
+            node.data_dir_bytes = int(disk["dataDirBytes"])
+
+    def _apply_lag(self, node: Node, entry: dict) -> None:
+        """Lag is known only to the leader; an entry without it leaves the last value."""
+        if entry.get("matchIndex") is not None:
+            node.match_index = entry["matchIndex"]
+        if entry.get("lagEntries") is not None:
+            node.lag_entries = entry["lagEntries"]
+        lag_ms = entry.get("lagMs")
+        if lag_ms is None:
+            return
+        threshold = self.config.lag_threshold_ms
+        was_high = node.lag_ms is not None and node.lag_ms > threshold
+        node.lag_ms = float(lag_ms)
+        if node.lag_ms > threshold and not was_high:
+            self._event("lag.high", node=node.name, lag_ms=node.lag_ms, threshold=threshold)
+        elif node.lag_ms <= threshold and was_high:
+            self._event("lag.normal", node=node.name, lag_ms=node.lag_ms)
+
+    def _check_digests(self, members: dict[str, Node]) -> None:
+        mismatch = digest_mismatch(
+            {n.name: (n.applied_index, n.digest) for n in members.values() if n.reachable}
+        )
+        if mismatch is not None and mismatch["index"] != self.last_mismatch_index:
+            self._event("digest.mismatch", **mismatch)
+        if mismatch is not None:
+            self.last_mismatch_index = mismatch["index"]
+
+    # ---- the cluster row -----------------------------------------------------
+    def _update_cluster(
+        self, cluster: Cluster, obs: Observation, members: dict[str, Node], quiet: bool
+    ) -> None:
+        view = obs.summary.cluster_view if obs.summary else None
+        if view is not None:
+            leader = view.get("leader") or ""
+            has_quorum = bool(view.get("hasQuorum"))
+            cluster.term = view.get("term") or cluster.term
+            cluster.commit_index = view.get("commitIndex") or cluster.commit_index
+            cluster.cluster_size = int(view.get("clusterSize") or len(members))
+            cluster.replication_lag_ms = view.get("replicationLag")
+        else:  # nobody answered: no leader we can see, no quorum we can vouch for
+            leader, has_quorum = "", False
+        if leader != cluster.leader_name and not (quiet and not leader):
+            self._event(
+                "leader.changed",
+                **{"from": cluster.leader_name or None, "to": leader or None},
+                term=cluster.term,
+            )
+        if has_quorum != cluster.has_quorum and not (quiet and not has_quorum):
+            self._event("cluster.quorum", has_quorum=has_quorum)
+        cluster.leader_name, cluster.has_quorum = leader[:63], has_quorum
+        cluster.last_polled_at = obs.at
+        cluster.save(
+            update_fields=[
+                "leader_name",
+                "term",
+                "commit_index",
+                "has_quorum",
+                "cluster_size",
+                "replication_lag_ms",
+                "last_polled_at",
+            ]
+        )

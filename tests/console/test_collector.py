@@ -1,0 +1,203 @@
+"""The collector against a real 3-node daemon cluster: state, leader, failures, events."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from console.clusters.collector import Collector, TickResult
+from console.clusters.collector_config import CollectorConfig
+from console.clusters.models import Cluster, Node, Sample
+from console.events.models import Event
+from tests.cluster_harness import ADMIN_TOKEN
+from tests.cluster_harness import Cluster as DaemonCluster
+
+pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
+
+TIMEOUT_S = 0.8
+
+
+@pytest.fixture
+def daemons(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DaemonCluster]:
+    monkeypatch.setenv("DAEMON_TOKEN", ADMIN_TOKEN)
+    cluster = DaemonCluster(tmp_path / "daemons", size=3).start()
+    try:
+        yield cluster
+    finally:
+        for node in cluster.nodes:  # a SIGSTOPped node would ignore SIGTERM
+            if node.alive:
+                os.kill(node.proc.pid, signal.SIGCONT)
+        cluster.stop_all()
+
+
+def register(daemons: DaemonCluster, name: str = "test") -> Cluster:
+    return Cluster.objects.create(name=name, seed_urls=[n.url for n in daemons.nodes])
+
+
+@pytest.fixture
+def watched(daemons: DaemonCluster) -> Cluster:
+    return register(daemons)
+
+
+def make_collector(**overrides: float) -> Collector:
+    config = CollectorConfig(timeout_s=TIMEOUT_S, prune_every_s=3600, **overrides)
+    return Collector(config)
+
+
+def tick(collector: Collector) -> TickResult:
+    """One tick on this thread's database connection (the test's transaction)."""
+
+    async def once() -> TickResult:
+        async with collector:
+            return await collector.tick()
+
+    return async_to_sync(once)()
+
+
+def tick_until(collector: Collector, condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        tick(collector)
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def events(kind: str) -> list[Event]:
+    return list(Event.objects.filter(kind=kind))
+
+
+def test_one_tick_records_every_node_the_leader_and_a_sample(
+    daemons: DaemonCluster, watched: Cluster
+) -> None:
+    leader = daemons.leader()
+    result = tick(make_collector())
+    assert result.failures == 0
+    watched.refresh_from_db()
+    assert watched.leader_name == leader.name
+    assert watched.has_quorum and watched.cluster_size == 3 and watched.term > 0
+    assert watched.last_polled_at is not None
+    nodes = {n.name: n for n in watched.nodes.all()}
+    assert set(nodes) == {n.name for n in daemons.nodes}
+    assert all(n.reachable and n.last_seen_at and n.version for n in nodes.values())
+    assert nodes[leader.name].role == "leader"
+    assert {n.role for name, n in nodes.items() if name != leader.name} == {"follower"}
+    assert all(n.data_dir_bytes and n.digest for n in nodes.values())
+    sample = Sample.objects.get(cluster=watched)
+    assert sample.active == 0 and sample.success_rate is not None
+    assert 0 < sample.max_disk_usage <= 1
+
+
+def test_executions_per_second_comes_from_the_operation_total(
+    daemons: DaemonCluster, watched: Cluster
+) -> None:
+    collector = make_collector(sample_interval_s=0.0)
+    tick(collector)
+    leader = daemons.leader()
+    daemons.define(leader, {"id": "op", "name": "op", "handler": {"kind": "noop"}})
+    for _ in range(5):
+        assert daemons.post(leader, "/execute/op").status_code == 200
+    tick(collector)
+    latest = Sample.objects.filter(cluster=watched).latest("at")
+    assert latest.total_operations == 5
+    assert latest.executions_per_s and latest.executions_per_s > 0
+
+
+def test_a_killed_node_shows_unreachable_with_last_seen_and_is_journaled_once(
+    daemons: DaemonCluster, watched: Cluster
+) -> None:
+    collector = make_collector()
+    leader = daemons.leader()
+    victim = next(n for n in daemons.nodes if n.name != leader.name)
+    tick(collector)
+    seen_before = Node.objects.get(name=victim.name).last_seen_at
+    daemons.kill(victim)
+    for _ in range(3):
+        tick(collector)
+    node = Node.objects.get(name=victim.name)
+    assert not node.reachable and node.role == "unknown"
+    assert node.last_seen_at == seen_before and node.last_polled_at > seen_before
+    [event] = events("node.unreachable")
+    assert event.payload == {"node": victim.name, "last_seen": seen_before.isoformat()}
+    assert event.actor == "collector" and event.cluster_id == watched.pk
+    assert Node.objects.filter(cluster=watched, reachable=True).count() == 2
+
+
+def test_a_restarted_node_is_journaled_as_recovered(
+    daemons: DaemonCluster, watched: Cluster
+) -> None:
+    collector = make_collector()
+    victim = next(n for n in daemons.nodes if n.name != daemons.leader().name)
+    tick(collector)
+    daemons.kill(victim)
+    tick(collector)
+    daemons.start_node(victim)
+    daemons.wait_ready([victim])
+    tick_until(
+        collector,
+        lambda: Node.objects.get(name=victim.name).reachable,
+        20,
+        "the restarted node to answer",
+    )
+    assert [e.payload for e in events("node.recovered")] == [{"node": victim.name}]
+
+
+def test_a_hung_node_costs_one_timeout_not_a_hung_tick(
+    daemons: DaemonCluster, watched: Cluster
+) -> None:
+    collector = make_collector()
+    tick(collector)
+    victim = next(n for n in daemons.nodes if n.name != daemons.leader().name)
+    os.kill(victim.proc.pid, signal.SIGSTOP)  # accepts connections, never answers
+    try:
+        started = time.monotonic()
+        result = tick(collector)
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(victim.proc.pid, signal.SIGCONT)
+    assert result.failures == 0
+    # node polls and the summary run at once; a second summary round only if needed
+    assert elapsed < 2 * TIMEOUT_S + 1.0, f"tick took {elapsed:.2f}s"
+    assert not Node.objects.get(name=victim.name).reachable
+
+
+def test_killing_the_leader_journals_the_new_leader(
+    daemons: DaemonCluster, watched: Cluster
+) -> None:
+    collector = make_collector()
+    old = daemons.leader()
+    tick(collector)
+    assert [e.payload["to"] for e in events("leader.changed")] == [old.name]  # first sight
+    daemons.kill(old)
+    tick_until(
+        collector,
+        lambda: Cluster.objects.get(pk=watched.pk).leader_name not in ("", old.name),
+        20,
+        "a new leader",
+    )
+    new = Cluster.objects.get(pk=watched.pk).leader_name
+    assert new == daemons.leader().name
+    moves = [e.payload for e in events("leader.changed")][1:]
+    assert moves[0]["from"] == old.name and moves[-1]["to"] == new
+    assert Node.objects.get(name=new).role == "leader"
+    assert not Node.objects.get(name=old.name).reachable
+    # a change makes the next polls fast, so the dashboard sees the new leader soon
+    assert collector.next_interval() == collector.config.fast_interval_s
+
+
+def test_a_cluster_with_no_node_answering_is_polled_without_error(db) -> None:
+    from tests.conftest import free_port
+
+    Cluster.objects.create(name="dark", seed_urls=[f"http://127.0.0.1:{free_port()}"])
+    result = tick(make_collector())
+    assert result.failures == 0
+    cluster = Cluster.objects.get(name="dark")
+    assert cluster.last_polled_at is not None and not cluster.has_quorum
+    assert cluster.nodes.count() == 0  # nobody has told us a name yet
