@@ -24,8 +24,11 @@ NODES = 3
 GIVEN_TOKEN = "given-admin-token-0123456789"
 
 
-def port_is_free(port: int) -> bool:
+def port_is_free(port: int, reuse: bool = False) -> bool:
+    """True if nothing holds the port; with reuse, TIME_WAIT leftovers don't count."""
     with socket.socket() as sock:
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -195,8 +198,8 @@ def test_three_nodes_start_print_a_generated_token_that_works_and_ctrl_c_stops_t
     wait_for(lambda: not any(alive(pid) for pid in pids), what="every node process gone")
     assert "all nodes stopped" in command.stdout
     for i in range(NODES):
-        assert port_is_free(command.base + i)
-        assert port_is_free(command.base + 100 + i)
+        assert port_is_free(command.base + i, reuse=True)
+        assert port_is_free(command.base + 100 + i, reuse=True)
 
 
 def test_sigint_to_the_supervisor_alone_stops_every_node(start) -> None:
