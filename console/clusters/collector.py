@@ -190,9 +190,6 @@ class Collector:
 
     async def run(self, stop: asyncio.Event, once: bool = False) -> None:
         while not stop.is_set():
-            # A long-lived process must drop broken or expired connections itself (Django
-            # does it per request); not inside tick(), which tests run in a transaction.
-            await sync_to_async(close_old_connections)()
             result = await self.tick()
             log.debug("tick: %d clusters in %.3fs", result.clusters, result.duration_s)
             if once:
@@ -200,11 +197,7 @@ class Collector:
             wait_s = max(0.0, self.next_interval() - result.duration_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait_s)
-
-
-async def collect_once(
-    config: CollectorConfig | None = None, cluster_name: str | None = None
-) -> TickResult:
-    """One tick with a fresh collector (tests, `collect --once`)."""
-    async with Collector(config or CollectorConfig.from_settings(), cluster_name) as collector:
-        return await collector.tick()
+            # A long-lived process must drop broken or expired connections itself, as
+            # Django does per request (not before a lone tick: tests run those inside
+            # their transaction, which this would close).
+            await sync_to_async(close_old_connections)()

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
+from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from console.clusters.collector import Collector
@@ -15,6 +19,37 @@ from console.clusters.local import ensure_local_cluster
 from console.clusters.models import Cluster
 
 log = logging.getLogger("console.collector")
+
+
+class StopSignal:
+    """SIGTERM/SIGINT → finish the tick in progress, then return. The loop runs in
+    asgiref's loop thread (so database work stays on this main thread, the one Django
+    and tests expect), while signals arrive on the main thread: hand them across."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.event: asyncio.Event | None = None
+        self.requested = False
+
+    def bind(self) -> asyncio.Event:
+        self.loop, self.event = asyncio.get_running_loop(), asyncio.Event()
+        if self.requested:
+            self.event.set()
+        return self.event
+
+    def request(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+        if self.loop is not None and self.event is not None:
+            self.loop.call_soon_threadsafe(self.event.set)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {s: signal.signal(s, self.request) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 class Command(BaseCommand):
@@ -49,13 +84,14 @@ class Command(BaseCommand):
 
             start_http_server(int(options["metrics_port"]), addr="127.0.0.1")
         config = CollectorConfig.from_settings(interval_s=interval)
-        asyncio.run(self.collect(config, name, bool(options["once"])))
+        stop = StopSignal()
+        with stop.installed():
+            async_to_sync(self.collect)(config, name, bool(options["once"]), stop)
 
-    async def collect(self, config: CollectorConfig, cluster_name: str | None, once: bool) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+    async def collect(
+        self, config: CollectorConfig, cluster_name: str | None, once: bool, signals: StopSignal
+    ) -> None:
+        stop = signals.bind()
         if not once:
             log.info("collector: polling every %.2fs", config.interval_s)
         async with Collector(config, cluster_name) as collector:
