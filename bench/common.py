@@ -272,6 +272,8 @@ def save_result(name: str, data: dict[str, Any]) -> Path:
         "command": " ".join([Path(sys.executable).name, "-m", "bench.run", *sys.argv[1:]]),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_info(),
+        "gitHead": _run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        "daemonDirty": _run(["git", "-C", str(ROOT), "status", "--porcelain", "daemon"]),
         "loadAfter": loadavg(),
         **data,
     }
