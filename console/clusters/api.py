@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Schema
 from ninja.errors import HttpError
@@ -144,9 +145,7 @@ def node_view(cluster: Cluster, node: Node) -> dict:
     return {**view, "is_leader": bool(cluster.leader_name) and node.name == cluster.leader_name}
 
 
-def executions_page(
-    cluster: Cluster, filters: ExecutionFilters
-) -> tuple[list[Execution], int | None]:
+def executions_query(cluster: Cluster, filters: ExecutionFilters) -> QuerySet[Execution]:
     """Newest first, keyset-paged by seq: each filter has an index (cluster, field, -seq)."""
     rows = Execution.objects.filter(cluster=cluster)
     if filters.before_seq is not None:
@@ -161,7 +160,14 @@ def executions_page(
         rows = rows.filter(finished_at__gte=filters.since)
     if filters.until:
         rows = rows.filter(finished_at__lt=filters.until)
-    page = list(rows.order_by("-seq")[: filters.limit + 1])
+    # One row more than asked tells whether another page follows.
+    return rows.order_by("-seq")[: filters.limit + 1]
+
+
+def executions_page(
+    cluster: Cluster, filters: ExecutionFilters
+) -> tuple[list[Execution], int | None]:
+    page = list(executions_query(cluster, filters))
     more = len(page) > filters.limit
     page = page[: filters.limit]
     return page, (page[-1].seq if more else None)

@@ -26,7 +26,7 @@ def _on_some_node(cluster: Cluster, call: Callable[[str], Any], *, idempotent: b
     harmless. Anything else is the answer, or the daemon's refusal, and stops here."""
     urls = node_urls(cluster)
     if not urls:
-        raise DaemonError(f"cluster {cluster.name} has no known node URLs", None)
+        raise DaemonError(f"cluster {cluster.name} has no known node URLs", 503)
     last: DaemonError | None = None
     for url in urls:
         try:

@@ -55,7 +55,10 @@ def test_a_revoked_token_is_refused(alice) -> None:
 def test_a_wrong_token_or_no_credentials_is_a_401(client: Client) -> None:
     assert client.get("/api/clusters", **bearer("rop_nope")).status_code == 401
     assert client.get("/api/clusters").status_code == 401
-    assert client.post("/api/tokens", {"name": "x"}, content_type="application/json").status_code == 401
+    assert (
+        client.post("/api/tokens", {"name": "x"}, content_type="application/json").status_code
+        == 401
+    )
 
 
 def test_using_a_token_records_when_it_was_last_used(alice) -> None:
