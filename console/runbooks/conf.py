@@ -6,11 +6,12 @@ RUNBOOK_QUEUED_TIMEOUT_S    a queued run no worker picked up in this long is sta
 RUNBOOK_DRAIN_TIMEOUT_S     how long a drain waits for the node's work to finish (600)
 RUNBOOK_TRANSFER_MAX_LAG_MS a leadership target must lag less than this (100)
 RUNBOOK_TRANSFER_MAX_LAG_ENTRIES ... and be at most this many entries behind (50)
+RUNBOOK_CELERY_QUEUE        the Celery queue runs go to (empty: Celery's default queue)
 """
 
 from __future__ import annotations
 
-from console.env import env_int
+from console.env import env_int, env_str
 
 # How often a waiting step polls the daemon and proves the worker is alive. It must
 # stay well under the stale threshold, so a healthy run is never reaped.
@@ -35,3 +36,7 @@ def transfer_max_lag_ms() -> int:
 
 def transfer_max_lag_entries() -> int:
     return env_int("RUNBOOK_TRANSFER_MAX_LAG_ENTRIES", 50)
+
+
+def celery_queue() -> str | None:
+    return env_str("RUNBOOK_CELERY_QUEUE") or None

@@ -115,7 +115,7 @@ def _enqueue(run_id: int, task_id: str) -> None:
     from console.runbooks.tasks import run_runbook
 
     try:
-        run_runbook.apply_async((run_id,), task_id=task_id)
+        run_runbook.apply_async((run_id,), task_id=task_id, queue=conf.celery_queue())
     except Exception as err:  # a broker that is down must not leave the run queued forever
         log.exception("could not queue run #%s", run_id)
         finish_run(run_id, "failed", f"could not queue the run: {err}", from_states=("queued",))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from console.clusters.daemon_client import DaemonClient
+from console.clusters.daemon_client import DaemonClient, DaemonError
 from console.runbooks import conf
 from console.runbooks.actions.base import (
     Step,
@@ -77,11 +77,16 @@ def _wait_idle(member: Member):
 
 def _confirm(member: Member):
     def run(ctx: StepContext) -> dict[str, Any]:
-        # /health/ready answers 503 {"status": "draining"}; /health/node says the same
-        # with a 200 and more detail, so read that.
         own = ctx.client.get(member.http_url, "/health/node")
-        if not own.get("draining") or own.get("ready"):
-            raise StepFailed(f"{member.name} does not report draining: {own}")
-        return {"draining": True, "ready": False}
+        if not own.get("draining"):
+            raise StepFailed(f"{member.name} does not report draining")
+        # Readiness is what load balancers act on: it must say 503 now.
+        try:
+            ctx.client.get(member.http_url, "/health/ready")
+        except DaemonError as err:
+            if err.status == 503:
+                return {"draining": True, "ready": False}
+            raise
+        raise StepFailed(f"{member.name} still answers ready on /health/ready")
 
     return run

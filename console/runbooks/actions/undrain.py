@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from console.clusters.daemon_client import DaemonClient
+from console.clusters.daemon_client import DaemonClient, DaemonError
 from console.runbooks.actions.base import Step, StepContext, StepFailed, checked_member, node_name
 from console.runbooks.live import ClusterView, Member
 
@@ -44,10 +44,15 @@ def _ask(member: Member):
 def _confirm(member: Member):
     def run(ctx: StepContext) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:
-            own = ctx.client.get(member.http_url, "/health/node")
-            if not own.get("draining") and own.get("ready"):
-                return {"draining": False, "ready": True}
-            return None
+            if ctx.client.get(member.http_url, "/health/node").get("draining"):
+                return None
+            try:
+                ctx.client.get(member.http_url, "/health/ready")
+            except DaemonError as err:
+                if err.status == 503:  # e.g. still catching up; ask again
+                    return None
+                raise
+            return {"draining": False, "ready": True}
 
         return ctx.wait_until(ready, READY_TIMEOUT_S, f"{member.name} to report ready")
 
