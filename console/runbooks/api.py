@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
+from ninja.responses import Status
 
 from console.accounts.auth import api_auth, require_role
 from console.clusters.models import Cluster
@@ -85,7 +86,7 @@ ERRORS = {400: Refusal, 401: Refusal, 403: Refusal, 404: Refusal}
 
 
 @router.post("/runs", response={200: RequestOut, 202: RequestOut, 409: RequestOut, **ERRORS})
-def request_run(request: HttpRequest, body: RunIn) -> tuple[int, dict]:
+def request_run(request: HttpRequest, body: RunIn) -> Status[dict]:
     """Ask for a runbook run (operator). Journaled as run.requested (and run.refused)."""
     user = require_role(request, "operator")
     cluster = _cluster_named(body.cluster)
@@ -94,13 +95,17 @@ def request_run(request: HttpRequest, body: RunIn) -> tuple[int, dict]:
     except PermissionDenied as denied:
         raise HttpError(403, str(denied)) from None
     status = 200 if outcome.dry_run else (202 if outcome.ok else 409)
-    return status, {
-        "ok": outcome.ok,
-        "dry_run": outcome.dry_run,
-        "reasons": outcome.reasons,
-        "steps": outcome.steps,
-        "run": run_out(_runs().get(id=outcome.run.id)) if outcome.run else None,
-    }
+    run = run_out(_runs().get(id=outcome.run.id)) if outcome.run else None
+    return Status(
+        status,
+        {
+            "ok": outcome.ok,
+            "dry_run": outcome.dry_run,
+            "reasons": outcome.reasons,
+            "steps": outcome.steps,
+            "run": run,
+        },
+    )
 
 
 @router.get("/runs", response={200: list[RunOut], **ERRORS})
