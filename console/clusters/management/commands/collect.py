@@ -67,6 +67,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: object) -> None:
+        # httpx logs every request at INFO: ten lines a second per cluster, all noise.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         interval = options.get("interval")
         if interval is not None and interval <= 0:
             raise CommandError("--interval must be a positive number of seconds")
