@@ -67,6 +67,9 @@ class Recorder:
         }
 
 
+KEEPALIVE_S = 3.0
+
+
 class Pool:
     """Keep-alive HTTP/1.1 connections to one host:port, written by hand.
 
@@ -82,11 +85,21 @@ class Pool:
             f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
             f"Authorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n"
         ).encode()
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A kept-alive connection idle for less than KEEPALIVE_S, else a new one
+        (uvicorn closes connections idle for 5 s; reusing one would fail)."""
+        now = time.monotonic()
+        while self.idle:
+            reader, writer, last_used = self.idle.pop()
+            if now - last_used < KEEPALIVE_S and not reader.at_eof():
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection(self.host, self.port)
 
     async def roundtrip(self) -> int:
-        conn = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
-        reader, writer = conn
+        reader, writer = await self._connection()
         try:
             writer.write(self.request)
             head = await reader.readuntil(b"\r\n\r\n")
@@ -102,11 +115,11 @@ class Pool:
         if b"connection: close" in lower:
             writer.close()
         else:
-            self.idle.append(conn)
+            self.idle.append((reader, writer, time.monotonic()))
         return status
 
     def close(self) -> None:
-        for _, writer in self.idle:
+        for _, writer, _ in self.idle:
             writer.close()
         self.idle.clear()
 
