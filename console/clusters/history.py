@@ -1,8 +1,9 @@
-"""The execution history page's query: filters plus keyset pagination on seq.
+"""The execution history page's query: filters plus keyset pagination.
 
 Keyset (`seq < before`, newest first) instead of OFFSET, so page 1,000 of a
 million rows costs what page 1 costs: one index range scan on
-(cluster, <filter>, -seq). No COUNT(*) for the same reason.
+(cluster, <filter>, -seq), or on (cluster, finished_at) for a time range.
+No COUNT(*) for the same reason. Links carry a seq either way.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from console.clusters.models import Cluster, Execution
 
@@ -48,6 +49,39 @@ def filtered(cluster: Cluster, filters: Filters) -> QuerySet[Execution]:
     return rows
 
 
+def _keys(filters: Filters) -> tuple[str, ...]:
+    """The page order. A time range orders by finish time (then seq): the (cluster,
+    finished_at) index then finds the range directly, where walking seq down from the
+    newest row would first pass every row finished after the range."""
+    return ("finished_at", "seq") if filters.since or filters.until else ("seq",)
+
+
+def _position(cluster: Cluster, keys: tuple[str, ...], seq: int) -> tuple | None:
+    if keys == ("seq",):
+        return (seq,)
+    return Execution.objects.filter(cluster=cluster, seq=seq).values_list(*keys).first()
+
+
+def _beyond(keys: tuple[str, ...], position: tuple, older: bool) -> Q:
+    """Rows strictly older (or newer) than `position` in `keys` order."""
+    op = "lt" if older else "gt"
+    if len(keys) == 1:
+        return Q(**{f"{keys[0]}__{op}": position[0]})
+    (first, second), (a, b) = keys, position
+    # `first <= a` alone is an index range; the OR only trims ties.
+    return Q(**{f"{first}__{op}e": a}) & (
+        Q(**{f"{first}__{op}": a}) | Q(**{first: a, f"{second}__{op}": b})
+    )
+
+
+def _any_beyond(
+    rows: QuerySet[Execution], keys: tuple[str, ...], row: Execution, older: bool
+) -> bool:
+    # A positive range (never exclude(): NOT (...) defeats the index and scans the table).
+    position = tuple(getattr(row, key) for key in keys)
+    return rows.filter(_beyond(keys, position, older)).exists()
+
+
 def page(
     cluster: Cluster,
     filters: Filters,
@@ -55,21 +89,26 @@ def page(
     after: int | None = None,
     size: int = PAGE_SIZE,
 ) -> Page:
-    """Newest first. `before=seq`: the page older than seq; `after=seq`: the page newer."""
+    """Newest first. `before=seq`: the page older than that row; `after=seq`: the newer."""
     rows = filtered(cluster, filters)
+    keys = _keys(filters)
+    newest_first = [f"-{key}" for key in keys]
+    anchor = before if after is None else after
+    position = _position(cluster, keys, anchor) if anchor is not None else None
+    if anchor is not None and position is None:
+        return Page(rows=[], newer_than=None, older_than=None)
     if after is not None:
         # The page just above `after`: read upwards, then show it newest first.
-        chunk = list(rows.filter(seq__gt=after).order_by("seq")[: size + 1])
+        chunk = list(rows.filter(_beyond(keys, position, older=False)).order_by(*keys)[: size + 1])
         has_newer = len(chunk) > size
         chunk = list(reversed(chunk[:size]))
-        has_older = rows.filter(seq__lte=after).exists()
+        has_older = bool(chunk) and _any_beyond(rows, keys, chunk[-1], older=True)
     else:
-        if before is not None:
-            rows = rows.filter(seq__lt=before)
-        chunk = list(rows.order_by("-seq")[: size + 1])
+        older = rows.filter(_beyond(keys, position, older=True)) if position else rows
+        chunk = list(older.order_by(*newest_first)[: size + 1])
         has_older = len(chunk) > size
         chunk = chunk[:size]
-        has_newer = before is not None and rows.filter(seq__gte=before).exists()
+        has_newer = bool(chunk) and _any_beyond(rows, keys, chunk[0], older=False)
     if not chunk:
         return Page(rows=[], newer_than=None, older_than=None)
     return Page(
