@@ -31,7 +31,7 @@ from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES_PER_RUN = 20
+EXAMPLES_PER_RUN = 15
 DAEMON_BACKED = "/operations"  # paths that call a daemon: 502/503 when none answers
 DAEMON_DOWN = (502, 503)
 
