@@ -237,6 +237,37 @@ KNOWN_KEYS = {
     "nodeName", "dataDir", "http", "raft", "peers", "maxConcurrent", "queueSize",
     "cacheMaxSize", "auth", "handlers", "limits",
 }  # fmt: skip
+# Keys allowed inside each section: a typo such as raft.electionTimeoutMS must not
+# silently fall back to the default.
+SECTION_KEYS: dict[str, set[str]] = {
+    "http": {"host", "port", "tlsPort", "tlsCert", "tlsKey", "advertiseUrl"},
+    "raft": {
+        "bindAddress", "advertiseAddress", "heartbeatIntervalMs", "electionTimeoutMs",
+        "snapshotIntervalOps", "snapshotIntervalSeconds", "appendEntriesBatch", "password",
+        "passwordFile",
+    },
+    "auth": {"tokens", "tokensFile", "anonymousRead", "disabled"},
+    "handlers": {"http", "python", "shell"},
+    "handlers.http": {"allow"},
+    "handlers.python": {"allow"},
+    "handlers.shell": {"enabled", "allow"},
+    "limits": {"maxBodyBytes"},
+}  # fmt: skip
+
+
+def _check_sections(data: dict[str, Any]) -> None:
+    for section, allowed in SECTION_KEYS.items():
+        value = _get(data, section)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"{section} must be an object")
+        unknown = set(value) - allowed
+        if unknown:
+            raise ConfigError(
+                f"unknown config key '{section}.{sorted(unknown)[0]}'; "
+                f"{section} takes {', '.join(sorted(allowed))}"
+            )
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -262,6 +293,7 @@ def load_config(path: str | None, env: dict[str, str] | None = None) -> Config:
         unknown = set(data) - KNOWN_KEYS
         if unknown:
             raise ConfigError(f"unknown config key {sorted(unknown)[0]!r}")
+        _check_sections(data)
     for var, key in ENV_OVERRIDES.items():
         if env.get(var):
             _set(data, key, env[var])

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ PEER_TIMEOUT_S = 0.5
 LAG_REPLICATED_MS = 100.0  # the runbook's critical replication-lag threshold
 UPTIME_MARK_EVERY_S = 15.0
 RESULT_MAX_CHARS = 1024
+RAFT_ADDRESS_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}:\d{1,5}")
 
 
 class ApiError(Exception):
@@ -530,8 +532,10 @@ class DaemonNode:
         name, address, url = body.get("name"), body.get("raftAddress"), body.get("httpUrl")
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise ApiError(400, "name must be a DNS-style node name such as unrdf-daemon-3")
-        if not isinstance(address, str) or ":" not in address:
-            raise ApiError(400, "raftAddress must be host:port")
+        if not isinstance(address, str) or not RAFT_ADDRESS_RE.fullmatch(address):
+            raise ApiError(400, "raftAddress must be host:port with a numeric port")
+        if not 1 <= int(address.rsplit(":", 1)[1]) <= 65535:
+            raise ApiError(400, "raftAddress port must be between 1 and 65535")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ApiError(400, "httpUrl must be an http(s) URL")
         if address in self.raft.member_addresses():

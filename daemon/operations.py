@@ -22,7 +22,7 @@ class DefinitionError(ValueError):
 
 
 def valid_id(op_id: object) -> bool:
-    return isinstance(op_id, str) and bool(ID_RE.match(op_id))
+    return isinstance(op_id, str) and ID_RE.fullmatch(op_id) is not None
 
 
 def _int_field(body: dict, key: str, default: int, lo: int, hi: int) -> int:

@@ -128,9 +128,17 @@ async def serve(config: Config) -> int:
     await asyncio.wait([stopper, done_shutdown, *serving], return_when=asyncio.FIRST_COMPLETED)
     if stop_requested.is_set():
         log.info("signal received: draining before exit")
-        # A second signal during the drain exits at once.
+        # A second signal during the drain exits at once; but a terminal's Ctrl-C
+        # reaches the node and `daemon cluster` together, and the supervisor's SIGTERM
+        # follows within milliseconds: that is the same request, not impatience.
+        first_signal_at = loop.time()
+
+        def second_signal() -> None:
+            if loop.time() - first_signal_at > 1.0:
+                os._exit(1)
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda: os._exit(1))
+            loop.add_signal_handler(sig, second_signal)
         await node.graceful_shutdown()
     for srv in servers:
         srv.should_exit = True

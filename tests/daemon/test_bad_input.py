@@ -250,11 +250,6 @@ def test_bad_ids_in_a_definition_are_a_400(cluster: Cluster, op_id: str) -> None
     assert "id" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon/operations.py:16 ID_RE ends in '$', which also matches before a trailing "
-    "newline, so 'abc\\n' is a valid id (use re.fullmatch or '\\Z')",
-)
 def test_an_id_with_a_trailing_newline_is_a_400(cluster: Cluster) -> None:
     body = as_body({"id": "newline-id\n", "handler": "x"})
     try:
@@ -589,13 +584,8 @@ def test_three_hundred_random_bodies_never_get_a_5xx_and_the_cluster_still_commi
     assert_still_commits(cluster, "after-fuzz")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon/node.py add_member only checks ':' in raftAddress; a non-numeric port "
-    "commits set_member, then pysyncobj's TCPNode raises ValueError: a 500 and a junk entry",
-)
 def test_adding_a_member_whose_raft_port_is_not_a_number_is_a_400(make_cluster) -> None:
-    # Its own cluster: today this request leaves a junk member in the replicated directory.
+    # Its own cluster: a junk member would otherwise linger in the replicated directory.
     cluster = make_cluster(size=1)
     body = b'{"name": "unrdf-daemon-3", "raftAddress": "host:port", "httpUrl": "http://x"}'
     assert_error(send(cluster.nodes[0], "POST", "/admin/members", body), 400)
