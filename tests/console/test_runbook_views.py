@@ -180,3 +180,14 @@ def test_the_api_queues_a_run_on_a_live_cluster(console_cluster, operator) -> No
     run = response.json()["run"]
     assert run["status"] == "queued" and run["requested_by"] == "olivia"
     assert [s["name"] for s in run["steps"]] == ["snapshot unrdf-daemon-0"]
+
+
+def test_the_cluster_page_includes_the_buttons_and_the_runs(quiet_cluster, operator) -> None:
+    run = RunbookRun.objects.create(cluster=quiet_cluster, action="snapshot", status="succeeded")
+    client = Client()
+    client.force_login(operator)
+
+    html = client.get("/clusters/quiet/").content.decode()
+
+    assert 'data-testid="runbook-actions"' in html
+    assert f'data-run-id="{run.id}" data-status="succeeded"' in html
