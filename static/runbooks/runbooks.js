@@ -19,7 +19,8 @@
     const output = panel && panel.querySelector(".runbook-verdict");
     form.querySelectorAll("button").forEach((b) => (b.disabled = true));
     try {
-      const response = await fetch(form.action, {
+      // Not form.action: the hidden input named "action" shadows that property.
+      const response = await fetch(form.getAttribute("action"), {
         method: "POST",
         body: body,
         credentials: "same-origin",
