@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_check_and_run_show_their_verdicts_inline(
     console_server: ConsoleServer,
-    chromium_path: Path,
-    operator,  # noqa: F811
+    chromium_path: Path,  # noqa: F811 - the fixture imported above
+    operator,
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
