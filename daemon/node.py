@@ -297,7 +297,8 @@ class DaemonNode:
             "codeVersion": self.raft.obj.getCodeVersion(),
             "leader": self.leader_name(),
             "hasQuorum": self.raft.has_quorum,
-            "ready": self.raft.is_ready(),
+            "ready": self.readiness()[0],  # what /health/ready answers
+            "raftReady": self.raft.is_ready(),
             "httpUrl": self.config.advertise_http_url,
             "raftAddress": self.config.raft_advertise,
             "uptimeSeconds": round(time.time() - self.started_at, 1),

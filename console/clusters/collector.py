@@ -82,6 +82,15 @@ def targets_of(cluster: Cluster) -> list[Target]:
     return targets
 
 
+def reap_stale_runs() -> None:
+    from console.runbooks.services import reap_stale_runs as reap
+
+    try:
+        reap()
+    except Exception:
+        log.exception("reaping stale runbook runs failed")
+
+
 def evaluate_alerts(cluster: Cluster, now: datetime) -> None:
     """The alerts app's rules, if installed; their failure is logged, never fatal."""
     try:
@@ -136,6 +145,9 @@ class Collector:
         if time.monotonic() - self.last_prune >= self.config.prune_every_s:
             self.last_prune = time.monotonic()
             await sync_to_async(prune_samples)(timezone.now(), self.config.sample_retention_s)
+            # A run whose worker died stops looking "running" even when nobody
+            # opens the console.
+            await sync_to_async(reap_stale_runs)()
         tick.duration_s = time.monotonic() - started
         return tick
 
