@@ -143,6 +143,21 @@ def throughput(cluster: Cluster, duration: float, connections: int, tool: str) -
     }
 
 
+# ---- keep-alive probe ----------------------------------------------------------
+def keepalive(cluster: Cluster, seconds: float) -> dict[str, Any]:
+    """One wrk connection doing GET /health/live: the per-request floor of the
+    HTTP layer on a kept-alive connection (no Raft involved)."""
+    node = cluster.nodes[0]
+    cmd = ["wrk", "-t1", "-c1", f"-d{int(seconds)}s", f"{node.url}/health/live"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    latency_line = next(line for line in out.splitlines() if "Latency" in line)
+    rps_line = next(line for line in out.splitlines() if line.startswith("Requests/sec"))
+    return {
+        "wrkLatencyLine": " ".join(latency_line.split()),
+        "requestsPerS": float(rps_line.split()[1]),
+    }
+
+
 # ---- (c) latency at a fixed rate, with (f) replication lag sampled ------------
 class LagSampler(threading.Thread):
     """GET /health/cluster on the leader every `interval` s until stopped."""

@@ -61,12 +61,17 @@ def row_idle(d: dict[str, Any]) -> str:
     return f"CPU % {d['cpuPctOfOneCore']}, RSS MiB {d['rssMiB']}"
 
 
+def row_keepalive(d: dict[str, Any]) -> str:
+    return f"req/s {d['requestsPerS']}, {d['wrkLatencyLine']}"
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], str]] = {
     "inproc": row_inproc,
     "throughput": row_throughput,
     "latency": row_latency,
     "failover": row_failover,
     "idle": row_idle,
+    "keepalive": row_keepalive,
 }
 
 

@@ -5,6 +5,7 @@
   latency     (c) execute latency at a fixed open-loop rate, with (f) replication lag
   failover    (d) leader kill -9 -> first successful write, N trials
   idle        (e) idle CPU (% of one core) and RSS per node
+  keepalive   HTTP floor: one kept-alive wrk connection on GET /health/live
   matrix      idle + latency/lag + failover for several Raft timing presets
   all         inproc, throughput, latency, idle and failover at one timing
 
@@ -100,6 +101,14 @@ def do_idle(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
     return data
 
 
+def do_keepalive(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
+    with running_cluster(timing, nodelay=args.tcp_nodelay_patch) as cluster:
+        load = quiet(args)
+        data = cluster_bench.keepalive(cluster, args.seconds)
+    report("keepalive", timing, load, data)
+    return data
+
+
 def one_cluster_suite(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
     """idle, then latency+lag, then failover (which restarts nodes), on one cluster."""
     results: dict[str, Any] = {}
@@ -172,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         "latency": (do_latency, "(c)+(f) latency at a fixed rate, replication lag"),
         "failover": (do_failover, "(d) failover time"),
         "idle": (do_idle, "(e) idle CPU and RSS"),
+        "keepalive": (do_keepalive, "HTTP floor: 1 kept-alive connection, GET /health/live"),
         "matrix": (do_matrix, "idle, latency and failover per timing preset"),
         "all": (do_all, "everything at one timing"),
     }
@@ -194,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--rate", type=bounded(1, 5000), default=100.0, help="requests/s")
         if name in ("failover", "matrix", "all"):
             p.add_argument("--trials", type=int, choices=range(1, 51), default=10, metavar="N")
-        if name in ("idle", "matrix", "all"):
+        if name in ("idle", "matrix", "all", "keepalive"):
             p.add_argument("--seconds", type=bounded(1, 120), default=10.0, help="idle window")
         if name == "matrix":
             p.add_argument("--presets", default=",".join(PRESETS), help="comma-separated")
