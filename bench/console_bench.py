@@ -1,0 +1,166 @@
+"""Benchmarks for the operator console: `python -m bench.console_bench <measurement>`.
+
+  freshness   leader kill -9 -> the browser's DOM shows the new leader (and the raw
+              election time from /health/node), N trials, in-memory layer and Redis
+  collector   `manage.py collect` CPU (% of one core) per polled node and RSS, 3 and 5 nodes
+  history     p95 of GET /api/clusters/{name}/executions over 1,000,000 rows, via daphne
+  websockets  N dashboard clients, M events appended from another process: exactly once,
+              in order, latency append -> receipt; in-memory layer and Redis
+
+Everything runs on 127.0.0.1 against a scratch PostgreSQL database `bench_console`
+(dropped and re-created per measurement) and Redis db 11. Each run prints a summary
+and writes bench/results/console-<measurement>-<time>.json with the command, the
+machine and the load average before and after. Loops are bounded in count and time;
+every process started is stopped at the end (or on Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.console_common import save, wait_for_quiet
+
+Measurement = Callable[[argparse.Namespace, Path], dict[str, Any]]
+
+
+def layers(choice: str) -> list[bool]:
+    """--layer memory|redis|both -> [redis?] in run order."""
+    return {"memory": [False], "redis": [True], "both": [False, True]}[choice]
+
+
+def quiet(args: argparse.Namespace) -> dict[str, Any]:
+    return wait_for_quiet(args.max_load, args.max_busy, args.max_wait)
+
+
+def do_websockets(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+    from bench.console_websockets import websockets
+
+    runs = []
+    for redis in layers(args.layer):
+        load = quiet(args)
+        run = websockets(redis, args.clients, args.events, args.rate, logs)
+        runs.append({**load, **run})
+        print(json.dumps(run, indent=1)[:3000])
+    return {"runs": runs}
+
+
+def do_freshness(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+    from bench.console_freshness import freshness
+
+    runs = []
+    for redis in layers(args.layer):
+        load = quiet(args)
+        run = freshness(redis, args.trials, args.settle, logs)
+        runs.append({**load, **run})
+        print(json.dumps({k: v for k, v in run.items() if k != "trials"}, indent=1))
+    return {"runs": runs}
+
+
+def do_collector(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+    from bench.console_collector import collector_cost
+
+    runs = []
+    for size in args.sizes:
+        load = quiet(args)
+        run = collector_cost(size, args.duration, args.settle, logs)
+        runs.append({**load, **run})
+        print(json.dumps(run, indent=1))
+    return {"runs": runs}
+
+
+def do_history(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+    from bench.console_history import history
+
+    return history(args.rows, args.requests, args.conn_max_age, lambda: quiet(args), logs)
+
+
+MEASUREMENTS: dict[str, Measurement] = {
+    "freshness": do_freshness,
+    "collector": do_collector,
+    "history": do_history,
+    "websockets": do_websockets,
+}
+
+
+def bounded(lo: float, hi: float, kind: type = float) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}")
+        return value
+
+    return parse
+
+
+def common_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-load", type=float, default=1.5, help="wait for 1-min load below this")
+    p.add_argument("--max-busy", type=float, default=30.0, help="...and CPU busy %% below this")
+    p.add_argument("--max-wait", type=bounded(0, 600), default=180.0, help="...at most this, s")
+    p.add_argument("--keep-logs", action="store_true", help="keep the process logs' temp dir")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.console_bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("freshness", help="leader kill -> DOM shows the new leader")
+    p.add_argument("--trials", type=bounded(1, 50, int), default=10)
+    p.add_argument("--settle", type=bounded(0, 30), default=7.0, help="s idle before each kill")
+    p.add_argument("--layer", choices=("memory", "redis", "both"), default="both")
+    p = sub.add_parser("collector", help="collector CPU per polled node")
+    p.add_argument("--sizes", type=bounded(1, 9, int), nargs="+", default=[3, 5])
+    p.add_argument("--duration", type=bounded(5, 120), default=30.0, help="s measured")
+    p.add_argument("--settle", type=bounded(0, 30), default=5.0, help="s before measuring")
+    p = sub.add_parser("history", help="history API p95 over 1M rows")
+    p.add_argument("--rows", type=bounded(1000, 5_000_000, int), default=1_000_000)
+    p.add_argument("--requests", type=bounded(10, 2000, int), default=100, help="per case")
+    p.add_argument(
+        "--conn-max-age",
+        type=bounded(0, 600, int),
+        nargs="+",
+        default=[0, 60],
+        help="daphne's DB_CONN_MAX_AGE, one run each (0 = the default: a connection per request)",
+    )
+    p = sub.add_parser("websockets", help="N clients, every event exactly once")
+    p.add_argument("--clients", type=bounded(1, 200, int), default=50)
+    p.add_argument("--events", type=bounded(1, 20_000, int), default=2000)
+    p.add_argument("--rate", type=bounded(1, 1000), default=100.0, help="events per second")
+    p.add_argument("--layer", choices=("memory", "redis", "both"), default="both")
+    for choice in sub.choices.values():
+        common_options(choice)
+    return parser
+
+
+def interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every context manager stops its processes.
+    signal.signal(signal.SIGTERM, interrupt)
+    logs = Path(tempfile.mkdtemp(prefix="bench-console-logs-"))
+    try:
+        data = MEASUREMENTS[args.command](args, logs)
+    finally:
+        if args.keep_logs:
+            print(f"logs kept in {logs}")
+        else:
+            shutil.rmtree(logs, ignore_errors=True)
+    path = save(args.command, {"args": vars(args), **data})
+    print(f"== console {args.command} -> {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

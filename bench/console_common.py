@@ -1,0 +1,233 @@
+"""Shared bits for the console benchmarks: a scratch PostgreSQL database, Django in
+this process (for fixtures only), and daphne / collector processes on loopback.
+
+Machine facts, load, CPU meters, statistics and result files come from bench/common.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import ROOT, cpu_busy_pct, loadavg, save_result
+from tests.cluster_harness import free_port, wait_for
+
+PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+DB_NAME = "bench_console"
+DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+# A Redis database of our own: other suites' wake-ups must not reach our consumers.
+REDIS_URL = "redis://127.0.0.1:6379/11"
+SECRET_KEY = "bench-console-secret-" + "k" * 40
+TOKEN_ENV = "BENCH_CONSOLE_DAEMON_TOKEN"
+CLUSTER_NAME = "bench"
+BENCH_USER = "bench"
+SERVICE_SETTINGS = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "CONSOLE_ENV",
+    "DEBUG",
+    "DJANGO_SETTINGS_MODULE",
+}
+VAR_DIR = Path(tempfile.gettempdir()) / "bench-console-var"
+
+
+# ---- environment -------------------------------------------------------------
+def console_env(redis: bool, **extra: str) -> dict[str, str]:
+    """Environment of every console process of a run (this one, daphne, collector, appender).
+
+    DEBUG off (as in production, no query log), static files still served by daphne.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_SETTINGS}
+    env.update(
+        DATABASE_URL=DATABASE_URL,
+        SECRET_KEY=SECRET_KEY,
+        DEBUG="0",
+        CONSOLE_SERVE_STATIC="1",
+        CONSOLE_VAR_DIR=str(VAR_DIR),
+        CONSOLE_LOCAL_CLUSTER="0",
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=str(ROOT),
+        DJANGO_SETTINGS_MODULE="console.settings",
+        LOG_LEVEL="WARNING",
+    )
+    if redis:
+        env["REDIS_URL"] = REDIS_URL
+    env.update(extra)
+    return env
+
+
+def setup_django() -> None:
+    """Django in this process, on the scratch database (fixtures, ORM baselines)."""
+    import django
+    from django.apps import apps
+
+    if apps.ready:
+        return
+    os.environ.update(console_env(redis=False))
+    os.environ.pop("REDIS_URL", None)
+    django.setup()
+
+
+def close_django_connections() -> None:
+    """Before the database is dropped, or Playwright starts (its loop upsets the ORM)."""
+    if "django.db" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()
+
+
+# ---- the scratch database ----------------------------------------------------
+def recreate_database() -> None:
+    """Drop and create `bench_console`, then migrate it (each measurement starts clean)."""
+    import psycopg
+
+    close_django_connections()
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    manage("migrate", "--noinput")
+
+
+def manage(*args: str, redis: bool = False) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=console_env(redis),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout.strip()
+
+
+def create_user_and_session() -> str:
+    """A viewer with a live session; returns the sessionid (needs setup_django())."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    user = get_user_model().objects.create_user(BENCH_USER, password=secrets.token_hex(12))
+    user.groups.add(Group.objects.get_or_create(name="viewer")[0])
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def create_cluster_row(seed_urls: list[str]) -> int:
+    from console.clusters.models import Cluster
+
+    return Cluster.objects.create(name=CLUSTER_NAME, seed_urls=seed_urls, token_env=TOKEN_ENV).id
+
+
+# ---- processes ---------------------------------------------------------------
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+
+def start_process(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Proc:
+    log_path = logs / f"{name}.log"
+    with log_path.open("wb") as log:
+        popen = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return Proc(name, popen, log_path)
+
+
+def stop_process(proc: Proc, timeout: float = 15) -> None:
+    """SIGTERM its process group (only ours: start_new_session), then SIGKILL if needed."""
+    if proc.popen.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.popen.pid, signal.SIGTERM)
+    try:
+        proc.popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.popen.pid, signal.SIGKILL)
+        proc.popen.wait()
+
+
+@contextlib.contextmanager
+def daphne(env: dict[str, str], logs: Path) -> Iterator[tuple[Proc, str]]:
+    """daphne serving the console on a free loopback port; yields (process, base URL)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    proc = start_process("daphne", [*argv, "console.asgi:application"], env, logs)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: (
+                proc.popen.poll() is not None
+                or httpx.get(f"{url}/accounts/login/", timeout=2).status_code == 200
+            ),
+            timeout=30,
+            what="daphne to answer",
+        )
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"daphne exited at start:\n{proc.log_tail()}")
+        yield proc, url
+    finally:
+        stop_process(proc)
+
+
+@contextlib.contextmanager
+def collector(env: dict[str, str], logs: Path, *extra: str) -> Iterator[Proc]:
+    """`manage.py collect --no-local --cluster bench` (default interval unless given)."""
+    argv = [sys.executable, "manage.py", "collect", "--no-local", "--cluster", CLUSTER_NAME]
+    proc = start_process("collector", [*argv, *extra], env, logs)
+    try:
+        yield proc
+    finally:
+        stop_process(proc)
+
+
+# ---- load and results --------------------------------------------------------
+def wait_for_quiet(max_load: float, max_busy: float, max_wait_s: float) -> dict[str, Any]:
+    """Wait (bounded) for 1-min load < max_load and machine CPU busy % < max_busy."""
+    start = time.monotonic()
+    busy = cpu_busy_pct()
+    while (loadavg()[0] >= max_load or busy >= max_busy) and time.monotonic() - start < max_wait_s:
+        time.sleep(5)
+        busy = cpu_busy_pct()
+    quiet = loadavg()[0] < max_load and busy < max_busy
+    if not quiet:
+        print(f"  warning: not quiet: load {loadavg()} busy {busy}%", file=sys.stderr)
+    return {
+        "loadBefore": loadavg(),
+        "cpuBusyPctBefore": busy,
+        "waitedS": round(time.monotonic() - start, 1),
+        "quiet": quiet,
+    }
+
+
+def save(name: str, data: dict[str, Any]) -> Path:
+    """bench/common.save_result with this script's own command line."""
+    command = " ".join([".venv/bin/python", "-m", "bench.console_bench", *sys.argv[1:]])
+    return save_result(f"console-{name}", {**data, "command": command})

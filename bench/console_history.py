@@ -1,0 +1,174 @@
+"""History API: GET /api/clusters/{name}/executions?limit=50 over N Execution rows in
+PostgreSQL, through a real daphne with a `manage.py createtoken` bearer token.
+
+Rows are generated in one INSERT ... SELECT generate_series (then ANALYZE): seq 1..N,
+operation `op-<seq % 20>`, status `failure` every 50th else `success`, node
+`unrdf-daemon-<seq % 3>`. Each case is requested sequentially on one kept-alive
+connection; the same query through the ORM in this process (no HTTP, no daphne) is the
+baseline, so the share of the database is visible.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import CpuMeter, summarize
+from bench.console_common import (
+    BENCH_USER,
+    CLUSTER_NAME,
+    close_django_connections,
+    console_env,
+    create_cluster_row,
+    create_user_and_session,
+    daphne,
+    manage,
+    recreate_database,
+    setup_django,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+WARMUP = 10
+INSERT_SQL = """
+INSERT INTO clusters_execution (cluster_id, seq, execution_id, operation_id, status,
+    duration_ms, node_name, started_at, finished_at, attempts, cached, error)
+SELECT %s, s, 'x' || s, 'op-' || (s %% 20),
+       CASE WHEN s %% 50 = 0 THEN 'failure' ELSE 'success' END, 1.0,
+       'unrdf-daemon-' || (s %% 3), %s + s * interval '1 second',
+       %s + s * interval '1 second', 1, false, ''
+FROM generate_series(1, %s) AS s
+"""
+
+
+def cases(rows: int) -> list[tuple[str, dict[str, Any]]]:
+    """(label, query parameters): no filter and each filter, first page and deep pages."""
+    middle, oldest = rows // 2, max(100, rows // 100)
+    filters: list[tuple[str, dict[str, Any]]] = [
+        ("none", {}),
+        ("operation", {"operation": "op-7"}),
+        ("status", {"status": "failure"}),
+        ("node", {"node": "unrdf-daemon-1"}),
+        ("status+node", {"status": "failure", "node": "unrdf-daemon-1"}),
+    ]
+    out = []
+    for label, params in filters:
+        out.append((f"{label} first", params))
+        out.append((f"{label} deep {middle}", {**params, "before_seq": middle}))
+        out.append((f"{label} deep {oldest}", {**params, "before_seq": oldest}))
+    # op-7 is odd, failures are multiples of 50: no row matches, the worst case.
+    out.append(("operation+status (no match)", {"operation": "op-7", "status": "failure"}))
+    return out
+
+
+def load_rows(cluster_id: int, rows: int) -> float:
+    from django.db import connection
+
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT_SQL, [cluster_id, T0, T0, rows])
+        cursor.execute("ANALYZE clusters_execution")
+    return round(time.monotonic() - started, 1)
+
+
+def orm_timings(params: dict[str, Any], count: int) -> list[float]:
+    from console.clusters.api import ExecutionFilters, executions_page
+    from console.clusters.models import Cluster
+
+    cluster = Cluster.objects.get(name=CLUSTER_NAME)
+    filters = ExecutionFilters(limit=50, **params)
+    timings = []
+    for n in range(WARMUP + count):
+        started = time.perf_counter()
+        cluster = Cluster.objects.get(name=CLUSTER_NAME)  # the view looks it up too
+        executions_page(cluster, filters)
+        if n >= WARMUP:
+            timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def http_timings(client: httpx.Client, path: str, params: dict, count: int) -> tuple[list, int]:
+    timings, items = [], 0
+    for n in range(WARMUP + count):
+        started = time.perf_counter()
+        response = client.get(path, params=params)
+        elapsed = (time.perf_counter() - started) * 1000
+        response.raise_for_status()
+        items = len(response.json().get("items", [])) if "items" in response.text[:20] else 0
+        if n >= WARMUP:
+            timings.append(elapsed)
+    return timings, items
+
+
+def measure_http(client: httpx.Client, rows: int, count: int) -> dict[str, list[float]]:
+    path = f"/api/clusters/{CLUSTER_NAME}/executions"
+    timings = {}
+    for label, params in cases(rows):
+        timings[label], items = http_timings(client, path, {"limit": 50, **params}, count)
+        print(f"  {label:32s} items={items:3d} http p95={summarize(timings[label], 1)['p95']} ms")
+    return timings
+
+
+def serve_and_measure(
+    token: str, rows: int, count: int, conn_max_age: int, quiet: Callable, logs: Path
+) -> dict[str, Any]:
+    """One daphne (DB_CONN_MAX_AGE as given): the HTTP floor, then every case."""
+    env = console_env(False, DB_CONN_MAX_AGE=str(conn_max_age))
+    with daphne(env, logs) as (server, url):
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+            http_timings(client, f"/api/clusters/{CLUSTER_NAME}", {}, WARMUP)
+            load = quiet()
+            floor, _ = http_timings(client, f"/api/clusters/{CLUSTER_NAME}", {}, count)
+            meter = CpuMeter({"daphne": server.pid})
+            meter.start()
+            timings = measure_http(client, rows, count)
+            cpu = meter.stop()
+    return {
+        **load,
+        "dbConnMaxAge": conn_max_age,
+        "httpFloorMs": {"path": f"/api/clusters/{CLUSTER_NAME}", **summarize(floor, 1)},
+        "daphneCpuPct": cpu["daphne"],
+        "timings": timings,
+    }
+
+
+def combine(rows: int, orm: dict[str, list[float]], run: dict[str, Any]) -> dict[str, Any]:
+    results = []
+    for label, query in cases(rows):
+        http_p95 = summarize(run["timings"][label], 1)["p95"]
+        orm_p95 = summarize(orm[label], 1)["p95"]
+        results.append(
+            {
+                "case": label,
+                "query": query,
+                "httpMs": summarize(run["timings"][label], 1),
+                "ormMs": summarize(orm[label], 1),
+                "httpOverOrmP95": round(http_p95 / orm_p95, 2) if orm_p95 else None,
+            }
+        )
+    summary = {k: v for k, v in run.items() if k != "timings"}
+    worst = max(r["httpMs"]["p95"] for r in results)
+    return {**summary, "cases": results, "worstHttpP95Ms": worst}
+
+
+def history(
+    rows: int, count: int, ages: list[int], quiet: Callable[[], dict[str, Any]], logs: Path
+) -> dict[str, Any]:
+    recreate_database()
+    setup_django()
+    create_user_and_session()
+    cluster_id = create_cluster_row([])
+    load_s = load_rows(cluster_id, rows)
+    token = manage("createtoken", BENCH_USER, "bench").splitlines()[-1]
+    quiet()
+    orm = {label: orm_timings(params, count) for label, params in cases(rows)}
+    close_django_connections()
+    runs = [
+        combine(rows, orm, serve_and_measure(token, rows, count, age, quiet, logs)) for age in ages
+    ]
+    return {"rows": rows, "loadRowsS": load_s, "requestsPerCase": count, "runs": runs}
