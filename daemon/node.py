@@ -20,6 +20,7 @@ import httpx
 
 from daemon import __version__, metrics
 from daemon.auth import TokenBook, internal_token
+from daemon.batcher import RecordBatcher
 from daemon.cache import ResultCache
 from daemon.config import NAME_RE, Config
 from daemon.executor import Executor
@@ -84,6 +85,7 @@ class DaemonNode:
         self.local_rollup = metrics.new_rollup()  # executions this process ran
         self.raft = RaftNode(config)
         self.state = self.raft.state
+        self.batcher = RecordBatcher(self.raft)
         self.http: httpx.AsyncClient | None = None
         self.shutting_down = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
@@ -241,11 +243,7 @@ class DaemonNode:
     async def _record(self, record: dict) -> dict:
         rid = record["id"]
         try:
-            await self.raft.submit(
-                self.state.record_execution,
-                record,
-                confirmed=lambda: self.state.execution_by_id(rid) is not None,
-            )
+            await self.batcher.commit(record)
         except NotCommitted:
             # The work ran; its record must not be lost. Keep trying in the
             # background (the id makes a late duplicate harmless) and say so.
