@@ -283,7 +283,9 @@ class RaftNode:
                     loop.call_soon_threadsafe(_resolve, future, error)
 
             method(*args, callback=done)
-            error = await self._wait(future, confirmed, deadline)
+            # A callback can be lost outright (a follower whose leader died may never
+            # answer), so stop waiting for it after an election timeout and resubmit.
+            error = await self._wait(future, confirmed, min(deadline, loop.time() + election_s))
             if error == FAIL_REASON.SUCCESS or confirmed():
                 return
             if error is not None and error not in RETRYABLE:
@@ -296,14 +298,18 @@ class RaftNode:
         self, future: asyncio.Future, confirmed: Callable[[], bool], deadline: float
     ) -> int | None:
         loop = asyncio.get_running_loop()
-        slice_s = 0.05
+        slice_s = 0.01
         while loop.time() < deadline:
             try:
-                return await asyncio.wait_for(asyncio.shield(future), slice_s)
+                return await asyncio.wait_for(
+                    asyncio.shield(future), min(slice_s, deadline - loop.time())
+                )
             except TimeoutError:
                 if confirmed():
                     return FAIL_REASON.SUCCESS
-                slice_s = min(slice_s * 2, 0.5)
+                # confirmed() is a dict lookup: checking often costs little and
+                # answers soon after a commit whose callback went missing.
+                slice_s = min(slice_s * 2, 0.1)
         return None
 
     async def compact(self, timeout_s: float = 30.0) -> bool:
