@@ -138,3 +138,10 @@ def console_server(
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    from tests.browser.support import find_chromium
+
+    return find_chromium()

@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 
 from console.clusters.models import Cluster as ClusterRow
 from tests import cluster_harness
-from tests.browser.test_login_browser import CHROMIUM_ARGS, chromium_path  # noqa: F401
+from tests.browser.support import PASSWORD, browser_page, log_in
 from tests.conftest import REPO_ROOT, ConsoleServer, database_url, embedded_defaults_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
@@ -74,40 +74,29 @@ def collector(daemons: cluster_harness.Cluster, transactional_db: None, tmp_path
 
 def test_dashboard_shows_the_new_leader_and_the_alert_after_a_leader_kill(
     console_server: ConsoleServer,
-    chromium_path: Path,  # noqa: F811
+    chromium_path: Path,
     daemons: cluster_harness.Cluster,
     collector: subprocess.Popen,
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    get_user_model().objects.create_user("oncall", password="correct horse battery")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium_path), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(20_000)
-            page.goto(f"{console_server.url}/accounts/login/?next=/")
-            page.get_by_label("Username").fill("oncall")
-            page.get_by_label("Password").fill("correct horse battery")
-            page.get_by_role("button", name="Sign in").click()
-            expect(page).to_have_url(f"{console_server.url}/")
+    get_user_model().objects.create_user("oncall", password=PASSWORD)
+    with browser_page(chromium_path) as page:
+        log_in(page, console_server.url, "oncall")
+        expect(page).to_have_url(f"{console_server.url}/")
 
-            for node in daemons.nodes:
-                row = page.get_by_test_id(f"node-row-{node.name}")
-                expect(row).to_be_visible(timeout=LIVE_TIMEOUT_MS)
-            leader = daemons.leader()
-            expect(page.get_by_test_id("leader-name")).to_contain_text(leader.name)
-            page.evaluate("window.__noReload = true")
+        for node in daemons.nodes:
+            row = page.get_by_test_id(f"node-row-{node.name}")
+            expect(row).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+        leader = daemons.leader()
+        expect(page.get_by_test_id("leader-name")).to_contain_text(leader.name)
+        page.evaluate("window.__noReload = true")
 
-            daemons.kill(leader)
-            leader_name = page.get_by_test_id("leader-name")
-            expect(leader_name).not_to_contain_text(leader.name, timeout=LIVE_TIMEOUT_MS)
-            expect(leader_name).to_contain_text(daemons.leader().name, timeout=LIVE_TIMEOUT_MS)
-            alert = page.get_by_test_id("alert-strip").locator('[data-rule="cluster_size"]')
-            expect(alert).to_be_visible(timeout=LIVE_TIMEOUT_MS)
-            # Still the same page: nothing reloaded it.
-            assert page.evaluate("window.__noReload") is True
-        finally:
-            browser.close()
+        daemons.kill(leader)
+        leader_name = page.get_by_test_id("leader-name")
+        expect(leader_name).not_to_contain_text(leader.name, timeout=LIVE_TIMEOUT_MS)
+        expect(leader_name).to_contain_text(daemons.leader().name, timeout=LIVE_TIMEOUT_MS)
+        alert = page.get_by_test_id("alert-strip").locator('[data-rule="cluster_size"]')
+        expect(alert).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+        # Still the same page: nothing reloaded it.
+        assert page.evaluate("window.__noReload") is True

@@ -7,8 +7,6 @@ embedded set-up the issue asks to work live.
 
 from __future__ import annotations
 
-import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -22,21 +20,10 @@ from django.utils import timezone
 from console.alerts.models import Alert
 from console.clusters.models import Cluster, Node, Sample
 from console.events import journal
+from tests.browser.support import PASSWORD, browser_page, log_in
 from tests.conftest import ConsoleServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-
-
-@pytest.fixture
-def chromium_path() -> Path:
-    found = shutil.which("chromium")
-    if found:
-        return Path(found)
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail("REQUIRE_BROWSER=1 but Debian's chromium is not installed")
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
 
 
 def off_the_loop(fn: Any) -> Any:
@@ -47,7 +34,7 @@ def off_the_loop(fn: Any) -> Any:
 
 
 def make_cluster() -> None:
-    user = get_user_model().objects.create_user("viewer", password="correct horse battery")
+    user = get_user_model().objects.create_user("viewer", password=PASSWORD)
     user.groups.add(Group.objects.get_or_create(name="viewer")[0])
     now = timezone.now()
     cluster = Cluster.objects.create(
@@ -87,37 +74,26 @@ def leader_moves_and_an_alert_fires() -> None:
 def test_the_dashboard_shows_a_new_leader_and_alert_without_a_reload(
     console_server: ConsoleServer, chromium_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     make_cluster()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium_path), args=CHROMIUM_ARGS, headless=True
+    with browser_page(chromium_path) as page:
+        log_in(page, console_server.url, "viewer")
+
+        expect(page.get_by_test_id("leader-name")).to_contain_text("unrdf-daemon-0")
+        expect(page.locator('[data-testid^="node-row-"]')).to_have_count(3)
+        expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "live")
+        expect(page.locator(".chart .uplot")).to_have_count(3)  # vendored uPlot drew
+        page.evaluate("window.__sameDocument = true")
+
+        off_the_loop(leader_moves_and_an_alert_fires)
+
+        expect(page.get_by_test_id("leader-name")).to_contain_text("unrdf-daemon-1")
+        new_leader = page.get_by_test_id("node-row-unrdf-daemon-1")
+        expect(new_leader).to_have_attribute("data-leader", "true")
+        expect(page.get_by_test_id("node-row-unrdf-daemon-0")).to_have_attribute(
+            "data-reachable", "false"
         )
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{console_server.url}/")
-            page.get_by_label("Username").fill("viewer")
-            page.get_by_label("Password").fill("correct horse battery")
-            page.get_by_role("button", name="Sign in").click()
-
-            expect(page.get_by_test_id("leader-name")).to_contain_text("unrdf-daemon-0")
-            expect(page.locator('[data-testid^="node-row-"]')).to_have_count(3)
-            expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "live")
-            expect(page.locator(".chart .uplot")).to_have_count(3)  # vendored uPlot drew
-            page.evaluate("window.__sameDocument = true")
-
-            off_the_loop(leader_moves_and_an_alert_fires)
-
-            expect(page.get_by_test_id("leader-name")).to_contain_text("unrdf-daemon-1")
-            new_leader = page.get_by_test_id("node-row-unrdf-daemon-1")
-            expect(new_leader).to_have_attribute("data-leader", "true")
-            expect(page.get_by_test_id("node-row-unrdf-daemon-0")).to_have_attribute(
-                "data-reachable", "false"
-            )
-            expect(page.get_by_test_id("alerts-firing")).to_have_attribute("data-count", "1")
-            expect(page.get_by_test_id("alerts-firing")).to_contain_text("2 of 3 nodes")
-            assert page.evaluate("window.__sameDocument") is True  # no reload happened
-        finally:
-            browser.close()
+        expect(page.get_by_test_id("alerts-firing")).to_have_attribute("data-count", "1")
+        expect(page.get_by_test_id("alerts-firing")).to_contain_text("2 of 3 nodes")
+        assert page.evaluate("window.__sameDocument") is True  # no reload happened
