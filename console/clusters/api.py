@@ -15,7 +15,7 @@ from pydantic import Field
 
 from console.accounts.auth import actor_of, require_role
 from console.api_types import BigId, ErrorOut, Name, Text, Time
-from console.clusters import daemon_operations
+from console.clusters import daemon_operations, history
 from console.clusters.models import Cluster, Execution, Node
 from console.clusters.overview import overview_of
 
@@ -146,20 +146,20 @@ def node_view(cluster: Cluster, node: Node) -> dict:
 
 
 def executions_query(cluster: Cluster, filters: ExecutionFilters) -> QuerySet[Execution]:
-    """Newest first, keyset-paged by seq: each filter has an index (cluster, field, -seq)."""
-    rows = Execution.objects.filter(cluster=cluster)
+    """Newest first, keyset-paged by seq: each filter has an index (cluster, field, -seq).
+    The filters are the history page's (console/clusters/history.py)."""
+    rows = history.filtered(
+        cluster,
+        history.Filters(
+            operation=filters.operation or "",
+            status=filters.status or "",
+            node=filters.node or "",
+            since=filters.since,
+            until=filters.until,
+        ),
+    )
     if filters.before_seq is not None:
         rows = rows.filter(seq__lt=filters.before_seq)
-    if filters.operation:
-        rows = rows.filter(operation_id=filters.operation)
-    if filters.status:
-        rows = rows.filter(status=filters.status)
-    if filters.node:
-        rows = rows.filter(node_name=filters.node)
-    if filters.since:
-        rows = rows.filter(finished_at__gte=filters.since)
-    if filters.until:
-        rows = rows.filter(finished_at__lt=filters.until)
     # One row more than asked tells whether another page follows.
     return rows.order_by("-seq")[: filters.limit + 1]
 
