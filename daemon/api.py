@@ -157,11 +157,7 @@ def build_app(node: DaemonNode) -> Starlette:
 
     @read
     async def get_operation(request: Request) -> Response:
-        op_id = op_id_of(request)
-        op = node.state.get_operation(op_id)
-        if op is None:
-            raise ApiError(404, f"operation '{op_id}' not found")
-        return JSONResponse(op)
+        return JSONResponse(await node.find_operation(op_id_of(request)))
 
     @operate
     async def delete_operation(request: Request) -> Response:
@@ -189,6 +185,8 @@ def build_app(node: DaemonNode) -> Starlette:
         before = int_param(request, "before", None, 0, 2**62)
         after = int_param(request, "after", None, 0, 2**62)
         records = node.state.operation_history(op_id, limit, before, after)
+        if records is None and await node.catch_up():
+            records = node.state.operation_history(op_id, limit, before, after)
         if records is None:
             raise ApiError(404, f"operation '{op_id}' not found")
         return JSONResponse(records)

@@ -197,9 +197,38 @@ class DaemonNode:
         self.executor.invalidate_operation(op["id"])
         return existing is None, self.state.get_operation(op["id"]) or op
 
-    async def delete_operation(self, op_id: str) -> None:
-        if self.state.get_operation(op_id) is None:
+    async def find_operation(self, op_id: str) -> dict:
+        """The operation, or 404 — but only after catching up with the leader: a
+        client whose define went to another node must not see it missing here."""
+        op = self.state.get_operation(op_id)
+        if op is None and await self.catch_up():
+            op = self.state.get_operation(op_id)
+        if op is None:
             raise ApiError(404, f"operation '{op_id}' not found")
+        return op
+
+    async def catch_up(self, timeout_s: float = 2.0) -> bool:
+        """Wait until this node has applied what the leader had committed when
+        asked (the Raft read-index idea, over HTTP). False when there is nothing
+        to wait for: this node leads, or no leader answers."""
+        leader = self.leader_name()
+        if leader is None or leader == self.name or self.http is None:
+            return False
+        try:
+            url = self.url_of(leader)
+            answer = await self.http.get(f"{url}/health/node", headers=self._internal_auth)
+            commit_index = int(answer.json()["commitIndex"])
+        except (ApiError, httpx.HTTPError, ValueError, KeyError, TypeError):
+            return False
+        deadline = time.monotonic() + timeout_s
+        while self.raft.view.applied_index < commit_index:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    async def delete_operation(self, op_id: str) -> None:
+        await self.find_operation(op_id)
         write_id = uuid.uuid4().hex
         await self._commit(self.state.delete_operation, write_id, op_id, write_id=write_id)
         self.executor.invalidate_operation(op_id)
@@ -216,9 +245,7 @@ class DaemonNode:
             raise ApiError(503, "no quorum: this node cannot reach a majority of the cluster")
 
     async def execute(self, op_id: str, params: dict | None) -> dict:
-        op = self.state.get_operation(op_id)
-        if op is None:
-            raise ApiError(404, f"operation '{op_id}' not found")
+        op = await self.find_operation(op_id)
         if self.executor.draining:
             raise ApiError(503, f"node {self.name} is draining; send work to another node")
         self._require_quorum()
@@ -510,7 +537,13 @@ class DaemonNode:
         if target == previous:
             return {"leader": previous, "previous": previous, "changed": False}
         address = self.directory()[target]["raftAddress"] if target else None
+        # pysyncobj refuses a target that lacks the leader's latest entry; right
+        # after a write that is normal and passes within a heartbeat or two.
+        retry_until = time.monotonic() + 2 * self.config.raft.election_timeout_ms / 1000
         error = await self.raft.transfer_leadership(address)
+        while error != 0 and time.monotonic() < retry_until:
+            await asyncio.sleep(0.05)
+            error = await self.raft.transfer_leadership(address)
         if error != 0:
             raise ApiError(
                 409,

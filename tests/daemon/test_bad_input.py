@@ -75,7 +75,6 @@ def kept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kept]:
         yield Kept(cluster)
     finally:
         cluster.stop_all()
-        HTTP.close()
 
 
 @pytest.fixture

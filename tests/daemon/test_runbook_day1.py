@@ -99,3 +99,17 @@ def test_prometheus_format_is_served_when_asked_for(cluster: Cluster) -> None:
         "daemon_raft_replication_lag_ms"
         in cluster.get(leader, "/metrics", headers={"Accept": "text/plain"}).text
     )
+
+
+def test_a_definition_is_usable_at_once_on_every_other_node(cluster: Cluster) -> None:
+    """The runbook's curl lines go through a Service: define and execute may land on
+    different pods. A node that lags must catch up before it answers 404."""
+    for i in range(20):
+        op_id = f"fresh-{i}"
+        defined_on, used_on = cluster.nodes[i % 3], cluster.nodes[(i + 1) % 3]
+        body = {"id": op_id, "name": op_id, "handler": {"kind": "noop"}}
+        assert cluster.define(defined_on, body).status_code == 201
+        executed = cluster.post(used_on, f"/execute/{op_id}")
+        assert executed.status_code == 200, executed.text
+        history = cluster.get(cluster.nodes[(i + 2) % 3], f"/operations/{op_id}/history")
+        assert history.status_code == 200, history.text
