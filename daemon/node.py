@@ -465,7 +465,7 @@ class DaemonNode:
                 "clusterSize": len(self.raft.member_addresses()),
                 "failoverCount": self.state.failover_count,
                 "replicationLagMs": lag,
-                "maxReplicationLagMs": max(lag.values(), default=0.0),
+                "maxReplicationLagMs": max((v for v in lag.values() if v is not None), default=0.0),
             },
             "executor": {
                 "active": queue["active"],

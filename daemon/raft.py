@@ -114,6 +114,9 @@ class RaftNode:
 
     def _on_state_changed(self, old: int, new: int) -> None:
         # Runs on the tick thread: hand off, never block here.
+        if new == 2:
+            # Samples from before this term describe another leader's log.
+            self._append_samples.clear()
         if self._loop is not None:
             for listener in self._role_listeners:
                 self._loop.call_soon_threadsafe(listener, new)
@@ -204,7 +207,7 @@ class RaftNode:
                 return self.obj.isNodeConnected(node)
         return False
 
-    def follower_progress(self) -> dict[str, dict[str, float]]:
+    def follower_progress(self) -> dict[str, dict[str, float | None]]:
         """On the leader: {raft address: {matchIndex, lagEntries, lagMs}}; empty elsewhere."""
         if not self.is_leader:
             return {}
@@ -214,6 +217,11 @@ class RaftNode:
         samples = list(self._append_samples)
         progress = {}
         for node, idx in match.items():
+            if idx == 0:
+                # A new leader knows nothing of this follower until its first
+                # append-entries answer: unknown, not "behind since forever".
+                progress[node.address] = {"matchIndex": None, "lagEntries": None, "lagMs": None}
+                continue
             behind = max(0, last - idx)
             lag_ms = 0.0
             if behind:
