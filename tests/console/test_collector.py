@@ -124,10 +124,17 @@ def test_a_killed_node_shows_unreachable_with_last_seen_and_is_journaled_once(
     node = Node.objects.get(name=victim.name)
     assert not node.reachable and node.role == "unknown"
     assert node.last_seen_at == seen_before and node.last_polled_at > seen_before
-    [event] = events("node.unreachable")
+    # Only the victim's: on a loaded machine a live node can miss one deadline too,
+    # and that is journaled (and then recovered) on its own.
+    [event] = [e for e in events("node.unreachable") if e.payload["node"] == victim.name]
     assert event.payload == {"node": victim.name, "last_seen": seen_before.isoformat()}
     assert event.actor == "collector" and event.cluster_id == watched.pk
-    assert Node.objects.filter(cluster=watched, reachable=True).count() == 2
+    reachable = Node.objects.filter(cluster=watched, reachable=True).exclude(name=victim.name)
+    for _ in range(10):
+        if reachable.count() == 2:
+            break
+        tick(collector)
+    assert reachable.count() == 2
 
 
 def test_a_restarted_node_is_journaled_as_recovered(
