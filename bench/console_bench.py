@@ -45,10 +45,13 @@ def do_websockets(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
 
     runs = []
     for redis in layers(args.layer):
-        load = quiet(args)
-        run = websockets(redis, args.clients, args.events, args.rate, logs)
-        runs.append({**load, **run})
-        print(json.dumps(run, indent=1)[:3000])
+        for clients in (
+            [args.baseline_clients, args.clients] if args.baseline_clients else [args.clients]
+        ):
+            load = quiet(args)
+            run = websockets(redis, clients, args.events, args.rate, logs, args.conn_max_age)
+            runs.append({**load, **run})
+            print(json.dumps(run, indent=1)[:3000])
     return {"runs": runs}
 
 
@@ -136,6 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=bounded(1, 200, int), default=50)
     p.add_argument("--events", type=bounded(1, 20_000, int), default=2000)
     p.add_argument("--rate", type=bounded(1, 1000), default=100.0, help="events per second")
+    p.add_argument(
+        "--baseline-clients",
+        type=bounded(0, 200, int),
+        default=1,
+        help="a run with this many clients first, same events (0: none)",
+    )
+    p.add_argument(
+        "--conn-max-age",
+        type=bounded(0, 600, int),
+        default=0,
+        help="daphne's DB_CONN_MAX_AGE (default 0, as the console ships)",
+    )
     p.add_argument("--layer", choices=("memory", "redis", "both"), default="both")
     for choice in sub.choices.values():
         common_options(choice)

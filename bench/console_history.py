@@ -4,8 +4,10 @@ PostgreSQL, through a real daphne with a `manage.py createtoken` bearer token.
 Rows are generated in one INSERT ... SELECT generate_series (then ANALYZE): seq 1..N,
 operation `op-<seq % 20>`, status `failure` every 50th else `success`, node
 `unrdf-daemon-<seq % 3>`. Each case is requested sequentially on one kept-alive
-connection; the same query through the ORM in this process (no HTTP, no daphne) is the
-baseline, so the share of the database is visible.
+connection. Baselines from the same run: the same query through the ORM in this process
+(the database's share), the same request through Django's test Client in this process
+(Django + ninja + auth, no daphne, no network), `/api/clusters/<name>` (the cheapest
+API call) and `/accounts/login/` (no database) through daphne.
 """
 
 from __future__ import annotations
@@ -91,6 +93,25 @@ def orm_timings(params: dict[str, Any], count: int) -> list[float]:
     return timings
 
 
+def client_timings(token: str, params: dict[str, Any], count: int) -> list[float]:
+    """The same request through Django's test Client in this process: the whole Django
+    stack (middleware, ninja, token auth, ORM, JSON) without daphne and the network."""
+    from django.test import Client
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    path = f"/api/clusters/{CLUSTER_NAME}/executions"
+    timings = []
+    for n in range(WARMUP + count):
+        started = time.perf_counter()
+        response = client.get(path, {"limit": 50, **params})
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"{response.status_code} {response.content[:200]!r}")
+        if n >= WARMUP:
+            timings.append(elapsed)
+    return timings
+
+
 def http_timings(client: httpx.Client, path: str, params: dict, count: int) -> tuple[list, int]:
     timings, items = [], 0
     for n in range(WARMUP + count):
@@ -124,6 +145,8 @@ def serve_and_measure(
             http_timings(client, f"/api/clusters/{CLUSTER_NAME}", {}, WARMUP)
             load = quiet()
             floor, _ = http_timings(client, f"/api/clusters/{CLUSTER_NAME}", {}, count)
+            # No database, no auth: what daphne + Django cost for any request.
+            login_page, _ = http_timings(client, "/accounts/login/", {}, count)
             meter = CpuMeter({"daphne": server.pid})
             meter.start()
             timings = measure_http(client, rows, count)
@@ -132,12 +155,13 @@ def serve_and_measure(
         **load,
         "dbConnMaxAge": conn_max_age,
         "httpFloorMs": {"path": f"/api/clusters/{CLUSTER_NAME}", **summarize(floor, 1)},
+        "httpNoDbMs": {"path": "/accounts/login/", **summarize(login_page, 1)},
         "daphneCpuPct": cpu["daphne"],
         "timings": timings,
     }
 
 
-def combine(rows: int, orm: dict[str, list[float]], run: dict[str, Any]) -> dict[str, Any]:
+def combine(rows: int, orm: dict, in_process: dict, run: dict[str, Any]) -> dict[str, Any]:
     results = []
     for label, query in cases(rows):
         http_p95 = summarize(run["timings"][label], 1)["p95"]
@@ -147,6 +171,7 @@ def combine(rows: int, orm: dict[str, list[float]], run: dict[str, Any]) -> dict
                 "case": label,
                 "query": query,
                 "httpMs": summarize(run["timings"][label], 1),
+                "djangoClientMs": summarize(in_process[label], 1),
                 "ormMs": summarize(orm[label], 1),
                 "httpOverOrmP95": round(http_p95 / orm_p95, 2) if orm_p95 else None,
             }
@@ -167,8 +192,10 @@ def history(
     token = manage("createtoken", BENCH_USER, "bench").splitlines()[-1]
     quiet()
     orm = {label: orm_timings(params, count) for label, params in cases(rows)}
+    in_process = {label: client_timings(token, params, count) for label, params in cases(rows)}
     close_django_connections()
     runs = [
-        combine(rows, orm, serve_and_measure(token, rows, count, age, quiet, logs)) for age in ages
+        combine(rows, orm, in_process, serve_and_measure(token, rows, count, age, quiet, logs))
+        for age in ages
     ]
     return {"rows": rows, "loadRowsS": load_s, "requestsPerCase": count, "runs": runs}

@@ -128,13 +128,18 @@ def summarize_run(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def websockets(redis: bool, clients: int, count: int, rate: float, logs: Path) -> dict[str, Any]:
-    """One run: fresh database, daphne with or without Redis, N clients, N events."""
+def websockets(
+    redis: bool, clients: int, count: int, rate: float, logs: Path, conn_max_age: int = 0
+) -> dict[str, Any]:
+    """One run: fresh database, daphne with or without Redis, N clients, N events.
+
+    conn_max_age is daphne's DB_CONN_MAX_AGE (0, the default: channels opens and closes
+    a database connection around every database_sync_to_async call)."""
     recreate_database()
     setup_django()
     cookie = create_user_and_session()
     create_cluster_row([])
-    env = console_env(redis)
+    env = console_env(redis, DB_CONN_MAX_AGE=str(conn_max_age))
     with daphne(env, logs) as (server, url):
         meter = CpuMeter({"daphne": server.pid})
         meter.start()
@@ -146,6 +151,7 @@ def websockets(redis: bool, clients: int, count: int, rate: float, logs: Path) -
         layer="redis" if redis else "in-memory",
         clients=clients,
         rate=rate,
+        dbConnMaxAge=conn_max_age,
         daphneCpuPct=cpu["daphne"],
         daphneRssMiB=rss,
     )
