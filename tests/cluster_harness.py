@@ -27,6 +27,24 @@ READ_TOKEN = "test-read-token-0123456789ab"
 RAFT_PASSWORD = "test-raft-secret-0123456789"
 
 
+def daemon_free_env(**extra: str) -> dict[str, str]:
+    """The caller's environment without anything the daemon reads, plus `extra`."""
+    from daemon.config import ENV_OVERRIDES
+
+    daemon_vars = set(ENV_OVERRIDES) | {
+        "RAFT_PASSWORD",
+        "RAFT_PASSWORD_FILE",
+        "DAEMON_TOKEN",
+        "DAEMON_OPERATE_TOKEN",
+        "DAEMON_READ_TOKEN",
+        "DAEMON_TOKENS_FILE",
+    }
+    env = {k: v for k, v in os.environ.items() if k not in daemon_vars}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -18,7 +18,7 @@ from ninja.errors import HttpError
 from console.accounts.auth import api_auth, require_role
 from console.alerts import services
 from console.alerts.models import ACTIVE_STATES, Alert
-from console.clusters.models import Cluster
+from console.clusters.api import get_cluster
 
 router = Router(auth=api_auth, tags=["alerts"])
 
@@ -80,7 +80,7 @@ def list_alerts(request: HttpRequest, filters: Query[AlertFilters]) -> list[dict
     elif filters.state:
         alerts = alerts.filter(state=filters.state)
     if filters.cluster is not None:
-        alerts = alerts.filter(cluster=_cluster_named(filters.cluster))
+        alerts = alerts.filter(cluster=get_cluster(filters.cluster))
     return [alert_out(alert) for alert in alerts.order_by("-pending_since", "-id")[: filters.limit]]
 
 
@@ -144,15 +144,6 @@ def _alert(alert_id: int) -> Alert:
         return services.get_alert(alert_id)
     except services.AlertActionRefused as refusal:
         raise HttpError(refusal.status, refusal.message) from None
-
-
-def _cluster_named(name: str) -> Cluster:
-    cluster = None
-    if "\x00" not in name:  # PostgreSQL cannot compare text holding NUL
-        cluster = Cluster.objects.filter(name=name).first()
-    if cluster is None:
-        raise HttpError(404, f"no cluster named {name!r}")
-    return cluster
 
 
 def _username(user: object | None) -> str | None:

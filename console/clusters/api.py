@@ -115,7 +115,10 @@ class ExecuteIn(Schema):
 
 
 def get_cluster(name: str) -> Cluster:
-    cluster = Cluster.objects.filter(name=name).first()
+    """The named cluster or a 404; every app's API looks clusters up here."""
+    cluster = None
+    if "\x00" not in name:  # PostgreSQL cannot compare text holding NUL
+        cluster = Cluster.objects.filter(name=name).first()
     if cluster is None:
         raise HttpError(404, f"no cluster named {name!r}")
     return cluster

@@ -17,7 +17,7 @@ from ninja.errors import HttpError
 from ninja.responses import Status
 
 from console.accounts.auth import api_auth, require_role
-from console.clusters.models import Cluster
+from console.clusters.api import get_cluster
 from console.runbooks import services
 from console.runbooks.models import RunbookRun
 
@@ -89,7 +89,7 @@ ERRORS = {400: Refusal, 401: Refusal, 403: Refusal, 404: Refusal}
 def request_run(request: HttpRequest, body: RunIn) -> Status[dict]:
     """Ask for a runbook run (operator). Journaled as run.requested (and run.refused)."""
     user = require_role(request, "operator")
-    cluster = _cluster_named(body.cluster)
+    cluster = get_cluster(body.cluster)
     try:
         outcome = services.request_run(cluster, body.action, body.params, user, body.dry_run)
     except PermissionDenied as denied:
@@ -114,7 +114,7 @@ def list_runs(request: HttpRequest, filters: Query[RunFilters]) -> list[dict]:
     services.reap_stale_runs()
     runs = _runs()
     if filters.cluster is not None:
-        runs = runs.filter(cluster=_cluster_named(filters.cluster))
+        runs = runs.filter(cluster=get_cluster(filters.cluster))
     if filters.status is not None:
         runs = runs.filter(status=filters.status)
     return [run_out(run) for run in runs.order_by("-id")[: filters.limit]]
@@ -158,12 +158,3 @@ def run_out(run: RunbookRun) -> dict:
 
 def _runs():
     return RunbookRun.objects.select_related("cluster", "requested_by").prefetch_related("steps")
-
-
-def _cluster_named(name: str) -> Cluster:
-    cluster = None
-    if "\x00" not in name:  # PostgreSQL cannot compare text holding NUL
-        cluster = Cluster.objects.filter(name=name).first()
-    if cluster is None:
-        raise HttpError(404, f"no cluster named {name!r}")
-    return cluster

@@ -15,8 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daemon.config import ENV_OVERRIDES
-from tests.cluster_harness import ROOT, free_port, wait_for
+from tests.cluster_harness import ROOT, daemon_free_env, free_port, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -48,19 +47,7 @@ def free_base_port() -> int:
     raise AssertionError("no free block of ports for the cluster command")
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    daemon_vars = set(ENV_OVERRIDES) | {
-        "RAFT_PASSWORD",
-        "RAFT_PASSWORD_FILE",
-        "DAEMON_TOKEN",
-        "DAEMON_OPERATE_TOKEN",
-        "DAEMON_READ_TOKEN",
-        "DAEMON_TOKENS_FILE",
-    }
-    env = {k: v for k, v in os.environ.items() if k not in daemon_vars}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
+clean_env = daemon_free_env
 
 
 def alive(pid: int) -> bool:

@@ -4,7 +4,6 @@ the key; environment variables override the file (the runbook's CACHE_MAX_SIZE).
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -14,26 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daemon.config import ENV_OVERRIDES, ConfigError, load_config
-from tests.cluster_harness import RAFT_PASSWORD, ROOT, free_port
+from daemon.config import ConfigError, load_config
+from tests.cluster_harness import RAFT_PASSWORD, ROOT, daemon_free_env, free_port
 
 pytestmark = pytest.mark.cluster
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The caller's environment without anything the daemon reads, plus `extra`."""
-    daemon_vars = set(ENV_OVERRIDES) | {
-        "RAFT_PASSWORD",
-        "RAFT_PASSWORD_FILE",
-        "DAEMON_TOKEN",
-        "DAEMON_OPERATE_TOKEN",
-        "DAEMON_READ_TOKEN",
-        "DAEMON_TOKENS_FILE",
-    }
-    env = {k: v for k, v in os.environ.items() if k not in daemon_vars}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
+clean_env = daemon_free_env
 
 
 def base_config(tmp_path: Path) -> dict:
