@@ -98,7 +98,7 @@ def client_timings(token: str, params: dict[str, Any], count: int) -> list[float
     stack (middleware, ninja, token auth, ORM, JSON) without daphne and the network."""
     from django.test import Client
 
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", SERVER_NAME="127.0.0.1")
     path = f"/api/clusters/{CLUSTER_NAME}/executions"
     timings = []
     for n in range(WARMUP + count):
