@@ -39,6 +39,7 @@ RETRYABLE = {
 }
 # A journal whose file is this much larger than its live records gets rewritten.
 SHRINK_MIN_BYTES = 1 << 20
+KEEPALIVE_EVERY_S = 1.0  # well inside pysyncobj's connectionTimeout (>= 3.5 s)
 
 
 class NotCommitted(Exception):
@@ -93,6 +94,8 @@ class RaftNode:
         self._append_samples: deque[tuple[float, int]] = deque(maxlen=20_000)
         self._view = AppliedView(0, 0, 0, 0, self.state.digest, 0)
         self._leader_lost_at: float | None = None
+        self._hastened = False
+        self._last_keepalive = 0.0
         self._shrink_requested = threading.Event()
         self._shrink_done = threading.Event()
         self.journal_rewrites = 0
@@ -140,10 +143,27 @@ class RaftNode:
             changes=changes,
         )
         self._hasten_election_if_leader_gone()
+        self._keep_peer_connections_fresh()
         if self._shrink_requested.is_set() or self._journal_slack() > SHRINK_MIN_BYTES:
             self._shrink_requested.clear()
             self._shrink_journal()
             self._shrink_done.set()
+
+    def _keep_peer_connections_fresh(self) -> None:
+        """pysyncobj drops a connection on the first *send* after `connectionTimeout`
+        without reads, and followers never talk to each other between elections:
+        so the first vote request after a quiet spell was always lost, and the
+        election waited a whole timeout for a reconnect. A message of an unknown
+        type (pysyncobj ignores it) each second keeps every link read-fresh."""
+        now = pysyncobj_clock()
+        if now - self._last_keepalive < KEEPALIVE_EVERY_S:
+            return
+        self._last_keepalive = now
+        obj = self.obj
+        transport = obj._SyncObj__transport
+        for node in list(obj._SyncObj__otherNodes):
+            if obj.isNodeConnected(node):
+                transport.send(node, {"type": "keepalive"})
 
     def _hasten_election_if_leader_gone(self) -> None:
         """A follower whose connection to the leader has been closed for two
@@ -157,15 +177,23 @@ class RaftNode:
         leader = obj._SyncObj__raftLeader
         if obj._SyncObj__raftState != 0 or leader is None or obj.isNodeConnected(leader):
             self._leader_lost_at = None
+            self._hastened = False
             return
         now = pysyncobj_clock()
         if self._leader_lost_at is None:
             self._leader_lost_at = now
             return
         heartbeat_s = self.config.raft.heartbeat_interval_ms / 1000
-        if now - self._leader_lost_at < 2 * heartbeat_s:
+        if self._hastened or now - self._leader_lost_at < 2 * heartbeat_s:
             return
-        soon = now + random.uniform(0, 0.3 * self.config.raft.election_timeout_ms / 1000)
+        # Once per loss, and staggered by rank among the survivors (sorted Raft
+        # addresses): two followers that start together split the vote and then
+        # wait a whole timeout. 100 ms apart, the first one's vote request arrives
+        # long before the second times out.
+        self._hastened = True
+        survivors = sorted(a for a in self.member_addresses() if a != leader.address)
+        rank = survivors.index(self.config.raft_advertise)
+        soon = now + rank * 0.1 + random.uniform(0, 0.05)
         if obj._SyncObj__raftElectionDeadline > soon:
             obj._SyncObj__raftElectionDeadline = soon
 
