@@ -1,7 +1,8 @@
-"""A running node: Raft, executor, cache and the cluster view, behind plain methods.
+"""A running node: Raft, executor, cache and operations, behind plain methods.
 
 The HTTP layer (api.py) only parses, authorises and maps exceptions to codes;
-what a request means lives here.
+what a request means lives here, in reporting.py (cluster view, metrics) and in
+admin.py (snapshot, drain, leadership, membership, shutdown).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -19,30 +19,23 @@ from typing import Any
 import httpx
 
 from daemon import __version__, metrics
+from daemon.admin import Admin
 from daemon.auth import TokenBook, internal_token
 from daemon.batcher import RecordBatcher
 from daemon.cache import ResultCache
-from daemon.config import NAME_RE, Config
+from daemon.config import Config
+from daemon.errors import ApiError
 from daemon.executor import Executor
 from daemon.handlers import HandlerPolicy
 from daemon.operations import DefinitionError, validate_definition
 from daemon.raft import NotCommitted, RaftNode
+from daemon.reporting import Reporting
 
 log = logging.getLogger("daemon.node")
 
 PEER_TIMEOUT_S = 0.5
-LAG_REPLICATED_MS = 100.0  # the runbook's critical replication-lag threshold
 UPTIME_MARK_EVERY_S = 15.0
 RESULT_MAX_CHARS = 1024
-RAFT_ADDRESS_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}:\d{1,5}")
-
-
-class ApiError(Exception):
-    """A request that cannot be served; becomes ``{"error": message}`` with status."""
-
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.message, self.extra = status, message, extra
 
 
 def iso(epoch_s: float) -> str:
@@ -64,11 +57,7 @@ def small_result(result: Any) -> Any:
     return {"truncated": True, "preview": text[:RESULT_MAX_CHARS]}
 
 
-def quorum_size(members: int) -> int:
-    return members // 2 + 1
-
-
-class DaemonNode:
+class DaemonNode(Reporting, Admin):
     def __init__(self, config: Config) -> None:
         self.config = config
         self.name = config.node_name
@@ -334,295 +323,5 @@ class DaemonNode:
             body["followers"] = {self.name_of(a): p for a, p in progress.items()}
         return body
 
-    async def _peer_view(self, url: str) -> dict | None:
-        assert self.http is not None
-        try:
-            response = await self.http.get(f"{url}/health/node", headers=self._internal_auth)
-            if response.status_code == 200:
-                return response.json()
-        except (httpx.HTTPError, ValueError):
-            pass
-        return None
 
-    async def cluster_view(self) -> dict[str, Any]:
-        directory = self.directory()
-        addresses = self.raft.member_addresses()
-        by_address = {entry["raftAddress"]: name for name, entry in directory.items()}
-        names = [by_address.get(a, a) for a in addresses]
-        own = self.node_view()
-        others = [n for n in names if n != self.name]
-        fetched = await asyncio.gather(
-            *(self._peer_view(directory[n]["httpUrl"]) for n in others if n in directory)
-        )
-        views: dict[str, dict | None] = {self.name: own}
-        views.update(zip([n for n in others if n in directory], fetched, strict=True))
-        leader = own["leader"]
-        leader_view = views.get(leader) if leader else None
-        followers = (leader_view or {}).get("followers", {})
-        nodes = []
-        for name in sorted(names):
-            view = views.get(name)
-            entry = directory.get(name, {})
-            node: dict[str, Any] = {
-                "name": name,
-                "role": (view or {}).get("role", "unknown"),
-                "reachable": view is not None,
-                "draining": (view or {}).get("draining", self.state.draining_of(name)),
-                "version": (view or {}).get("version"),
-                "term": (view or {}).get("term"),
-                "appliedIndex": (view or {}).get("appliedIndex"),
-                "commitIndex": (view or {}).get("commitIndex"),
-                "digest": (view or {}).get("digest"),
-                "httpUrl": entry.get("httpUrl"),
-                "raftAddress": entry.get("raftAddress"),
-            }
-            if name == leader and leader_view is not None:
-                node.update(matchIndex=leader_view["lastLogIndex"], lagEntries=0, lagMs=0.0)
-            elif name in followers:
-                node.update(followers[name])
-            else:
-                node.update(matchIndex=None, lagEntries=None, lagMs=None)
-            nodes.append(node)
-        size = len(names)
-        reachable = sum(1 for n in nodes if n["reachable"])
-        lags = [n["lagMs"] for n in nodes if n["reachable"] and n["lagMs"] is not None]
-        lag_ms = round(max(lags, default=0.0), 3)
-        has_quorum = own["hasQuorum"]
-        return {
-            "clusterSize": size,
-            "leader": leader,
-            "replicated": bool(
-                has_quorum and reachable == size and lag_ms <= LAG_REPLICATED_MS and leader_view
-            ),
-            "replicationLag": lag_ms,
-            "term": own["term"],
-            "commitIndex": own["commitIndex"],
-            "hasQuorum": has_quorum,
-            "quorumSize": quorum_size(size),
-            "reachableNodes": reachable,
-            "faultTolerance": max(0, reachable - quorum_size(size)),
-            "node": self.name,
-            "nodes": nodes,
-        }
-
-    # ---- metrics ---------------------------------------------------------
-    def metrics_summary(self, window_minutes: int | None) -> dict[str, Any]:
-        now = time.time()
-        rollup = self.state.rollup_window(metrics.minute_of(now), window_minutes)
-        cache = self.cache.stats()
-        body: dict[str, Any] = {
-            **metrics.summarize(rollup),
-            "activeCount": self.executor.active_count,
-            "queuedCount": self.executor.queued_count,
-            "cacheSize": cache["size"],
-            "cacheHits": cache["hits"],
-            "cacheMisses": cache["misses"],
-            "cacheHitRate": cache["hitRate"],
-            "cache": cache,
-            "node": self.name,
-        }
-        if window_minutes is not None:
-            body["windowMinutes"] = window_minutes
-        return body
-
-    async def metrics_window(self, window_minutes: int) -> dict[str, Any]:
-        body = self.metrics_summary(window_minutes)
-        now = time.time()
-        health = self.state.health_window(metrics.minute_of(now), window_minutes, now)
-        cluster = await self.cluster_view()
-        cluster_health = {
-            "replicationLag": cluster["replicationLag"],
-            "failoverCount": health["failoverCount"],
-            "uptime": round(health["uptimeMinutes"] / 60, 2),
-        }
-        # The runbook's monthly jq builds clusterHealth from top-level fields
-        # (`clusterHealth: {replicationLag, failoverCount, uptime}`), so they
-        # are served at both levels.
-        body.update(cluster_health)
-        body["clusterHealth"] = {
-            **cluster_health,
-            "clusterSize": cluster["clusterSize"],
-            "leader": cluster["leader"],
-        }
-        return body
-
-    def prometheus_snapshot(self) -> dict[str, Any]:
-        view = self.raft.view
-        progress = self.raft.follower_progress()
-        lag = {self.name_of(a) or a: p["lagMs"] for a, p in progress.items()}
-        queue = self.executor.queue_snapshot()
-        return {
-            "node": self.name,
-            "version": __version__,
-            "local": self.local_rollup,
-            "cluster": self.state.rollup_window(0, None),
-            "raft": {
-                "term": view.term,
-                "commitIndex": view.commit_index,
-                "appliedIndex": view.applied_index,
-                "isLeader": self.raft.is_leader,
-                "hasQuorum": self.raft.has_quorum,
-                "clusterSize": len(self.raft.member_addresses()),
-                "failoverCount": self.state.failover_count,
-                "replicationLagMs": lag,
-                "maxReplicationLagMs": max((v for v in lag.values() if v is not None), default=0.0),
-            },
-            "executor": {
-                "active": queue["active"],
-                "queued": queue["queued"],
-                "capacity": queue["capacity"],
-                "maxConcurrent": queue["maxConcurrent"],
-                "draining": queue["draining"],
-            },
-            "cache": self.cache.stats(),
-            "journalBytes": self.raft.journal_bytes(),
-            "dataDirBytes": self.raft.data_dir_bytes(),
-            "uptimeSeconds": time.time() - self.started_at,
-        }
-
-    # ---- admin -----------------------------------------------------------
-    async def snapshot(self) -> dict[str, Any]:
-        journal_before, dir_before = self.raft.journal_bytes(), self.raft.data_dir_bytes()
-        compacted = await self.raft.compact()
-        return {
-            "status": "compacted" if compacted else "pending",
-            "node": self.name,
-            "journalBytesBefore": journal_before,
-            "journalBytesAfter": self.raft.journal_bytes(),
-            "dataDirBytesBefore": dir_before,
-            "dataDirBytesAfter": self.raft.data_dir_bytes(),
-        }
-
-    async def set_draining(self, draining: bool) -> dict[str, Any]:
-        if draining:
-            self.executor.drain()
-        else:
-            self.executor.undrain()
-        write_id = uuid.uuid4().hex
-        with contextlib.suppress(ApiError):
-            # The local flag is what protects work; the replicated one makes it
-            # survive a restart and visible cluster-wide, so don't fail on it.
-            await self._commit(
-                self.state.set_draining, write_id, self.name, draining, write_id=write_id
-            )
-        return {
-            "node": self.name,
-            "draining": self.executor.draining,
-            "active": self.executor.active_count,
-            "queued": self.executor.queued_count,
-        }
-
-    def url_of(self, name: str) -> str:
-        entry = self.directory().get(name)
-        if entry is None:
-            raise ApiError(
-                404, f"unknown node '{name}'; known: {', '.join(sorted(self.directory()))}"
-            )
-        return entry["httpUrl"]
-
-    async def forward(self, name: str, method: str, path: str, auth: str | None, body: Any = None):
-        assert self.http is not None
-        headers = {"Authorization": auth} if auth else {}
-        try:
-            return await self.http.request(
-                method, self.url_of(name) + path, json=body, headers=headers, timeout=30
-            )
-        except httpx.HTTPError as exc:
-            raise ApiError(502, f"node '{name}' did not answer: {exc.__class__.__name__}") from None
-
-    async def transfer_leader(self, target: str | None) -> dict[str, Any]:
-        previous = self.leader_name()
-        if target is not None and target not in self.directory():
-            raise ApiError(404, f"unknown node '{target}'")
-        if target == previous:
-            return {"leader": previous, "previous": previous, "changed": False}
-        address = self.directory()[target]["raftAddress"] if target else None
-        # pysyncobj refuses a target that lacks the leader's latest entry; right
-        # after a write that is normal and passes within a heartbeat or two.
-        retry_until = time.monotonic() + 2 * self.config.raft.election_timeout_ms / 1000
-        error = await self.raft.transfer_leadership(address)
-        while error != 0 and time.monotonic() < retry_until:
-            await asyncio.sleep(0.05)
-            error = await self.raft.transfer_leadership(address)
-        if error != 0:
-            raise ApiError(
-                409,
-                f"leadership transfer refused: target {target or '(any)'} must be connected and "
-                "fully caught up with the leader's log; retry in a moment",
-            )
-        deadline = time.monotonic() + 3 * self.config.raft.election_timeout_ms / 1000
-        while time.monotonic() < deadline:
-            leader = self.leader_name()
-            if leader and leader != previous:
-                return {"leader": leader, "previous": previous, "changed": True}
-            await asyncio.sleep(0.02)
-        raise ApiError(504, "transfer sent, but no new leader was seen in time")
-
-    async def add_member(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict) or set(body) - {"name", "raftAddress", "httpUrl"}:
-            raise ApiError(400, "body must be {name, raftAddress, httpUrl}")
-        name, address, url = body.get("name"), body.get("raftAddress"), body.get("httpUrl")
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise ApiError(400, "name must be a DNS-style node name such as unrdf-daemon-3")
-        if not isinstance(address, str) or not RAFT_ADDRESS_RE.fullmatch(address):
-            raise ApiError(400, "raftAddress must be host:port with a numeric port")
-        if not 1 <= int(address.rsplit(":", 1)[1]) <= 65535:
-            raise ApiError(400, "raftAddress port must be between 1 and 65535")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ApiError(400, "httpUrl must be an http(s) URL")
-        if address in self.raft.member_addresses():
-            raise ApiError(409, f"{address} is already a member")
-        write_id = uuid.uuid4().hex
-        await self._commit(self.state.set_member, write_id, name, address, url, write_id=write_id)
-        error = await self.raft.add_member(address)
-        if error != 0:
-            raise ApiError(
-                409, "membership change refused: another change may be in progress; retry"
-            )
-        return {"added": name, "members": sorted(self.directory())}
-
-    async def remove_member(self, name: str) -> dict[str, Any]:
-        directory = self.directory()
-        if name not in directory:
-            raise ApiError(404, f"unknown node '{name}'")
-        address = directory[name]["raftAddress"]
-        if address not in self.raft.member_addresses():
-            raise ApiError(404, f"node '{name}' is not a member of the Raft cluster")
-        if name == self.leader_name():
-            raise ApiError(
-                409,
-                f"{name} is the leader: transfer leadership away first "
-                "(POST /admin/transfer-leader)",
-            )
-        cluster = await self.cluster_view()
-        remaining = [n for n in cluster["nodes"] if n["name"] != name]
-        reachable = sum(1 for n in remaining if n["reachable"])
-        needed = quorum_size(len(remaining))
-        if not remaining or reachable < needed:
-            raise ApiError(
-                409,
-                f"refused: removing {name} would leave {reachable} of {len(remaining)} remaining "
-                f"members reachable, and quorum needs {needed}",
-            )
-        error = await self.raft.remove_member(address)
-        if error != 0:
-            raise ApiError(409, "membership change refused by the leader; retry in a moment")
-        write_id = uuid.uuid4().hex
-        await self._commit(self.state.remove_member, write_id, name, write_id=write_id)
-        return {"removed": name, "members": sorted(self.directory())}
-
-    async def graceful_shutdown(self, drain_timeout_s: float = 30.0) -> None:
-        """Drain, finish in-flight work, hand leadership away, then stop."""
-        if self.shutting_down.is_set():
-            return
-        log.info("shutting down: draining")
-        self.executor.drain()
-        await self.executor.wait_idle(drain_timeout_s)
-        while self._pending_records and drain_timeout_s > 0:
-            await asyncio.sleep(0.1)
-            drain_timeout_s -= 0.1
-        if self.raft.is_leader and len(self.raft.member_addresses()) > 1:
-            with contextlib.suppress(ApiError):
-                result = await self.transfer_leader(None)
-                log.info("handed leadership to %s", result["leader"])
-        self.shutting_down.set()
+__all__ = ["ApiError", "DaemonNode"]
