@@ -273,6 +273,8 @@ class RaftNode:
         samples = list(self._append_samples)
         progress = {}
         for node, idx in match.items():
+            if not hasattr(node, "address"):
+                continue  # a read-only observer (no address): not a member, no lag to report
             if idx == 0:
                 # A new leader knows nothing of this follower until its first
                 # append-entries answer: unknown, not "behind since forever".
