@@ -45,10 +45,20 @@ def daemon_free_env(**extra: str) -> dict[str, str]:
     return env
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port not handed out before in this test process: the kernel
+    can give the same ephemeral port to two back-to-back bind(0) calls, and two
+    nodes of one cluster must never share one."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_for(

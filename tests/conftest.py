@@ -22,9 +22,9 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    from tests.cluster_harness import free_port as unique_free_port
+
+    return unique_free_port()
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
