@@ -98,7 +98,6 @@ class RaftNode:
         self._last_keepalive = 0.0
         self._shrink_requested = threading.Event()
         self._shrink_done = threading.Event()
-        self.journal_rewrites = 0
         peers = [p.raft_address for p in config.peers]
         self.obj = SyncObj(
             config.raft_advertise,
@@ -223,7 +222,6 @@ class RaftNode:
             if mm.size() > target:
                 journal.flush()
                 mm.resize(target)
-                self.journal_rewrites += 1
         except (AttributeError, OSError, ValueError, SystemError):
             log.exception("journal shrink failed; will retry after the next compaction")
 
@@ -254,14 +252,6 @@ class RaftNode:
     def member_addresses(self) -> list[str]:
         others = [n.address for n in self.obj._SyncObj__otherNodes]
         return sorted([self.config.raft_advertise, *others])
-
-    def connected(self, address: str) -> bool:
-        if address == self.config.raft_advertise:
-            return True
-        for node in self.obj._SyncObj__otherNodes:
-            if node.address == address:
-                return self.obj.isNodeConnected(node)
-        return False
 
     def follower_progress(self) -> dict[str, dict[str, float | None]]:
         """On the leader: {raft address: {matchIndex, lagEntries, lagMs}}; empty elsewhere."""

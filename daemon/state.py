@@ -314,7 +314,3 @@ class ReplicatedState(SyncObjConsumer):
     def members_snapshot(self) -> dict[str, dict]:
         with self._lock:
             return {k: dict(v) for k, v in self.members.items()}
-
-    def digest_snapshot(self) -> tuple[str, int]:
-        with self._lock:
-            return self.digest, self.changes
