@@ -99,8 +99,23 @@ _PROMETHEUS_ENGINES = {
     "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
 }
 _database_url = env_secret("DATABASE_URL")
+_conn_max_age = env_int("DB_CONN_MAX_AGE", 0)
+_pool_size = env_int("DB_POOL_SIZE", 8)
 if _database_url:
-    _database = dj_database_url.parse(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))
+    _database = dj_database_url.parse(
+        _database_url, conn_max_age=_conn_max_age, conn_health_checks=True
+    )
+    # A psycopg pool per process. Under daphne each request runs in a fresh thread, so
+    # CONN_MAX_AGE never got to reuse a connection: every request paid PostgreSQL's
+    # connect (a backend fork) and teardown. Django refuses a pool together with
+    # CONN_MAX_AGE, so DB_CONN_MAX_AGE > 0 (or DB_POOL_SIZE=0) turns the pool off.
+    _postgres = _database["ENGINE"] == "django.db.backends.postgresql"
+    if _postgres and _pool_size > 0 and _conn_max_age == 0:
+        _database.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": _pool_size,
+            "timeout": env_int("DB_POOL_TIMEOUT", 10),
+        }
 else:
     _database = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "console.sqlite3"}
 _database["ENGINE"] = _PROMETHEUS_ENGINES.get(_database["ENGINE"], _database["ENGINE"])

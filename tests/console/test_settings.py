@@ -89,3 +89,40 @@ def test_the_suite_runs_on_the_database_the_environment_names() -> None:
     engine = settings.DATABASES["default"]["ENGINE"]
     expected = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postg") else "sqlite3"
     assert engine == f"django_prometheus.db.backends.{expected}"
+
+
+BACKEND_PIDS = """
+import threading
+from django.db import connection
+pids = []
+def one_request():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pids.append(cursor.fetchone()[0])
+    connection.close()
+for _ in range(6):
+    thread = threading.Thread(target=one_request)
+    thread.start()
+    thread.join()
+print(len(set(pids)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("given", "backends"),
+    [({}, "reused"), ({"DB_POOL_SIZE": "0"}, "one each"), ({"DB_CONN_MAX_AGE": "60"}, "one each")],
+)
+def test_postgres_connections_are_pooled_across_request_threads(
+    given: dict[str, str], backends: str
+) -> None:
+    """daphne runs each request in a fresh thread: without the pool, each one connected
+    (a PostgreSQL backend fork) anew, whatever CONN_MAX_AGE said."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postg"):
+        pytest.skip("needs DATABASE_URL naming PostgreSQL")
+    env = embedded_defaults_env(DATABASE_URL=url, **given)
+    result = manage(env, "shell", "-v", "0", "-c", BACKEND_PIDS)
+    assert result.returncode == 0, result.stderr
+    distinct = int(result.stdout.strip())
+    # The pool may grow by one while the first connection is still being made.
+    assert distinct <= 2 if backends == "reused" else distinct == 6
