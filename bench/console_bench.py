@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.console_common import save, wait_for_quiet
+from bench.console_common import DB_MODES, save, wait_for_quiet
 
 Measurement = Callable[[argparse.Namespace, Path], dict[str, Any]]
 
@@ -49,7 +49,7 @@ def do_websockets(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
             [args.baseline_clients, args.clients] if args.baseline_clients else [args.clients]
         ):
             load = quiet(args)
-            run = websockets(redis, clients, args.events, args.rate, logs, args.conn_max_age)
+            run = websockets(redis, clients, args.events, args.rate, logs, args.db)
             runs.append({**load, **run})
             print(json.dumps(run, indent=1)[:3000])
     return {"runs": runs}
@@ -82,7 +82,7 @@ def do_collector(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
 def do_history(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     from bench.console_history import history
 
-    return history(args.rows, args.requests, args.conn_max_age, lambda: quiet(args), logs)
+    return history(args.rows, args.requests, args.db, lambda: quiet(args), logs)
 
 
 MEASUREMENTS: dict[str, Measurement] = {
@@ -129,11 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=bounded(1000, 5_000_000, int), default=1_000_000)
     p.add_argument("--requests", type=bounded(10, 2000, int), default=100, help="per case")
     p.add_argument(
-        "--conn-max-age",
-        type=bounded(0, 600, int),
+        "--db",
+        choices=sorted(DB_MODES),
         nargs="+",
-        default=[0, 60],
-        help="daphne's DB_CONN_MAX_AGE, one run each (0 = the default: a connection per request)",
+        default=["per-request", "pool"],
+        help="daphne's database connections, one run each; later runs are compared with the "
+        "first as a ratio (pool: the shipped psycopg pool; per-request: the console before "
+        "it; max-age-60: DB_CONN_MAX_AGE=60)",
     )
     p = sub.add_parser("websockets", help="N clients, every event exactly once")
     p.add_argument("--clients", type=bounded(1, 200, int), default=50)
@@ -146,10 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a run with this many clients first, same events (0: none)",
     )
     p.add_argument(
-        "--conn-max-age",
-        type=bounded(0, 600, int),
-        default=0,
-        help="daphne's DB_CONN_MAX_AGE (default 0, as the console ships)",
+        "--db",
+        choices=sorted(DB_MODES),
+        default="pool",
+        help="daphne's database connections (default: the shipped psycopg pool)",
     )
     p.add_argument("--layer", choices=("memory", "redis", "both"), default="both")
     for choice in sub.choices.values():

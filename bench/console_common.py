@@ -44,6 +44,14 @@ SERVICE_SETTINGS = {
     "DJANGO_SETTINGS_MODULE",
 }
 VAR_DIR = Path(tempfile.gettempdir()) / "bench-console-var"
+# How daphne holds its PostgreSQL connections (console/settings.py): the shipped psycopg
+# pool, Django's connection per request (what the console did before the pool), and
+# Django's persistent per-thread connections.
+DB_MODES: dict[str, dict[str, str]] = {
+    "pool": {},
+    "per-request": {"DB_POOL_SIZE": "0", "DB_CONN_MAX_AGE": "0"},
+    "max-age-60": {"DB_POOL_SIZE": "0", "DB_CONN_MAX_AGE": "60"},
+}
 
 
 # ---- environment -------------------------------------------------------------

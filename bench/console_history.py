@@ -24,6 +24,7 @@ from bench.common import CpuMeter, summarize
 from bench.console_common import (
     BENCH_USER,
     CLUSTER_NAME,
+    DB_MODES,
     close_django_connections,
     console_env,
     create_cluster_row,
@@ -135,10 +136,10 @@ def measure_http(client: httpx.Client, rows: int, count: int) -> dict[str, list[
 
 
 def serve_and_measure(
-    token: str, rows: int, count: int, conn_max_age: int, quiet: Callable, logs: Path
+    token: str, rows: int, count: int, db_mode: str, quiet: Callable, logs: Path
 ) -> dict[str, Any]:
-    """One daphne (DB_CONN_MAX_AGE as given): the HTTP floor, then every case."""
-    env = console_env(False, DB_CONN_MAX_AGE=str(conn_max_age))
+    """One daphne (database connections as `db_mode` says): the HTTP floor, then every case."""
+    env = console_env(False, **DB_MODES[db_mode])
     with daphne(env, logs) as (server, url):
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
@@ -153,7 +154,7 @@ def serve_and_measure(
             cpu = meter.stop()
     return {
         **load,
-        "dbConnMaxAge": conn_max_age,
+        "dbMode": db_mode,
         "httpFloorMs": {"path": f"/api/clusters/{CLUSTER_NAME}", **summarize(floor, 1)},
         "httpNoDbMs": {"path": "/accounts/login/", **summarize(login_page, 1)},
         "daphneCpuPct": cpu["daphne"],
@@ -182,7 +183,7 @@ def combine(rows: int, orm: dict, in_process: dict, run: dict[str, Any]) -> dict
 
 
 def history(
-    rows: int, count: int, ages: list[int], quiet: Callable[[], dict[str, Any]], logs: Path
+    rows: int, count: int, db_modes: list[str], quiet: Callable[[], dict[str, Any]], logs: Path
 ) -> dict[str, Any]:
     recreate_database()
     setup_django()
@@ -195,7 +196,18 @@ def history(
     in_process = {label: client_timings(token, params, count) for label, params in cases(rows)}
     close_django_connections()
     runs = [
-        combine(rows, orm, in_process, serve_and_measure(token, rows, count, age, quiet, logs))
-        for age in ages
+        combine(rows, orm, in_process, serve_and_measure(token, rows, count, mode, quiet, logs))
+        for mode in db_modes
     ]
+    baseline = runs[0]
+    for run in runs[1:]:
+        # Each case's p95 in this mode over the first mode's, same run, same data.
+        run["p95OverBaseline"] = {
+            "baseline": baseline["dbMode"],
+            "worst": round(run["worstHttpP95Ms"] / baseline["worstHttpP95Ms"], 2),
+            "cases": {
+                case["case"]: round(case["httpMs"]["p95"] / base["httpMs"]["p95"], 2)
+                for case, base in zip(run["cases"], baseline["cases"], strict=True)
+            },
+        }
     return {"rows": rows, "loadRowsS": load_s, "requestsPerCase": count, "runs": runs}

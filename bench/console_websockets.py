@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from bench.common import CpuMeter, rss_mib, summarize
 from bench.console_common import (
     CLUSTER_NAME,
+    DB_MODES,
     console_env,
     create_cluster_row,
     create_user_and_session,
@@ -129,17 +130,16 @@ def summarize_run(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def websockets(
-    redis: bool, clients: int, count: int, rate: float, logs: Path, conn_max_age: int = 0
+    redis: bool, clients: int, count: int, rate: float, logs: Path, db_mode: str = "pool"
 ) -> dict[str, Any]:
     """One run: fresh database, daphne with or without Redis, N clients, N events.
 
-    conn_max_age is daphne's DB_CONN_MAX_AGE (0, the default: channels opens and closes
-    a database connection around every database_sync_to_async call)."""
+    db_mode: how daphne holds database connections (bench.console_common.DB_MODES)."""
     recreate_database()
     setup_django()
     cookie = create_user_and_session()
     create_cluster_row([])
-    env = console_env(redis, DB_CONN_MAX_AGE=str(conn_max_age))
+    env = console_env(redis, **DB_MODES[db_mode])
     with daphne(env, logs) as (server, url):
         meter = CpuMeter({"daphne": server.pid})
         meter.start()
@@ -151,7 +151,7 @@ def websockets(
         layer="redis" if redis else "in-memory",
         clients=clients,
         rate=rate,
-        dbConnMaxAge=conn_max_age,
+        dbMode=db_mode,
         daphneCpuPct=cpu["daphne"],
         daphneRssMiB=rss,
     )
