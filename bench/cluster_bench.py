@@ -276,8 +276,9 @@ async def _first_write(nodes: list[Node], max_s: float, every_s: float = 0.01) -
     return first.result() if first.done() else None
 
 
-def failover_trial(cluster: Cluster, max_s: float = 30) -> dict[str, Any]:
+def failover_trial(cluster: Cluster, quiet_s: float = 1.0, max_s: float = 30) -> dict[str, Any]:
     leader = cluster.leader()
+    time.sleep(quiet_s)  # an idle spell: the state the next kill finds the links in
     survivors = [n for n in cluster.live_nodes() if n is not leader]
     t0 = time.monotonic()
     cluster.kill(leader)
@@ -288,7 +289,6 @@ def failover_trial(cluster: Cluster, max_s: float = 30) -> dict[str, Any]:
     cluster.wait_ready([leader])
     cluster.wait_converged(timeout=60)
     cluster.leader()
-    time.sleep(1.0)
     return {
         "killed": leader.name,
         "newLeader": new_leader,
@@ -296,15 +296,16 @@ def failover_trial(cluster: Cluster, max_s: float = 30) -> dict[str, Any]:
     }
 
 
-def failover(cluster: Cluster, trials: int) -> dict[str, Any]:
+def failover(cluster: Cluster, trials: int, quiet_s: float = 1.0) -> dict[str, Any]:
     warm_up(cluster)
     results = []
     for i in range(trials):
-        trial = failover_trial(cluster)
+        trial = failover_trial(cluster, quiet_s)
         print(f"  failover trial {i + 1}/{trials}: {trial}", flush=True)
         results.append(trial)
     times = [t["failoverS"] for t in results if t["failoverS"] is not None]
     return {
+        "quietS": quiet_s,
         "trials": results,
         "failoverS": summarize(times, 3),
         "failedTrials": sum(1 for t in results if t["failoverS"] is None),

@@ -88,7 +88,7 @@ def do_latency(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
 def do_failover(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
     with running_cluster(timing, nodelay=args.tcp_nodelay_patch) as cluster:
         load = quiet(args)
-        data = cluster_bench.failover(cluster, args.trials)
+        data = cluster_bench.failover(cluster, args.trials, args.quiet_s)
     report("failover", timing, load, data)
     return data
 
@@ -116,7 +116,7 @@ def one_cluster_suite(args: argparse.Namespace, timing: RaftTiming) -> dict[str,
         for name, run in (
             ("idle", lambda: cluster_bench.idle(cluster, args.seconds)),
             ("latency", lambda: cluster_bench.latency(cluster, args.rate, args.duration)),
-            ("failover", lambda: cluster_bench.failover(cluster, args.trials)),
+            ("failover", lambda: cluster_bench.failover(cluster, args.trials, args.quiet_s)),
         ):
             load = quiet(args)
             results[name] = run()
@@ -203,7 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("latency", "matrix", "all"):
             p.add_argument("--rate", type=bounded(1, 5000), default=100.0, help="requests/s")
         if name in ("failover", "matrix", "all"):
-            p.add_argument("--trials", type=int, choices=range(1, 51), default=10, metavar="N")
+            p.add_argument("--trials", type=int, choices=range(1, 201), default=10, metavar="N")
+            p.add_argument(
+                "--quiet-s",
+                type=bounded(0, 60),
+                default=1.0,
+                help="idle seconds before each kill (longer than pysyncobj's 3.5 s connection "
+                "timeout tests idle follower links)",
+            )
         if name in ("idle", "matrix", "all", "keepalive"):
             p.add_argument("--seconds", type=bounded(1, 120), default=10.0, help="idle window")
         if name == "matrix":
