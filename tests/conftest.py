@@ -86,6 +86,36 @@ def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> No
         database.setdefault("TEST", {})["NAME"] = str(test_db)
 
 
+OTHER_SESSIONS_SQL = """
+SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+"""
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker) -> Iterator[None]:
+    """pytest-django's, plus: before the test database is dropped, wait for the sessions
+    of the console processes the tests started (daphne, collector, worker) to end.
+
+    Those processes keep pooled connections, and PostgreSQL ends a backend a moment
+    after its client exits, so DROP DATABASE could find one still there."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock():
+        deadline = time.monotonic() + 10
+        with connection.cursor() as cursor:
+            while True:
+                cursor.execute(OTHER_SESSIONS_SQL)
+                pids = [row[0] for row in cursor.fetchall()]
+                if not pids or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            for pid in pids:  # left by a process that outlived its test: it is ours
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
 @dataclass(frozen=True)
 class ConsoleServer:
     url: str
