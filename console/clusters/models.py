@@ -117,8 +117,9 @@ class Execution(models.Model):
         ]
         indexes = [
             models.Index(fields=["cluster", "operation_id", "-seq"], name="exec_op"),
-            # "failures of operation X": with only the two single-filter indexes, a
-            # rare or absent combination walked every row of X (68 ms at 1M rows).
+            # "failures of operation X": with only the single-filter indexes, a rare or
+            # absent combination walked every row of X (query p95 22 ms at 1M rows;
+            # 1.5 ms with this index).
             models.Index(
                 fields=["cluster", "operation_id", "status", "-seq"], name="exec_op_status"
             ),
