@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 
-from django.db import connection
+from django.db import OperationalError, connection
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Router, Schema, Swagger
 from ninja.errors import ValidationError
@@ -19,6 +19,7 @@ from ninja.responses import Status
 
 from console.accounts.auth import api_auth
 from console.clusters.daemon_client import DaemonError
+from console.core.errors import RETRY_AFTER_S, UNAVAILABLE, note_unavailable
 
 log = logging.getLogger("console.api")
 
@@ -67,6 +68,15 @@ def invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     return api.create_response(
         request, {"detail": errors, "error": _one_line_validation(errors)}, status=422
     )
+
+
+@api.exception_handler(OperationalError)
+def database_unavailable(request: HttpRequest, exc: OperationalError) -> HttpResponse:
+    """PostgreSQL down or the pool exhausted: the caller should retry, not file a bug."""
+    note_unavailable(exc)
+    response = api.create_response(request, {"detail": UNAVAILABLE}, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 @api.exception_handler(DaemonError)

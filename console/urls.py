@@ -3,6 +3,8 @@ from django.urls import include, path
 
 from console.api import api
 
+handler500 = "console.core.errors.server_error"
+
 urlpatterns = [
     path("", include("console.clusters.urls")),
     path("accounts/", include("console.accounts.urls")),

@@ -126,3 +126,38 @@ def test_postgres_connections_are_pooled_across_request_threads(
     distinct = int(result.stdout.strip())
     # The pool may grow by one while the first connection is still being made.
     assert distinct <= 2 if backends == "reused" else distinct == 6
+
+
+UNREACHABLE_DATABASE_REQUESTS = """
+from django.test import Client
+client = Client(raise_request_exception=False)
+client.cookies["sessionid"] = "a-session-the-database-would-have-to-look-up"
+for path, headers in [
+    ("/api/clusters", {"HTTP_AUTHORIZATION": "Bearer rop_anything"}),
+    ("/api/health", {}),
+    ("/alerts/", {}),
+]:
+    response = client.get(path, **headers)
+    print(path, response.status_code, response.get("Retry-After"), response.content[:80])
+"""
+
+
+def test_an_unreachable_database_is_a_503_with_retry_after_not_a_500() -> None:
+    # A PostgreSQL URL on a port nothing listens on: the server is down.
+    from tests.conftest import free_port
+
+    env = embedded_defaults_env(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/console",
+        DEBUG="0",
+        SECRET_KEY="a-test-secret-key-that-is-long-enough-for-checks",
+        ALLOWED_HOSTS="testserver",
+        DB_POOL_TIMEOUT="1",
+        LOG_LEVEL="CRITICAL",
+    )
+    result = manage(env, "shell", "-v", "0", "-c", UNREACHABLE_DATABASE_REQUESTS)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    api, health, page = lines
+    assert api.startswith("/api/clusters 503 5 ") and "database is unavailable" in api
+    assert health.startswith("/api/health 503 ")  # its own body: {"status": "unavailable"}
+    assert page.startswith("/alerts/ 503 5 ") and "database is unavailable" in page
