@@ -43,6 +43,25 @@ def digest_mismatch(views: dict[str, tuple[int | None, str | None]]) -> dict | N
     return None
 
 
+def won_election(view: dict | None, name: str, cluster_view: dict | None) -> dict | None:
+    """A node's own view, brought up to date when the cluster view names it leader.
+
+    All polls of a tick run at once, so a node asked a moment before it won an election
+    still says "candidate" while the cluster view, read a moment later, names it leader
+    of that term: the dashboard showed a leader banner over a candidate row until the
+    next poll. A node named leader of term T did win term T, so its older report (a
+    term no later than T) is read as leader of T. A newer report (a later term) stands.
+    """
+    if view is None or cluster_view is None or cluster_view.get("leader") != name:
+        return view
+    term, own_term = cluster_view.get("term"), view.get("term")
+    if view.get("role") == "leader" or not isinstance(term, int):
+        return view
+    if isinstance(own_term, int) and own_term > term:
+        return view
+    return {**view, "role": "leader", "term": term}
+
+
 class Recorder:
     """Applies observations of one cluster; remembers what the rows cannot hold."""
 
@@ -60,8 +79,11 @@ class Recorder:
             self._sync_members(nodes, polls, obs.summary, quiet=first_poll)
             members = {name: n for name, n in nodes.items() if not n.removed}
             entries = self._entries(obs.summary)
+            cluster_view = obs.summary.cluster_view if obs.summary else None
             for name, node in members.items():
-                self._update_node(node, polls.get(name), entries.get(name, {}), obs.at)
+                poll = polls.get(name)
+                view = won_election(poll.view, name, cluster_view) if poll else None
+                self._update_node(node, view, entries.get(name, {}), obs.at)
             self._check_digests(members)
             self._update_cluster(cluster, obs, members, quiet=first_poll)
             leader = members.get(cluster.leader_name)
@@ -126,11 +148,10 @@ class Recorder:
                 self._event("member.removed", node=name)
 
     # ---- one node ----------------------------------------------------------
-    def _update_node(self, node: Node, poll: NodePoll | None, entry: dict, at: datetime) -> None:
+    def _update_node(self, node: Node, view: dict | None, entry: dict, at: datetime) -> None:
         never_polled = node.last_polled_at is None
         was_reachable, was_known = node.reachable, node.role not in ("unknown", "removed")
         before = (node.role, node.draining, node.version)
-        view = poll.view if poll is not None else None
         node.last_polled_at = at
         if view is None:
             node.reachable, node.role = False, "unknown"

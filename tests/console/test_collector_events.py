@@ -185,3 +185,31 @@ def test_samples_older_than_the_retention_are_pruned(cluster: Cluster) -> None:
     assert prune_samples(now, retention_s=24 * 3600) == 2
     ages = sorted(round((now - s.at).total_seconds() / 3600) for s in Sample.objects.all())
     assert ages == [0, 1, 23]
+
+
+def with_own_view(obs: Observation, name: str, **changes: object) -> Observation:
+    """`obs` with `name`'s own /health/node answer changed (as if polled at another moment)."""
+    for poll in obs.polls:
+        if poll.name == name and poll.view is not None:
+            poll.view.update(changes)
+    return obs
+
+
+def test_a_node_polled_just_before_it_won_shows_as_the_leader_the_cluster_names(
+    cluster: Cluster, recorder: Recorder
+) -> None:
+    # n1's own answer left before it won term 2; the cluster view, a moment later, names it.
+    obs = with_own_view(observe(leader="n1", down=("n0",)), "n1", role="candidate", term=2)
+    recorder.apply(cluster, obs)
+    assert Cluster.objects.get(pk=cluster.pk).leader_name == "n1"
+    assert Node.objects.get(name="n1").role == "leader"
+
+
+def test_a_newer_report_from_the_node_the_cluster_names_stands(
+    cluster: Cluster, recorder: Recorder
+) -> None:
+    # n1 already moved on to term 3 (stepped down); the cluster view is from term 2.
+    obs = with_own_view(observe(leader="n1", down=("n0",)), "n1", role="follower", term=3)
+    recorder.apply(cluster, obs)
+    node = Node.objects.get(name="n1")
+    assert (node.role, node.term) == ("follower", 3)
