@@ -51,7 +51,8 @@ async def awake(event_id: int) -> None:
     except Exception as err:  # a broken layer must not fail the write
         # Skip wake-ups for a while, so a burst of events does not pay the timeout each.
         _quiet_until = time.monotonic() + WAKE_BACKOFF_S
-        reason = "timed out" if isinstance(err, TimeoutError) else f"{type(err).__name__}: {err}"
+        detail = (str(err).splitlines() or [""])[0]
+        reason = "timed out" if isinstance(err, TimeoutError) else f"{type(err).__name__}: {detail}"
         log.warning(
             "channel layer wake-up failed for event %d (%s); skipping wake-ups for %.0f s",
             event_id,
