@@ -26,7 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.console_common import DB_MODES, save, wait_for_quiet
+from bench.common import bounded, wait_quiet
+from bench.console_common import DB_MODES, save
 
 Measurement = Callable[[argparse.Namespace, Path], dict[str, Any]]
 
@@ -37,7 +38,7 @@ def layers(choice: str) -> list[bool]:
 
 
 def quiet(args: argparse.Namespace) -> dict[str, Any]:
-    return wait_for_quiet(args.max_load, args.max_busy, args.max_wait)
+    return wait_quiet(args.max_busy, args.max_wait, max_load=args.max_load)
 
 
 def do_websockets(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
@@ -91,16 +92,6 @@ MEASUREMENTS: dict[str, Measurement] = {
     "history": do_history,
     "websockets": do_websockets,
 }
-
-
-def bounded(lo: float, hi: float, kind: type = float) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}")
-        return value
-
-    return parse
 
 
 def common_options(p: argparse.ArgumentParser) -> None:

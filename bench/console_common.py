@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,9 @@ from typing import Any
 
 import httpx
 
-from bench.common import ROOT, cpu_busy_pct, loadavg, save_result
+from bench.common import ROOT, save_result
 from tests.cluster_harness import free_port, wait_for
+from tests.conftest import embedded_defaults_env
 
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "bench_console"
@@ -33,16 +33,6 @@ SECRET_KEY = "bench-console-secret-" + "k" * 40
 TOKEN_ENV = "BENCH_CONSOLE_DAEMON_TOKEN"
 CLUSTER_NAME = "bench"
 BENCH_USER = "bench"
-SERVICE_SETTINGS = {
-    "DATABASE_URL",
-    "REDIS_URL",
-    "CELERY_BROKER_URL",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "CONSOLE_ENV",
-    "DEBUG",
-    "DJANGO_SETTINGS_MODULE",
-}
 VAR_DIR = Path(tempfile.gettempdir()) / "bench-console-var"
 # How daphne holds its PostgreSQL connections (console/settings.py): the shipped psycopg
 # pool, Django's connection per request (what the console did before the pool), and
@@ -60,8 +50,7 @@ def console_env(redis: bool, **extra: str) -> dict[str, str]:
 
     DEBUG off (as in production, no query log), static files still served by daphne.
     """
-    env = {k: v for k, v in os.environ.items() if k not in SERVICE_SETTINGS}
-    env.update(
+    env = embedded_defaults_env(
         DATABASE_URL=DATABASE_URL,
         SECRET_KEY=SECRET_KEY,
         DEBUG="0",
@@ -217,24 +206,6 @@ def collector(env: dict[str, str], logs: Path, *extra: str) -> Iterator[Proc]:
 
 
 # ---- load and results --------------------------------------------------------
-def wait_for_quiet(max_load: float, max_busy: float, max_wait_s: float) -> dict[str, Any]:
-    """Wait (bounded) for 1-min load < max_load and machine CPU busy % < max_busy."""
-    start = time.monotonic()
-    busy = cpu_busy_pct()
-    while (loadavg()[0] >= max_load or busy >= max_busy) and time.monotonic() - start < max_wait_s:
-        time.sleep(5)
-        busy = cpu_busy_pct()
-    quiet = loadavg()[0] < max_load and busy < max_busy
-    if not quiet:
-        print(f"  warning: not quiet: load {loadavg()} busy {busy}%", file=sys.stderr)
-    return {
-        "loadBefore": loadavg(),
-        "cpuBusyPctBefore": busy,
-        "waitedS": round(time.monotonic() - start, 1),
-        "quiet": quiet,
-    }
-
-
 def save(name: str, data: dict[str, Any]) -> Path:
     """bench/common.save_result with this script's own command line."""
     command = " ".join([".venv/bin/python", "-m", "bench.console_bench", *sys.argv[1:]])

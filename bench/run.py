@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import cluster_bench, inproc
-from bench.common import PRESETS, RaftTiming, running_cluster, save_result, wait_quiet
+from bench.common import PRESETS, RaftTiming, bounded, running_cluster, save_result, wait_quiet
 
 NODELAY = [False]  # set from --tcp-nodelay-patch, recorded with every result
 Measurement = Callable[[argparse.Namespace, RaftTiming], dict[str, Any]]
@@ -41,12 +41,7 @@ def timing_of(args: argparse.Namespace) -> RaftTiming:
 
 
 def quiet(args: argparse.Namespace) -> dict[str, Any]:
-    load = wait_quiet(args.max_busy, args.max_wait)
-    if not load["quiet"]:
-        print(
-            f"  warning: machine {load['cpuBusyPctBefore']}% busy before the run", file=sys.stderr
-        )
-    return load
+    return wait_quiet(args.max_busy, args.max_wait)
 
 
 def report(name: str, timing: RaftTiming, load: dict[str, Any], data: dict[str, Any]) -> None:
@@ -156,16 +151,6 @@ def common_options(p: argparse.ArgumentParser) -> None:
         "--max-busy", type=float, default=15.0, help="wait until machine CPU busy %% is below"
     )
     p.add_argument("--max-wait", type=float, default=90.0, help="...but at most this many s")
-
-
-def bounded(lo: float, hi: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        value = float(text)
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}")
-        return value
-
-    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,15 +44,9 @@ def port_answers(port: int) -> bool:
         return False
 
 
-def embedded_defaults_env(**overrides: str) -> dict[str, str]:
-    """The environment of a fresh checkout: no external services, whatever CI exports."""
-    env = {key: value for key, value in os.environ.items() if not _is_service_setting(key)}
-    env.update(overrides)
-    return env
-
-
-def _is_service_setting(key: str) -> bool:
-    return key in {
+# What points a console process at services and a deployment; CI exports some of them.
+SERVICE_SETTINGS = frozenset(
+    {
         "DATABASE_URL",
         "REDIS_URL",
         "CELERY_BROKER_URL",
@@ -62,6 +56,14 @@ def _is_service_setting(key: str) -> bool:
         "DEBUG",
         "DJANGO_SETTINGS_MODULE",
     }
+)
+
+
+def embedded_defaults_env(**overrides: str) -> dict[str, str]:
+    """The environment of a fresh checkout: no external services, whatever CI exports."""
+    env = {key: value for key, value in os.environ.items() if key not in SERVICE_SETTINGS}
+    env.update(overrides)
+    return env
 
 
 def database_url(settings_dict: dict) -> str:
