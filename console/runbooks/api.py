@@ -1,8 +1,11 @@
 """REST for runbook runs, mounted by console/api.py at /api/runbooks.
 
 POST /runs asks for a run (operator): 200 with the verdict for a dry run, 202 with the
-queued run, 409 with the reasons (and the refused run's record) when preflight says no.
-GET /runs and GET /runs/{id} read runs with their steps (any role).
+queued run, 409 with the reasons (and the refused run's record) when preflight says no,
+422 naming the field when the params do not fit the action's schema.
+POST /runs/{id}/cancel and /runs/{id}/resume (operator): 200 with the run, 409 if its
+state does not allow it.
+GET /runs and GET /runs/{id} read runs with their steps and gate values (any role).
 """
 
 from __future__ import annotations
@@ -15,29 +18,55 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.responses import Status
+from pydantic import model_validator
 
 from console.accounts.auth import api_auth, require_role
 from console.clusters.api import get_cluster
 from console.runbooks import services
+from console.runbooks.actions import ACTIONS
+from console.runbooks.actions.drain import NodeParams
+from console.runbooks.actions.snapshot import SnapshotParams
+from console.runbooks.actions.transfer_leader import TargetParams
 from console.runbooks.models import RunbookRun
 
 router = Router(auth=api_auth, tags=["runbooks"])
 
 Action = Literal["snapshot", "drain", "undrain", "transfer_leader"]
-RunStatus = Literal["queued", "running", "succeeded", "failed", "stale", "refused"]
+RunStatus = Literal[
+    "queued", "running", "cancelling", "succeeded", "failed", "stale", "refused", "cancelled"
+]
 
 
 class RunIn(Schema):
     cluster: str = Field(..., max_length=63, description="cluster name")
     action: Action
-    params: dict[str, str] = Field(
-        default_factory=dict,
-        description='snapshot: {"node": name or "all"}; drain/undrain: {"node": name}; '
-        'transfer_leader: {"target": name}',
+    params: SnapshotParams | NodeParams | TargetParams = Field(
+        default_factory=SnapshotParams,
+        description="the action's parameters: snapshot takes SnapshotParams, drain and "
+        "undrain NodeParams, transfer_leader TargetParams",
     )
     dry_run: bool = Field(
         False, description="preflight only: say what would happen, change nothing"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _params_of_the_action(cls, data: Any) -> Any:
+        # The union alone would accept drain's params for transfer_leader; parse them
+        # with the schema of the action named, so the 422 names the right field.
+        if not isinstance(data, dict) or data.get("action") not in ACTIONS:
+            return data
+        params, reasons = ACTIONS[data["action"]].parse(data.get("params") or {})
+        if params is None:
+            raise ValueError("; ".join(reasons))
+        return {**data, "params": params}
+
+
+class GateOut(Schema):
+    name: str
+    ok: bool
+    value: Any = Field(None, description="what the gate measured when it was last checked")
+    reason: str = ""
 
 
 class StepOut(Schema):
@@ -47,6 +76,8 @@ class StepOut(Schema):
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     detail: dict[str, Any]
+    gates: list[GateOut]
+    attempts: int
 
 
 class RunOut(Schema):
@@ -61,6 +92,7 @@ class RunOut(Schema):
     finished_at: dt.datetime | None
     heartbeat_at: dt.datetime | None
     error: str
+    resumed_count: int
     steps: list[StepOut]
 
 
@@ -83,6 +115,7 @@ class Refusal(Schema):
 
 
 ERRORS = {400: Refusal, 401: Refusal, 403: Refusal, 404: Refusal}
+CONTROL_ERRORS = {**ERRORS, 409: Refusal}
 
 
 @router.post("/runs", response={200: RequestOut, 202: RequestOut, 409: RequestOut, **ERRORS})
@@ -90,8 +123,9 @@ def request_run(request: HttpRequest, body: RunIn) -> Status[dict]:
     """Ask for a runbook run (operator). Journaled as run.requested (and run.refused)."""
     user = require_role(request, "operator")
     cluster = get_cluster(body.cluster)
+    params = body.params.model_dump(mode="json")
     try:
-        outcome = services.request_run(cluster, body.action, body.params, user, body.dry_run)
+        outcome = services.request_run(cluster, body.action, params, user, body.dry_run)
     except PermissionDenied as denied:
         raise HttpError(403, str(denied)) from None
     status = 200 if outcome.dry_run else (202 if outcome.ok else 409)
@@ -111,7 +145,6 @@ def request_run(request: HttpRequest, body: RunIn) -> Status[dict]:
 @router.get("/runs", response={200: list[RunOut], **ERRORS})
 def list_runs(request: HttpRequest, filters: Query[RunFilters]) -> list[dict]:
     """Runs, newest first, with their steps; filter by cluster and status."""
-    services.reap_stale_runs()
     runs = _runs()
     if filters.cluster is not None:
         runs = runs.filter(cluster=get_cluster(filters.cluster))
@@ -122,11 +155,38 @@ def list_runs(request: HttpRequest, filters: Query[RunFilters]) -> list[dict]:
 
 @router.get("/runs/{run_id}", response={200: RunOut, **ERRORS})
 def get_run(request: HttpRequest, run_id: int) -> dict:
-    services.reap_stale_runs()
+    return run_out(_get(run_id))
+
+
+@router.post("/runs/{run_id}/cancel", response={200: RunOut, **CONTROL_ERRORS})
+def cancel_run(request: HttpRequest, run_id: int) -> dict:
+    """Cancel a run (operator): a queued run ends `cancelled` at once; a running one
+    goes `cancelling` and its worker stops before the next step."""
+    return _control(request, run_id, services.cancel_run)
+
+
+@router.post("/runs/{run_id}/resume", response={200: RunOut, **CONTROL_ERRORS})
+def resume_run(request: HttpRequest, run_id: int) -> dict:
+    """Queue a `stale` or `failed` run again (operator): it starts at the first step that
+    did not succeed, after checking that step's gates; finished steps are not repeated."""
+    return _control(request, run_id, services.resume_run)
+
+
+def _control(request: HttpRequest, run_id: int, verb: Any) -> dict:
+    user = require_role(request, "operator")
+    _get(run_id)
+    try:
+        verb(run_id, user)
+    except services.NotNow as err:
+        raise HttpError(409, str(err)) from None
+    return run_out(_get(run_id))
+
+
+def _get(run_id: int) -> RunbookRun:
     run = _runs().filter(id=run_id).first()
     if run is None:
         raise HttpError(404, f"no run #{run_id}")
-    return run_out(run)
+    return run
 
 
 def run_out(run: RunbookRun) -> dict:
@@ -142,6 +202,7 @@ def run_out(run: RunbookRun) -> dict:
         "finished_at": run.finished_at,
         "heartbeat_at": run.heartbeat_at,
         "error": run.error,
+        "resumed_count": run.resumed_count,
         "steps": [
             {
                 "position": step.position,
@@ -150,6 +211,8 @@ def run_out(run: RunbookRun) -> dict:
                 "started_at": step.started_at,
                 "finished_at": step.finished_at,
                 "detail": step.detail,
+                "gates": step.gates,
+                "attempts": step.attempts,
             }
             for step in run.steps.all()
         ],

@@ -6,17 +6,22 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-ACTIVE_RUN_STATES = ("queued", "running")
+# A `cancelling` run still holds the cluster: its worker is finishing the current step.
+ACTIVE_RUN_STATES = ("queued", "running", "cancelling")
+# A run that ended without finishing its steps can be picked up again where it stopped.
+RESUMABLE_RUN_STATES = ("stale", "failed")
 
 
 class RunbookRun(models.Model):
     STATES = [
         ("queued", "queued"),
         ("running", "running"),
+        ("cancelling", "cancelling"),
         ("succeeded", "succeeded"),
         ("failed", "failed"),
         ("stale", "stale"),
         ("refused", "refused"),
+        ("cancelled", "cancelled"),
     ]
 
     cluster = models.ForeignKey("clusters.Cluster", on_delete=models.CASCADE, related_name="runs")
@@ -27,11 +32,16 @@ class RunbookRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, help_text="last (re)queued; a resume sets it")
     started_at = models.DateTimeField(null=True)
     finished_at = models.DateTimeField(null=True)
     heartbeat_at = models.DateTimeField(null=True, help_text="the worker's last sign of life")
     error = models.TextField(blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    cancel_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resumed_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-id"]
@@ -56,6 +66,7 @@ class RunbookStep(models.Model):
         ("failed", "failed"),
         ("skipped", "skipped"),
     ]
+    DONE_STATES = ("succeeded", "failed", "skipped")
 
     run = models.ForeignKey(RunbookRun, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveIntegerField()
@@ -64,6 +75,10 @@ class RunbookStep(models.Model):
     started_at = models.DateTimeField(null=True)
     finished_at = models.DateTimeField(null=True)
     detail = models.JSONField(default=dict)
+    gates = models.JSONField(
+        default=list, help_text="each gate's name, value and verdict, as last checked"
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="how often the step was started")
 
     class Meta:
         ordering = ["run", "position"]

@@ -3,7 +3,8 @@
 One function serves the button's dry-run, the real request and the worker's re-check at
 the start of the run, so all three give the same answer for the same cluster state. It
 only reads: the database (is a run active?) and the live cluster (through its nodes'
-HTTP API, not the collector's last poll).
+HTTP API, not the collector's last poll). `client` is the way in for tests: a fake
+client answering for a fake cluster exercises the same code without daemon processes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.clusters.daemon_client import DaemonClient
 from console.clusters.models import Cluster
 from console.runbooks.actions import ACTIONS
 from console.runbooks.actions.base import Step
@@ -47,25 +49,56 @@ def in_progress_reason(run_id: int) -> str:
     return f"a run is already in progress on this cluster (run #{run_id})"
 
 
+def unknown_action_reason(action: str) -> str:
+    return f"unknown action {action[:40]!r}; choose one of {', '.join(ACTIONS)}"
+
+
 def check(
-    cluster: Cluster, action: str, params: Any, *, exclude_run_id: int | None = None
+    cluster: Cluster,
+    action: str,
+    params: Any,
+    *,
+    exclude_run_id: int | None = None,
+    client: DaemonClient | None = None,
 ) -> Verdict:
-    module = ACTIONS.get(action)
-    if module is None:
-        return refused(f"unknown action {action!r}; choose one of {', '.join(ACTIONS)}")
-    cleaned, reasons = module.clean(params if params is not None else {})
-    if reasons:
+    return _judge(cluster, action, params, exclude_run_id, client, run_checks=True)
+
+
+def replan(cluster: Cluster, action: str, params: Any, client: DaemonClient) -> Verdict:
+    """The plan for a resumed run: the same steps, without the preflight's refusals.
+
+    The run already changed the cluster (a drained node would now be "already
+    draining"), so its checks no longer apply; each remaining step's gates do."""
+    return _judge(cluster, action, params, None, client, run_checks=False)
+
+
+def _judge(
+    cluster: Cluster,
+    action: str,
+    params: Any,
+    exclude_run_id: int | None,
+    client: DaemonClient | None,
+    run_checks: bool,
+) -> Verdict:
+    handler = ACTIONS.get(action)
+    if handler is None:
+        return refused(unknown_action_reason(action))
+    typed, reasons = handler.parse(params if params is not None else {})
+    if typed is None:
         return refused(*reasons)
-    if busy := active_run_reason(cluster, exclude_run_id):
+    cleaned = typed.model_dump(mode="json")
+    if run_checks and (busy := active_run_reason(cluster, exclude_run_id)):
         return refused(busy, params=cleaned)
-    client = client_for(cluster)
+    client = client or client_for(cluster)
     view = read_view(cluster, client)
     if view is None:
         return refused(
             f"no node of cluster {cluster.name} answered; is it running?", params=cleaned
         )
-    reasons = module.check(view, cleaned, client)
-    if reasons:
+    if run_checks and (reasons := handler.check(view, typed, client)):
         return refused(*reasons, params=cleaned)
-    plan = module.plan(view, cleaned)
+    try:
+        plan = handler.plan(view, typed)
+    except KeyError as missing:  # only when replanning: a node left the cluster meanwhile
+        return refused(f"node {missing.args[0]} is no longer a member of this cluster")
     return Verdict(ok=True, reasons=[], steps=[s.name for s in plan], params=cleaned, plan=plan)

@@ -3,8 +3,13 @@
 Called by the Celery task; a plain function so the logic reads without Celery. The run
 row is claimed with a conditional UPDATE (queued -> running), so a redelivered or
 duplicated task message can never start it twice. Every database write after that is
-conditional on the run still being `running`: if the reaper declared it stale while
-this worker was frozen, the worker stops instead of overwriting the verdict.
+conditional on the run still being ours (`running` or `cancelling`): if the reaper
+declared it stale while this worker was frozen, the worker stops instead of
+overwriting the verdict.
+
+Before each step: the operator's cancel is honoured, then the step's gates are checked
+on a fresh view of the cluster, and their values recorded on the step. A resumed run
+skips the steps that already succeeded.
 """
 
 from __future__ import annotations
@@ -13,23 +18,24 @@ import logging
 
 from django.utils import timezone
 
-from console.clusters.daemon_client import DaemonError
+from console.clusters.daemon_client import DaemonClient, DaemonError
 from console.events import journal
 from console.runbooks import preflight
-from console.runbooks.actions.base import Step, StepContext, StepFailed
-from console.runbooks.live import client_for
+from console.runbooks.actions.base import Step, StepCancelled, StepContext, StepFailed
+from console.runbooks.live import client_for, read_view
 from console.runbooks.models import RunbookRun, RunbookStep
-from console.runbooks.services import finish_run, journal_step
+from console.runbooks.records import end_run, journal_step
 
 log = logging.getLogger("console.runbooks")
 ACTOR = "worker"
+OURS = ("running", "cancelling")
 
 
 class RunAbandoned(Exception):
     """The run is no longer ours (it was reaped as stale); stop without writing."""
 
 
-def execute(run_id: int) -> str | None:
+def execute(run_id: int, client: DaemonClient | None = None) -> str | None:
     """Run `run_id` if it is still queued; return its final status (None if not ours)."""
     now = timezone.now()
     claimed = RunbookRun.objects.filter(id=run_id, status="queued").update(
@@ -41,46 +47,104 @@ def execute(run_id: int) -> str | None:
     run = RunbookRun.objects.select_related("cluster").get(id=run_id)
     journal.append("run.started", actor=ACTOR, cluster=run.cluster, run_id=run.id)
     try:
-        return _execute(run)
+        return _execute(run, client or client_for(run.cluster))
     except RunAbandoned:
         log.warning("run #%s was taken from this worker (stale); stopping", run_id)
         return None
     except Exception as err:  # whatever breaks, the run must not stay `running`
         log.exception("run #%s crashed", run_id)
-        _fail_running_steps(run, f"the worker hit an internal error: {err}")
-        finish_run(run.id, "failed", f"internal error: {err}", actor=ACTOR)
+        error = f"the worker hit an internal error: {err}"
+        end_run(run.id, "failed", f"internal error: {err}", actor=ACTOR, interrupted=error)
         return "failed"
 
 
-def _execute(run: RunbookRun) -> str:
-    # The cluster may have changed since the request: check again, exactly as before.
-    verdict = preflight.check(run.cluster, run.action, run.params, exclude_run_id=run.id)
+def _execute(run: RunbookRun, client: DaemonClient) -> str:
     stored = list(run.steps.order_by("position"))
-    if not verdict.ok:
-        return _refuse(run, verdict.reasons)
+    if run.resumed_count:
+        verdict = preflight.replan(run.cluster, run.action, run.params, client)
+        if not verdict.ok:
+            return _end(run, "failed", "could not resume: " + "; ".join(verdict.reasons))
+    else:
+        # The cluster may have changed since the request: check again, exactly as before.
+        verdict = preflight.check(
+            run.cluster, run.action, run.params, exclude_run_id=run.id, client=client
+        )
+        if not verdict.ok:
+            return _refuse(run, verdict.reasons)
     if [s.name for s in stored] != verdict.steps:
-        return _refuse(run, ["the cluster changed since the run was requested; request it again"])
-    ctx = StepContext(client=client_for(run.cluster), heartbeat=lambda: heartbeat(run.id))
+        changed = "the cluster changed since the run was requested; request it again"
+        return _end(run, "failed", changed) if run.resumed_count else _refuse(run, [changed])
+    ctx = StepContext(
+        client=client,
+        heartbeat=lambda: heartbeat(run.id),
+        cancel_requested=lambda: cancel_requested(run.id),
+        cluster=run.cluster,
+    )
     for row, step in zip(stored, verdict.plan, strict=True):
-        error = _run_step(run, row, step, ctx)
+        if row.status == "succeeded":
+            continue  # done before the worker died; never repeated
+        if cancel_requested(run.id):
+            return _cancelled(run, f"cancelled before step {row.position} ({row.name})")
+        if blocked := _check_gates(run, row, step, ctx):
+            return _end(run, "failed", f"step {row.position} ({row.name}) not started: {blocked}")
+        try:
+            error = _run_step(run, row, step, ctx)
+        except StepCancelled as cancelled:
+            return _cancelled(run, f"step {row.position} ({row.name}) {cancelled}")
         if error:
-            finish_run(run.id, "failed", f"step {row.position} ({row.name}) failed: {error}")
-            return "failed"
-    finish_run(run.id, "succeeded", from_states=("running",))
-    return "succeeded"
+            return _end(run, "failed", f"step {row.position} ({row.name}) failed: {error}")
+    return _end(run, "succeeded", "")
+
+
+def _end(run: RunbookRun, status: str, error: str) -> str:
+    end_run(run.id, status, error, actor=ACTOR, from_states=OURS)
+    return status
+
+
+def _cancelled(run: RunbookRun, error: str) -> str:
+    end_run(run.id, "cancelled", error, actor=ACTOR, from_states=OURS, interrupted=error)
+    return "cancelled"
 
 
 def _refuse(run: RunbookRun, reasons: list[str]) -> str:
     journal.append("run.refused", actor=ACTOR, cluster=run.cluster, run_id=run.id, reasons=reasons)
-    finish_run(run.id, "refused", "refused at start: " + "; ".join(reasons), actor=ACTOR)
-    return "refused"
+    return _end(run, "refused", "refused at start: " + "; ".join(reasons))
+
+
+def _check_gates(run: RunbookRun, row: RunbookStep, step: Step, ctx: StepContext) -> str:
+    """Check the step's gates on a fresh view; record their values; why not, or ""."""
+    if not step.gates:
+        return ""
+    heartbeat(run.id)
+    view = read_view(run.cluster, ctx.client)
+    if view is None:
+        results = [{"name": g.name, "ok": False, "value": None} for g in step.gates]
+        failed = "no node of the cluster answered"
+    else:
+        checked = [(gate, gate.check(view, ctx)) for gate in step.gates]
+        results = [
+            {"name": gate.name, "ok": result.ok, "value": result.value, "reason": result.reason}
+            for gate, result in checked
+        ]
+        failed = "; ".join(f"gate failed: {r.reason}" for _, r in checked if not r.ok)
+    row.gates = results
+    fields = ["gates"]
+    if failed:
+        row.status, row.finished_at = "failed", timezone.now()
+        row.detail = {"error": failed}
+        fields += ["status", "finished_at", "detail"]
+    heartbeat(run.id)
+    row.save(update_fields=fields)
+    if failed:
+        journal_step("step.finished", run, row, actor=ACTOR)
+    return failed
 
 
 def _run_step(run: RunbookRun, row: RunbookStep, step: Step, ctx: StepContext) -> str | None:
     """Do one step, recording its start and end; the error message if it failed."""
     heartbeat(run.id)
-    row.status, row.started_at = "running", timezone.now()
-    row.save(update_fields=["status", "started_at"])
+    row.status, row.started_at, row.attempts = "running", timezone.now(), row.attempts + 1
+    row.save(update_fields=["status", "started_at", "attempts"])
     journal_step("step.started", run, row, actor=ACTOR)
     error = None
     try:
@@ -96,16 +160,12 @@ def _run_step(run: RunbookRun, row: RunbookStep, step: Step, ctx: StepContext) -
 
 
 def heartbeat(run_id: int) -> None:
-    alive = RunbookRun.objects.filter(id=run_id, status="running").update(
+    alive = RunbookRun.objects.filter(id=run_id, status__in=OURS).update(
         heartbeat_at=timezone.now()
     )
     if not alive:
         raise RunAbandoned(run_id)
 
 
-def _fail_running_steps(run: RunbookRun, error: str) -> None:
-    for row in run.steps.filter(status="running"):
-        row.status, row.finished_at = "failed", timezone.now()
-        row.detail = {**row.detail, "error": error}
-        row.save(update_fields=["status", "finished_at", "detail"])
-        journal_step("step.finished", run, row, actor=ACTOR)
+def cancel_requested(run_id: int) -> bool:
+    return RunbookRun.objects.filter(id=run_id, status="cancelling").exists()

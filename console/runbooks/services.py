@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from console.accounts.roles import has_role
@@ -24,13 +23,21 @@ from console.clusters.models import Cluster
 from console.events import journal
 from console.runbooks import conf, preflight
 from console.runbooks.actions import ACTIONS
-from console.runbooks.models import ACTIVE_RUN_STATES, RunbookRun, RunbookStep
+from console.runbooks.models import RESUMABLE_RUN_STATES, RunbookRun, RunbookStep
+from console.runbooks.records import end_run, reap_stale_runs
+from console.runbooks.tasks import run_runbook
+
+__all__ = ["cancel_run", "reap_stale_runs", "recent_runs", "request_run", "resume_run"]
 
 log = logging.getLogger("console.runbooks")
 
 
 class UnknownAction(ValueError):
     """Not a runbook action at all: a caller's mistake (400/422), not a refusal to record."""
+
+
+class NotNow(ValueError):
+    """Cancel or resume asked of a run in a state that does not allow it (409)."""
 
 
 @dataclass
@@ -47,11 +54,10 @@ class RunRequest:
 def request_run(
     cluster: Cluster, action: str, params: Any, user: Any, dry_run: bool = False
 ) -> RunRequest:
-    if not has_role(user, "operator"):
-        raise PermissionDenied("running a runbook needs the operator role")
+    _require_operator(user, "running a runbook")
     if action not in ACTIONS:
-        raise UnknownAction(f"unknown action {action[:40]!r}; choose one of {', '.join(ACTIONS)}")
-    reap_stale_runs()  # a dead worker's run must not block this cluster
+        raise UnknownAction(preflight.unknown_action_reason(action))
+    reap_stale_runs()  # a dead worker's run must not block this cluster, collector or not
     params = params if params is not None else {}
     verdict = preflight.check(cluster, action, params)
     # Store what was cleaned; input that did not clean is not stored (it may not even
@@ -93,6 +99,7 @@ def _queue(cluster: Cluster, action: str, params: dict, user: Any, steps: list[s
         status="queued",
         requested_by=user,
         task_id=task_id,
+        queued_at=timezone.now(),
     )
     RunbookStep.objects.bulk_create(
         RunbookStep(run=run, position=i, name=name) for i, name in enumerate(steps, start=1)
@@ -112,13 +119,11 @@ def _queue(cluster: Cluster, action: str, params: dict, user: Any, steps: list[s
 
 
 def _enqueue(run_id: int, task_id: str) -> None:
-    from console.runbooks.tasks import run_runbook
-
     try:
         run_runbook.apply_async((run_id,), task_id=task_id, queue=conf.celery_queue())
     except Exception as err:  # a broker that is down must not leave the run queued forever
         log.exception("could not queue run #%s", run_id)
-        finish_run(run_id, "failed", f"could not queue the run: {err}", from_states=("queued",))
+        end_run(run_id, "failed", f"could not queue the run: {err}", from_states=("queued",))
 
 
 def _refuse(
@@ -148,102 +153,63 @@ def _refuse(
     return RunRequest(False, False, reasons, [], run)
 
 
-def finish_run(
-    run_id: int,
-    status: str,
-    error: str = "",
-    *,
-    actor: str = "worker",
-    from_states: tuple[str, ...] = ACTIVE_RUN_STATES,
-) -> bool:
-    """End a run once: the conditional UPDATE makes a second ending (a reaper racing the
-    worker) a no-op. Steps not yet started are marked skipped. True if this call ended it."""
-    now = timezone.now()
+def cancel_run(run_id: int, user: Any) -> RunbookRun:
+    """Cancel a run: a queued one ends `cancelled` now; a running one becomes
+    `cancelling`, and its worker stops before the next step (or while a step waits)."""
+    _require_operator(user, "cancelling a run")
+    actor = user.get_username()
+    if end_run(run_id, "cancelled", f"cancelled by {actor} before it started", actor=actor,
+               from_states=("queued",)):  # fmt: skip
+        return _run(run_id)
     with transaction.atomic():
-        ended = RunbookRun.objects.filter(id=run_id, status__in=from_states).update(
-            status=status, finished_at=now, error=error
+        asked = RunbookRun.objects.filter(id=run_id, status="running").update(
+            status="cancelling", cancel_requested_by=user
         )
-        if not ended:
-            return False
-        RunbookStep.objects.filter(run_id=run_id, status="pending").update(status="skipped")
-        run = RunbookRun.objects.select_related("cluster").get(id=run_id)
-        journal.append(
-            "run.finished",
-            actor=actor,
-            cluster=run.cluster,
-            run_id=run_id,
-            status=status,
-            error=error,
-        )
-    return True
+        run = _run(run_id)
+        if not asked:
+            raise NotNow(
+                f"run #{run_id} is {run.status}; only a queued or running run can be cancelled"
+            )
+        journal.append("run.cancel_requested", actor=actor, cluster=run.cluster, run_id=run_id)
+    return run
 
 
-def reap_stale_runs(now: datetime | None = None) -> list[int]:
-    """Mark runs whose worker went silent `stale`, and fail the step it was on.
-
-    Safe to call from anywhere, as often as wanted (worker start, the collector's loop,
-    page views): each run is claimed with a conditional UPDATE on the heartbeat it was
-    read with, so a worker that is merely slow and heartbeats meanwhile keeps its run."""
-    now = now or timezone.now()
-    silent = now - timedelta(seconds=conf.stale_after_s())
-    never_picked = now - timedelta(seconds=conf.queued_timeout_s())
-    suspects = RunbookRun.objects.filter(
-        Q(status="running", heartbeat_at__lt=silent)
-        | Q(status="running", heartbeat_at__isnull=True, started_at__lt=silent)
-        | Q(status="queued", created_at__lt=never_picked)
-    ).values_list("id", "status", "heartbeat_at")
-    reaped = []
-    for run_id, status, heartbeat_at in suspects:
-        if _reap(run_id, status, heartbeat_at, now):
-            reaped.append(run_id)
-    return reaped
-
-
-def _reap(run_id: int, status: str, heartbeat_at: datetime | None, now: datetime) -> bool:
-    if status == "queued":
-        error = f"no worker started this run within {conf.queued_timeout_s()} s; is one running?"
-    else:
-        seen = f"{(now - heartbeat_at).total_seconds():.0f} s ago" if heartbeat_at else "never"
-        error = (
-            f"the worker stopped reporting (last heartbeat {seen}); what the interrupted "
-            "step did on the cluster is unknown: check the nodes before running it again"
-        )
-    with transaction.atomic():
-        claimed = RunbookRun.objects.filter(
-            id=run_id, status=status, heartbeat_at=heartbeat_at
-        ).update(status="stale", finished_at=now, error=error)
-        if not claimed:
-            return False
-        run = RunbookRun.objects.select_related("cluster").get(id=run_id)
-        for step in run.steps.filter(status="running"):
-            step.status, step.finished_at = "failed", now
-            step.detail = {**step.detail, "error": "the worker stopped reporting"}
-            step.save(update_fields=["status", "finished_at", "detail"])
-            journal_step("step.finished", run, step, actor="system")
-        run.steps.filter(status="pending").update(status="skipped")
-        journal.append(
-            "run.finished",
-            actor="system",
-            cluster=run.cluster,
-            run_id=run.id,
-            status="stale",
-            error=error,
-        )
-    log.warning("run #%s marked stale: %s", run_id, error)
-    return True
+def resume_run(run_id: int, user: Any) -> RunbookRun:
+    """Queue a stale or failed run again: its worker starts at the first step that did
+    not succeed, checking that step's gates first; finished steps are not repeated."""
+    _require_operator(user, "resuming a run")
+    run = _run(run_id)
+    task_id = str(uuid.uuid4())
+    try:
+        with transaction.atomic():
+            requeued = RunbookRun.objects.filter(id=run_id, status__in=RESUMABLE_RUN_STATES).update(
+                status="queued", queued_at=timezone.now(), finished_at=None, heartbeat_at=None,
+                error="", task_id=task_id, resumed_count=F("resumed_count") + 1,
+            )  # fmt: skip
+            if not requeued:
+                states = " or ".join(RESUMABLE_RUN_STATES)
+                raise NotNow(f"run #{run_id} is {run.status}; only a {states} run can be resumed")
+            run.steps.exclude(status="succeeded").update(
+                status="pending", started_at=None, finished_at=None
+            )
+            journal.append(
+                "run.resumed", actor=user.get_username(), cluster=run.cluster, run_id=run_id,
+                previous=run.status,
+            )  # fmt: skip
+            transaction.on_commit(lambda: _enqueue(run_id, task_id))
+    except IntegrityError:
+        busy = preflight.active_run_reason(run.cluster) or "another run is in progress"
+        raise NotNow(f"run #{run_id} cannot be resumed now: {busy}") from None
+    return _run(run_id)
 
 
-def journal_step(kind: str, run: RunbookRun, step: RunbookStep, *, actor: str) -> None:
-    journal.append(
-        kind,
-        actor=actor,
-        cluster=run.cluster,
-        run_id=run.id,
-        position=step.position,
-        name=step.name,
-        status=step.status,
-        detail=step.detail,
-    )
+def _require_operator(user: Any, what: str) -> None:
+    if not has_role(user, "operator"):
+        raise PermissionDenied(f"{what} needs the operator role")
+
+
+def _run(run_id: int) -> RunbookRun:
+    return RunbookRun.objects.select_related("cluster", "requested_by").get(id=run_id)
 
 
 def recent_runs(cluster: Cluster, limit: int = 10) -> QuerySet[RunbookRun]:

@@ -5,8 +5,9 @@ acknowledged only when the task returns, so a worker that dies between taking th
 message and claiming the run does not lose it: the broker hands it to another worker.
 Redelivery is safe because the run is claimed with a conditional UPDATE (queued ->
 running): a message for a run that already started, finished or went stale is a no-op.
-A run whose worker died mid-step is not retried (what the step did on the cluster is
-unknown); the reaper marks it stale once its heartbeat stops, and the operator decides.
+A run whose worker died mid-step is not retried automatically (what the step did on the
+cluster is unknown); the reaper marks it stale once its heartbeat stops, and the
+operator decides: resume it (finished steps are not repeated) or request it again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from console.runbooks import runner, services
+from console.runbooks import records, runner
 
 log = logging.getLogger("console.runbooks")
 
@@ -30,7 +31,7 @@ def run_runbook(run_id: int) -> str | None:
 def _reap_at_worker_start(**kwargs: object) -> None:
     # A worker that starts after a crash ends the runs its predecessor left behind.
     try:
-        reaped = services.reap_stale_runs()
+        reaped = records.reap_stale_runs()
     except Exception:  # the database may not be reachable yet; the next caller reaps
         log.warning("could not reap stale runs at worker start", exc_info=True)
         return

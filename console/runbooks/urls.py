@@ -5,6 +5,8 @@ from console.runbooks import views
 urlpatterns = [
     path("runs/<int:run_id>/", views.run_detail, name="run-detail"),
     path("runs/<int:run_id>/steps/", views.run_steps, name="run-steps"),
+    path("runs/<int:run_id>/cancel/", views.cancel_run, name="run-cancel"),
+    path("runs/<int:run_id>/resume/", views.resume_run, name="run-resume"),
     path("clusters/<slug:name>/request/", views.request_run, name="runbook-request"),
     path("clusters/<slug:name>/runs/", views.runs_fragment, name="runbook-runs"),
 ]

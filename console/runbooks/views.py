@@ -1,11 +1,14 @@
 """Runbook pages: request a run (button), a run's detail page, and the live fragments.
 
-Thin on purpose: the decisions are in services/preflight. A request from the page's
+Thin on purpose: the decisions are in services/preflight. GETs only read: stale runs
+are ended by the collector's reaper (and by the worker at start), not by page views. A request from the page's
 JS (header `X-Requested-With: fetch`) gets an HTML fragment with the verdict to show
 inline; a plain form post (no JS) is redirected with the verdict as a message.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -56,7 +59,6 @@ def _back(request: HttpRequest) -> str:
 @login_required
 @require_GET
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
-    services.reap_stale_runs()  # the page must never show a dead worker's run as running
     run = get_object_or_404(_runs(), id=run_id)
     return render(request, "runbooks/run_detail.html", {"run": run})
 
@@ -65,7 +67,6 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 @require_GET
 def run_steps(request: HttpRequest, run_id: int) -> HttpResponse:
     """The steps table alone: the detail page polls it while the run is active."""
-    services.reap_stale_runs()
     run = get_object_or_404(_runs(), id=run_id)
     return render(request, "runbooks/_steps.html", {"run": run})
 
@@ -75,10 +76,33 @@ def run_steps(request: HttpRequest, run_id: int) -> HttpResponse:
 def runs_fragment(request: HttpRequest, name: str) -> HttpResponse:
     """`_runs.html` for one cluster, for live refreshes that do not go through the
     dashboard's own fragment view."""
-    services.reap_stale_runs()
     cluster = get_object_or_404(Cluster, name=name)
     runs = services.recent_runs(cluster)
     return render(request, "runbooks/_runs.html", {"cluster": cluster, "runs": runs})
+
+
+@login_required
+@require_POST
+def cancel_run(request: HttpRequest, run_id: int) -> HttpResponse:
+    return _control(request, run_id, services.cancel_run, "cancel")
+
+
+@login_required
+@require_POST
+def resume_run(request: HttpRequest, run_id: int) -> HttpResponse:
+    return _control(request, run_id, services.resume_run, "resume")
+
+
+def _control(request: HttpRequest, run_id: int, verb: Any, what: str) -> HttpResponse:
+    """The run page's Cancel and Resume buttons: do it, then show the run again."""
+    if not has_role(request.user, "operator"):
+        raise PermissionDenied(f"to {what} a run needs the operator role")
+    get_object_or_404(RunbookRun, id=run_id)
+    try:
+        verb(run_id, request.user)
+    except services.NotNow as err:
+        messages.error(request, str(err))
+    return HttpResponseRedirect(reverse("run-detail", args=[run_id]))
 
 
 def _runs():

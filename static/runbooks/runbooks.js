@@ -1,10 +1,18 @@
 // Runbook buttons and run progress: a little JS over server-rendered HTML.
 // - "Check"/"Run" post the form with fetch and show the verdict fragment inline.
-// - A run's detail page polls its steps fragment while the run is active.
+// - A run's detail page polls its steps fragment while the run is active (queued,
+//   running or cancelling), with the gates each step checked.
 (function () {
   "use strict";
   if (window.runbooksWired) return;
   window.runbooksWired = true;
+
+  // The run page's Cancel asks first; Resume and Cancel are plain posts (the page reloads
+  // on the run, whose steps are then polled again while it is active).
+  document.addEventListener("submit", function (event) {
+    const form = event.target.closest && event.target.closest("form.run-control");
+    if (form && form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
 
   document.addEventListener("submit", async function (event) {
     const form = event.target.closest && event.target.closest("form.runbook-form");

@@ -1,24 +1,20 @@
-"""The runbook actions, one module each. An action knows three things:
+"""The runbook actions, one class each (see `base.Action` for what an action declares).
 
-- `clean(params)`: the parameters it takes, or the reasons they are wrong;
-- `check(view, params, client)`: why it is unsafe right now (reasons, empty if safe);
-- `plan(view, params)`: its ordered steps, each a name and a function that does it.
-
-Preflight calls the first two; the Celery task runs the plan. Both read the same live
-view, so the button's dry-run and the real run cannot disagree about what will happen.
+Preflight parses the params and calls `check`; the Celery task runs the `plan`, checking
+each step's gates just before it. Both read the same live view, so the button's dry-run
+and the real run cannot disagree about what will happen.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+from console.runbooks.actions.base import Action
+from console.runbooks.actions.drain import Drain
+from console.runbooks.actions.snapshot import Snapshot
+from console.runbooks.actions.transfer_leader import TransferLeader
+from console.runbooks.actions.undrain import Undrain
 
-from console.runbooks.actions import drain, snapshot, transfer_leader, undrain
-
-ACTIONS: dict[str, ModuleType] = {
-    "snapshot": snapshot,
-    "drain": drain,
-    "undrain": undrain,
-    "transfer_leader": transfer_leader,
+ACTIONS: dict[str, Action] = {
+    action.name: action for action in (Snapshot(), Drain(), Undrain(), TransferLeader())
 }
 
-LABELS: dict[str, str] = {name: module.LABEL for name, module in ACTIONS.items()}
+LABELS: dict[str, str] = {name: action.label for name, action in ACTIONS.items()}

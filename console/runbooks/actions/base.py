@@ -1,11 +1,25 @@
-"""What every action shares: steps, the context a step runs in, node lookups."""
+"""The action framework: an action is a class with a parameter schema, a check and a plan.
+
+- `Params`: a pydantic model (extra keys forbidden), so the API's OpenAPI shows it and
+  bad input is refused naming the field, before the cluster is asked anything.
+- `check(view, params, client)`: why it is unsafe right now (reasons, empty if safe).
+  The same check backs the dry-run button, the real request and the worker's re-check.
+- `plan(view, params)`: its ordered steps. Each step may carry gates: conditions the
+  worker checks again just before the step runs, on a fresh view of the cluster.
+
+A plan must be rebuildable from the stored params and a current view with the same
+step names: that is how a resumed run finds where it stopped. Steps must be safe to
+repeat when they were interrupted (the worker may have died half-way through one).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from console.clusters.daemon_client import DaemonClient
 from console.runbooks import conf
@@ -16,11 +30,31 @@ class StepFailed(Exception):
     """A step could not do its job; the message is shown to the operator as is."""
 
 
+class StepCancelled(Exception):
+    """The operator cancelled the run while a step was waiting; it stops there."""
+
+
+NodeName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=63, pattern=r"^[^\x00]+$"),
+    Field(description="the name of a node, as in the cluster's membership"),
+]
+
+
+class Params(BaseModel):
+    """Base of every action's parameters: unknown keys are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 @dataclass
 class StepContext:
     client: DaemonClient
     # Proves the worker is alive; raises if the run is no longer ours (reaped as stale).
     heartbeat: Callable[[], None]
+    # True once the operator asked to cancel: a waiting step stops waiting.
+    cancel_requested: Callable[[], bool] = lambda: False
+    cluster: Any = None  # the Cluster row, for gates that read the database (alerts)
 
     def wait_until(
         self, condition: Callable[[], dict[str, Any] | None], timeout_s: float, what: str
@@ -29,6 +63,8 @@ class StepContext:
         deadline = time.monotonic() + timeout_s
         while True:
             self.heartbeat()
+            if self.cancel_requested():
+                raise StepCancelled(f"cancelled while waiting for {what}")
             detail = condition()
             if detail is not None:
                 return detail
@@ -38,24 +74,60 @@ class StepContext:
 
 
 @dataclass(frozen=True)
+class GateResult:
+    ok: bool
+    value: Any  # what was measured, shown next to the gate (JSON-serialisable)
+    reason: str = ""  # why the step may not run, when not ok
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A condition checked just before its step runs, on a fresh view of the cluster."""
+
+    name: str
+    check: Callable[[ClusterView, StepContext], GateResult]
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
     run: Callable[[StepContext], dict[str, Any]]
+    gates: tuple[Gate, ...] = field(default=())
 
 
-def node_name(params: dict[str, Any], key: str) -> tuple[dict[str, Any], list[str]]:
-    """Clean a params dict that holds exactly one node name under `key`."""
-    if not isinstance(params, dict):
-        return {}, ["params must be an object"]
-    unknown = sorted(set(params) - {key})
-    if unknown:
-        return {}, [f"unknown parameter {unknown[0]!r}; this action takes only {key!r}"]
-    value = params.get(key)
-    if not isinstance(value, str) or not value.strip():
-        return {}, [f"{key} is required: the name of a node"]
-    if len(value) > 63 or "\x00" in value:
-        return {}, [f"{key} must be a node name (at most 63 characters)"]
-    return {key: value.strip()}, []
+class Action:
+    """One runbook action. Subclasses set the class attributes and the two methods."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    Params: ClassVar[type[Params]]
+
+    def parse(self, raw: Any) -> tuple[Params | None, list[str]]:
+        """The typed parameters, or one line per problem naming the field."""
+        if not isinstance(raw, dict):
+            return None, ["params must be an object"]
+        try:
+            return self.Params.model_validate(raw), []
+        except ValidationError as err:
+            return None, [self._describe(error) for error in err.errors()]
+
+    def check(self, view: ClusterView, params: Any, client: DaemonClient) -> list[str]:
+        raise NotImplementedError
+
+    def plan(self, view: ClusterView, params: Any) -> list[Step]:
+        raise NotImplementedError
+
+    def _describe(self, error: Any) -> str:
+        where = ".".join(str(part) for part in error["loc"]) or "params"
+        fields = self.Params.model_fields
+        if error["type"] == "extra_forbidden":
+            allowed = ", ".join(repr(name) for name in fields) or "nothing"
+            return f"unknown parameter {where[:40]!r}; {self.name} takes only {allowed}"
+        if error["type"] == "missing":
+            info = fields.get(where)
+            about = f": {info.description}" if info and info.description else ""
+            return f"{where} is required{about}"
+        return f"{where}: {error['msg']}"
 
 
 def find_member(view: ClusterView, name: str) -> tuple[Member | None, str | None]:
@@ -77,10 +149,10 @@ def reachable_reasons(
 
 
 def checked_member(
-    view: ClusterView, params: dict[str, Any], key: str, client: DaemonClient
+    view: ClusterView, name: str, client: DaemonClient
 ) -> tuple[Member | None, dict[str, Any] | None, list[str]]:
     """Look the named member up and make sure it answers: (member, its view, reasons)."""
-    member, missing = find_member(view, params[key])
+    member, missing = find_member(view, name)
     if member is None:
         return None, None, [missing or ""]
     own, reasons = reachable_reasons(view, member, client)

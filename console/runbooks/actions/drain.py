@@ -1,55 +1,64 @@
 """Drain a node: it stops taking new work, finishes what it has, and says so.
 
 Draining keeps membership, but a drained node serves nothing, so a majority of the
-members must keep serving afterwards: draining the last non-drained nodes is refused."""
+members must keep serving afterwards: draining the last non-drained nodes is refused,
+and the same rule is checked again (a gate) just before the node is asked."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from console.clusters.daemon_client import DaemonClient, DaemonError
-from console.runbooks import conf
+from console.runbooks import conf, gates
 from console.runbooks.actions.base import (
+    Action,
+    NodeName,
+    Params,
     Step,
     StepContext,
     StepFailed,
     checked_member,
-    node_name,
     quorum_reasons,
 )
 from console.runbooks.live import ClusterView, Member
 
-LABEL = "Drain"
+
+class NodeParams(Params):
+    node: NodeName
 
 
-def clean(params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    return node_name(params, "node")
+class Drain(Action):
+    name = "drain"
+    label = "Drain"
+    Params = NodeParams
 
-
-def check(view: ClusterView, params: dict[str, Any], client: DaemonClient) -> list[str]:
-    member, own, reasons = checked_member(view, params, "node", client)
-    reasons += quorum_reasons(view)
-    if member is None or own is None:
+    def check(self, view: ClusterView, params: NodeParams, client: DaemonClient) -> list[str]:
+        member, own, reasons = checked_member(view, params.node, client)
+        reasons += quorum_reasons(view)
+        if member is None or own is None:
+            return reasons
+        if own.get("draining"):
+            reasons.append(f"node {member.name} is already draining")
+        serving = [m for m in view.members.values() if m.reachable and not m.draining]
+        left = len([m for m in serving if m.name != member.name])
+        if left < view.quorum:
+            reasons.append(
+                f"draining {member.name} would leave {left} of {view.size} nodes serving; "
+                f"a majority ({view.quorum}) must keep serving"
+            )
         return reasons
-    if own.get("draining"):
-        reasons.append(f"node {member.name} is already draining")
-    serving = [m for m in view.members.values() if m.reachable and not m.draining]
-    left = len([m for m in serving if m.name != member.name])
-    if left < view.quorum:
-        reasons.append(
-            f"draining {member.name} would leave {left} of {view.size} nodes serving; "
-            f"a majority ({view.quorum}) must keep serving"
-        )
-    return reasons
 
-
-def plan(view: ClusterView, params: dict[str, Any]) -> list[Step]:
-    member = view.members[params["node"]]
-    return [
-        Step(f"ask {member.name} to drain", _ask(member)),
-        Step(f"wait for {member.name}'s work to finish", _wait_idle(member)),
-        Step(f"confirm {member.name} reports draining", _confirm(member)),
-    ]
+    def plan(self, view: ClusterView, params: NodeParams) -> list[Step]:
+        member = view.members[params.node]
+        return [
+            Step(
+                f"ask {member.name} to drain",
+                _ask(member),
+                gates=(gates.majority_serving_without(member.name),),
+            ),
+            Step(f"wait for {member.name}'s work to finish", _wait_idle(member)),
+            Step(f"confirm {member.name} reports draining", _confirm(member)),
+        ]
 
 
 def _ask(member: Member):

@@ -1,16 +1,25 @@
 """Snapshot: compact the Raft log of one node, or of every node one after another
 (the runbook's answer to a filling disk). Membership does not change, so quorum is not
-needed, but every node to snapshot must answer."""
+needed, but every node to snapshot must answer. No alert gate: a critical disk alert is
+exactly when this is run."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints
 
 from console.clusters.daemon_client import DaemonClient
-from console.runbooks.actions.base import Step, StepContext, StepFailed, reachable_reasons
+from console.runbooks.actions.base import (
+    Action,
+    Params,
+    Step,
+    StepContext,
+    StepFailed,
+    reachable_reasons,
+)
 from console.runbooks.live import ClusterView, Member
 
-LABEL = "Snapshot"
 ALL = "all"
 # Compaction waits up to 30 s on the daemon; give the request a little more.
 SNAPSHOT_TIMEOUT_S = 40.0
@@ -23,37 +32,39 @@ REPORTED = (
 )
 
 
-def clean(params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    if not isinstance(params, dict):
-        return {}, ["params must be an object"]
-    unknown = sorted(set(params) - {"node"})
-    if unknown:
-        return {}, [f"unknown parameter {unknown[0]!r}; snapshot takes only 'node'"]
-    node = params.get("node", ALL)
-    if not isinstance(node, str) or not node.strip() or len(node) > 63 or "\x00" in node:
-        return {}, ["node must be a node name, or 'all'"]
-    return {"node": node.strip()}, []
+class SnapshotParams(Params):
+    node: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=63, pattern=r"^[^\x00]+$"
+        ),
+        Field(description="the name of a node, or 'all' for every node one after another"),
+    ] = ALL
 
 
-def targets(view: ClusterView, params: dict[str, Any]) -> list[Member]:
-    if params["node"] == ALL:
+class Snapshot(Action):
+    name = "snapshot"
+    label = "Snapshot"
+    Params = SnapshotParams
+
+    def check(self, view: ClusterView, params: SnapshotParams, client: DaemonClient) -> list[str]:
+        if params.node != ALL and params.node not in view.members:
+            names = ", ".join(sorted(view.members)) or "none"
+            return [f"node {params.node} is not a member of this cluster (members: {names})"]
+        reasons: list[str] = []
+        for member in _targets(view, params):
+            reasons += reachable_reasons(view, member, client)[1]
+        return reasons
+
+    def plan(self, view: ClusterView, params: SnapshotParams) -> list[Step]:
+        return [Step(f"snapshot {m.name}", _snapshot(m)) for m in _targets(view, params)]
+
+
+def _targets(view: ClusterView, params: SnapshotParams) -> list[Member]:
+    if params.node == ALL:
         return [view.members[name] for name in sorted(view.members)]
-    member = view.members.get(params["node"])
+    member = view.members.get(params.node)
     return [member] if member else []
-
-
-def check(view: ClusterView, params: dict[str, Any], client: DaemonClient) -> list[str]:
-    if params["node"] != ALL and params["node"] not in view.members:
-        names = ", ".join(sorted(view.members)) or "none"
-        return [f"node {params['node']} is not a member of this cluster (members: {names})"]
-    reasons: list[str] = []
-    for member in targets(view, params):
-        reasons += reachable_reasons(view, member, client)[1]
-    return reasons
-
-
-def plan(view: ClusterView, params: dict[str, Any]) -> list[Step]:
-    return [Step(f"snapshot {m.name}", _snapshot(m)) for m in targets(view, params)]
 
 
 def _snapshot(member: Member):

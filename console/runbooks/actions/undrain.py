@@ -5,30 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from console.clusters.daemon_client import DaemonClient, DaemonError
-from console.runbooks.actions.base import Step, StepContext, StepFailed, checked_member, node_name
+from console.runbooks.actions.base import Action, Step, StepContext, StepFailed, checked_member
+from console.runbooks.actions.drain import NodeParams
 from console.runbooks.live import ClusterView, Member
 
-LABEL = "Undrain"
 READY_TIMEOUT_S = 30.0
 
 
-def clean(params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    return node_name(params, "node")
+class Undrain(Action):
+    name = "undrain"
+    label = "Undrain"
+    Params = NodeParams
 
+    def check(self, view: ClusterView, params: NodeParams, client: DaemonClient) -> list[str]:
+        member, own, reasons = checked_member(view, params.node, client)
+        if member is not None and own is not None and not own.get("draining"):
+            reasons.append(f"node {member.name} is not draining")
+        return reasons
 
-def check(view: ClusterView, params: dict[str, Any], client: DaemonClient) -> list[str]:
-    member, own, reasons = checked_member(view, params, "node", client)
-    if member is not None and own is not None and not own.get("draining"):
-        reasons.append(f"node {member.name} is not draining")
-    return reasons
-
-
-def plan(view: ClusterView, params: dict[str, Any]) -> list[Step]:
-    member = view.members[params["node"]]
-    return [
-        Step(f"ask {member.name} to undrain", _ask(member)),
-        Step(f"confirm {member.name} is ready", _confirm(member)),
-    ]
+    def plan(self, view: ClusterView, params: NodeParams) -> list[Step]:
+        member = view.members[params.node]
+        return [
+            Step(f"ask {member.name} to undrain", _ask(member)),
+            Step(f"confirm {member.name} is ready", _confirm(member)),
+        ]
 
 
 def _ask(member: Member):

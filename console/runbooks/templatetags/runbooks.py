@@ -24,6 +24,16 @@ def action_label(action: str) -> str:
 
 
 @register.filter
+def gate_value(value: Any) -> str:
+    """A gate's measured value, compact: {"lagMs": 3, ...} as lagMs=3, lists joined."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={item}" for key, item in value.items())
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "none"
+    return str(value)
+
+
+@register.filter
 def steps_done(run: Any) -> int:
     # Works on prefetched steps without another query.
     return sum(1 for step in run.steps.all() if step.status in ("succeeded", "failed", "skipped"))
