@@ -1,0 +1,370 @@
+"""The daemon's wire contract, in one place, for the daemon and for its callers.
+
+Standard library only: the console (Django) and `daemonctl` import this module, and
+`daemon/` must never import them back. It holds
+
+- typed, frozen views of the `/health/cluster` and `/health/node` answers, with
+  `parse_cluster_view` and `parse_node_health`, which raise one `ContractError` (a
+  ValueError with a one-line message) on an answer that breaks the contract;
+- the quorum and fault-tolerance arithmetic;
+- the operation-id pattern and bounds, the handler kinds, the execution statuses;
+- the ISO-8601 time format every time on the wire uses.
+
+docs/daemon-api.md describes the same answers for people; a contract test checks real
+daemon answers against this module.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# ---- operations -------------------------------------------------------------
+
+OPERATION_ID_MAX_LENGTH = 128
+OPERATION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+"""An operation id: 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit."""
+OPERATION_ID_RE = re.compile(OPERATION_ID_PATTERN)
+OPERATION_ID_RULE = (
+    "1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit"
+)
+
+HANDLER_KINDS: tuple[str, ...] = ("noop", "sleep", "log", "fail", "http", "python", "shell")
+"""Every handler kind a node may run; which of http/python/shell are enabled is per node."""
+
+EXECUTION_STATUSES: tuple[str, ...] = ("success", "failure", "timeout")
+NODE_ROLES: tuple[str, ...] = ("leader", "follower", "candidate")
+UNKNOWN_ROLE = "unknown"  # a member the answering node could not reach
+
+
+def valid_operation_id(value: object) -> bool:
+    return isinstance(value, str) and OPERATION_ID_RE.fullmatch(value) is not None
+
+
+# ---- quorum arithmetic ------------------------------------------------------
+
+
+def quorum_size(members: int) -> int:
+    """Members needed for a majority of `members` voting members."""
+    return members // 2 + 1
+
+
+def fault_tolerance(members: int, reachable: int) -> int:
+    """How many of the `reachable` members can still be lost with a majority kept."""
+    return max(0, reachable - quorum_size(members))
+
+
+# ---- time ---------------------------------------------------------------------
+
+
+def format_time(epoch_s: float) -> str:
+    """ISO-8601 UTC with milliseconds and a Z: the format of every time in the API."""
+    stamp = datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def parse_time(text: object) -> datetime:
+    """An aware UTC datetime from a wire time; a time without an offset is UTC."""
+    if not isinstance(text, str):
+        raise ContractError(f"a time must be an ISO-8601 string, got {_kind(text)}")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ContractError(f"not an ISO-8601 time: {text[:40]!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+# ---- errors and field readers -----------------------------------------------
+
+
+class ContractError(ValueError):
+    """An answer that breaks the daemon's contract; the message is one line."""
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _object(value: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ContractError(f"{what} must be a JSON object, got {_kind(value)}")
+    return value
+
+
+class _Reader:
+    """Typed reads of one JSON object's fields, naming the field in every error."""
+
+    def __init__(self, body: object, what: str) -> None:
+        self.body = _object(body, what)
+        self.what = what
+
+    def _fail(self, key: str, expected: str) -> ContractError:
+        value = self.body.get(key)
+        got = "missing" if key not in self.body else f"got {_kind(value)}"
+        return ContractError(f"{self.what}: '{key}' must be {expected} ({got})")
+
+    def text(self, key: str) -> str:
+        value = self.body.get(key)
+        if not isinstance(value, str):
+            raise self._fail(key, "a string")
+        return value
+
+    def opt_text(self, key: str) -> str | None:
+        value = self.body.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self._fail(key, "a string or null")
+        return value
+
+    def integer(self, key: str) -> int:
+        value = self.body.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._fail(key, "an integer")
+        return value
+
+    def opt_integer(self, key: str) -> int | None:
+        if self.body.get(key) is None:
+            return None
+        return self.integer(key)
+
+    def number(self, key: str) -> float:
+        value = self.body.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            raise self._fail(key, "a number")
+        return float(value)
+
+    def opt_number(self, key: str) -> float | None:
+        if self.body.get(key) is None:
+            return None
+        return self.number(key)
+
+    def flag(self, key: str) -> bool:
+        value = self.body.get(key)
+        if not isinstance(value, bool):
+            raise self._fail(key, "true or false")
+        return value
+
+
+# ---- /health/node -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FollowerProgress:
+    """The leader's view of one follower's replication (null while unknown)."""
+
+    match_index: int | None
+    lag_entries: int | None
+    lag_ms: float | None
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    """The node's data dir size and its filesystem's fill (fs fields null if unknown)."""
+
+    data_dir_bytes: int
+    fs_used_bytes: int | None = None
+    fs_total_bytes: int | None = None
+    fs_usage: float | None = None  # 0..1
+
+
+@dataclass(frozen=True)
+class NodeHealth:
+    """One node's own view of itself: GET /health/node."""
+
+    name: str
+    role: str
+    term: int
+    commit_index: int
+    applied_index: int
+    last_log_index: int
+    digest: str
+    draining: bool
+    version: str
+    leader: str | None
+    has_quorum: bool
+    ready: bool
+    code_version: int | None = None
+    raft_ready: bool | None = None
+    http_url: str | None = None
+    raft_address: str | None = None
+    uptime_seconds: float | None = None
+    disk: DiskUsage | None = None
+    followers: Mapping[str, FollowerProgress] = field(default_factory=dict)
+    """Only on the leader: follower name -> progress."""
+
+    @property
+    def is_leader(self) -> bool:
+        return self.role == "leader"
+
+
+def _progress(body: object, what: str) -> FollowerProgress:
+    read = _Reader(body, what)
+    return FollowerProgress(
+        match_index=read.opt_integer("matchIndex"),
+        lag_entries=read.opt_integer("lagEntries"),
+        lag_ms=read.opt_number("lagMs"),
+    )
+
+
+def _disk(body: object) -> DiskUsage:
+    read = _Reader(body, "/health/node disk")
+    return DiskUsage(
+        data_dir_bytes=read.integer("dataDirBytes"),
+        fs_used_bytes=read.opt_integer("fsUsedBytes"),
+        fs_total_bytes=read.opt_integer("fsTotalBytes"),
+        fs_usage=read.opt_number("fsUsage"),
+    )
+
+
+def parse_node_health(body: object) -> NodeHealth:
+    """Parse a /health/node answer; ContractError names the first field that is wrong."""
+    read = _Reader(body, "/health/node")
+    role = read.text("role")
+    if role not in NODE_ROLES:
+        raise ContractError(f"/health/node: unknown role {role[:20]!r}")
+    followers = read.body.get("followers")
+    followers = {} if followers is None else _object(followers, "/health/node followers")
+    disk = read.body.get("disk")
+    raft_ready = read.body.get("raftReady")
+    if raft_ready is not None and not isinstance(raft_ready, bool):
+        raise ContractError("/health/node: 'raftReady' must be true or false")
+    return NodeHealth(
+        name=read.text("name"),
+        role=role,
+        term=read.integer("term"),
+        commit_index=read.integer("commitIndex"),
+        applied_index=read.integer("appliedIndex"),
+        last_log_index=read.integer("lastLogIndex"),
+        digest=read.text("digest"),
+        draining=read.flag("draining"),
+        version=read.text("version"),
+        leader=read.opt_text("leader"),
+        has_quorum=read.flag("hasQuorum"),
+        ready=read.flag("ready"),
+        code_version=read.opt_integer("codeVersion"),
+        raft_ready=raft_ready,
+        http_url=read.opt_text("httpUrl"),
+        raft_address=read.opt_text("raftAddress"),
+        uptime_seconds=read.opt_number("uptimeSeconds"),
+        disk=None if disk is None else _disk(disk),
+        followers={
+            str(name): _progress(entry, f"/health/node follower {str(name)[:40]!r}")
+            for name, entry in followers.items()
+        },
+    )
+
+
+# ---- /health/cluster --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member as the answering node sees it; most fields are null when unreachable."""
+
+    name: str
+    role: str  # a NODE_ROLES value, or "unknown" when unreachable
+    reachable: bool
+    draining: bool
+    version: str | None
+    term: int | None
+    applied_index: int | None
+    commit_index: int | None
+    digest: str | None
+    http_url: str | None
+    raft_address: str | None
+    match_index: int | None
+    lag_entries: int | None
+    lag_ms: float | None
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """One node's view of the whole cluster: GET /health/cluster."""
+
+    cluster_size: int
+    leader: str | None
+    replicated: bool
+    replication_lag_ms: float
+    term: int
+    commit_index: int
+    has_quorum: bool
+    quorum_size: int
+    reachable_nodes: int
+    fault_tolerance: int
+    node: str  # the node that answered
+    members: tuple[Member, ...]
+
+    def member(self, name: str) -> Member | None:
+        return next((m for m in self.members if m.name == name), None)
+
+    @property
+    def by_name(self) -> dict[str, Member]:
+        return {m.name: m for m in self.members}
+
+
+def _member(body: object, index: int) -> Member:
+    read = _Reader(body, f"/health/cluster nodes[{index}]")
+    role = read.text("role")
+    if role not in (*NODE_ROLES, UNKNOWN_ROLE):
+        raise ContractError(f"/health/cluster nodes[{index}]: unknown role {role[:20]!r}")
+    return Member(
+        name=read.text("name"),
+        role=role,
+        reachable=read.flag("reachable"),
+        draining=read.flag("draining"),
+        version=read.opt_text("version"),
+        term=read.opt_integer("term"),
+        applied_index=read.opt_integer("appliedIndex"),
+        commit_index=read.opt_integer("commitIndex"),
+        digest=read.opt_text("digest"),
+        http_url=read.opt_text("httpUrl"),
+        raft_address=read.opt_text("raftAddress"),
+        match_index=read.opt_integer("matchIndex"),
+        lag_entries=read.opt_integer("lagEntries"),
+        lag_ms=read.opt_number("lagMs"),
+    )
+
+
+def parse_cluster_view(body: object) -> ClusterView:
+    """Parse a /health/cluster answer; ContractError names the first field that is wrong.
+
+    `quorumSize`, `reachableNodes` and `faultTolerance` are derived when absent, so
+    an answer from a node that predates them still parses."""
+    read = _Reader(body, "/health/cluster")
+    nodes = read.body.get("nodes")
+    if not isinstance(nodes, list):
+        raise ContractError(f"/health/cluster: 'nodes' must be a list (got {_kind(nodes)})")
+    members = tuple(_member(entry, i) for i, entry in enumerate(nodes))
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):
+        raise ContractError("/health/cluster: a member name appears twice in 'nodes'")
+    size = read.integer("clusterSize")
+    if size < 0:
+        raise ContractError("/health/cluster: 'clusterSize' must not be negative")
+    reachable = read.body.get("reachableNodes")
+    reachable = (
+        sum(1 for m in members if m.reachable)
+        if reachable is None
+        else read.integer("reachableNodes")
+    )
+    quorum = read.opt_integer("quorumSize")
+    tolerance = read.opt_integer("faultTolerance")
+    return ClusterView(
+        cluster_size=size,
+        leader=read.opt_text("leader"),
+        replicated=read.flag("replicated"),
+        replication_lag_ms=read.number("replicationLag"),
+        term=read.integer("term"),
+        commit_index=read.integer("commitIndex"),
+        has_quorum=read.flag("hasQuorum"),
+        quorum_size=quorum_size(size) if quorum is None else quorum,
+        reachable_nodes=reachable,
+        fault_tolerance=fault_tolerance(size, reachable) if tolerance is None else tolerance,
+        node=read.text("node"),
+        members=members,
+    )
