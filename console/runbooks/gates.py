@@ -23,22 +23,20 @@ def has_quorum() -> Gate:
         value = {"leader": view.leader, "hasQuorum": view.has_quorum}
         if view.has_quorum and view.leader:
             return GateResult(True, value)
-        return GateResult(
-            False, value, f"the cluster has no quorum (as seen by {view.answered_by})"
-        )
+        return GateResult(False, value, f"the cluster has no quorum (as seen by {view.node})")
 
     return Gate("the cluster has quorum and a leader", check)
 
 
 def _majority_left(name: str, what: str, counts: Callable[..., bool]) -> Gate:
     def check(view: ClusterView, ctx: StepContext) -> GateResult:
-        left = sum(1 for m in view.members.values() if m.name != name and counts(m))
-        value = {what: left, "needed": view.quorum, "size": view.size}
-        if left >= view.quorum:
+        left = sum(1 for m in view.members if m.name != name and counts(m))
+        value = {what: left, "needed": view.quorum_size, "size": view.cluster_size}
+        if left >= view.quorum_size:
             return GateResult(True, value)
         reason = (
-            f"without {name}, {left} of {view.size} nodes would be {what}; "
-            f"a majority ({view.quorum}) must be"
+            f"without {name}, {left} of {view.cluster_size} nodes would be {what}; "
+            f"a majority ({view.quorum_size}) must be"
         )
         return GateResult(False, value, reason)
 
@@ -57,7 +55,7 @@ def quorum_survives_stopping(name: str) -> Gate:
 
 def lag_reason(view: ClusterView, name: str, max_lag_ms: float, max_lag_entries: int) -> str:
     """Why `name` is not caught up with the leader, or "" when it is."""
-    member = view.members.get(name)
+    member = view.member(name)
     if member is None:
         return f"node {name} is no longer a member"
     if member.lag_ms is None or member.lag_entries is None:
@@ -74,7 +72,7 @@ def caught_up(name: str, max_lag_ms: float, max_lag_entries: int) -> Gate:
     """`name` is a follower within the lag bounds, as the leader measures it."""
 
     def check(view: ClusterView, ctx: StepContext) -> GateResult:
-        member = view.members.get(name)
+        member = view.member(name)
         value = {"lagMs": member.lag_ms, "lagEntries": member.lag_entries} if member else None
         reason = lag_reason(view, name, max_lag_ms, max_lag_entries)
         return GateResult(not reason, value, reason)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from console.clusters.daemon_client import DaemonClient
 from console.runbooks import conf
-from console.runbooks.live import ClusterView, Member, probe
+from console.runbooks.live import ClusterView, Member, NodeHealth, probe
 
 
 class StepFailed(Exception):
@@ -131,26 +131,26 @@ class Action:
 
 
 def find_member(view: ClusterView, name: str) -> tuple[Member | None, str | None]:
-    member = view.members.get(name)
+    member = view.member(name)
     if member is None:
-        names = ", ".join(sorted(view.members)) or "none"
+        names = ", ".join(sorted(m.name for m in view.members)) or "none"
         return None, f"node {name} is not a member of this cluster (members: {names})"
     return member, None
 
 
 def reachable_reasons(
     view: ClusterView, member: Member, client: DaemonClient
-) -> tuple[dict[str, Any] | None, list[str]]:
+) -> tuple[NodeHealth | None, list[str]]:
     """The member's own view if both its peers and the console reach it, else reasons."""
     if not member.reachable:
-        return None, [f"node {member.name} unreachable (as seen by {view.answered_by})"]
+        return None, [f"node {member.name} unreachable (as seen by {view.node})"]
     own, why_not = probe(client, member)
     return own, [why_not] if why_not else []
 
 
 def checked_member(
     view: ClusterView, name: str, client: DaemonClient
-) -> tuple[Member | None, dict[str, Any] | None, list[str]]:
+) -> tuple[Member | None, NodeHealth | None, list[str]]:
     """Look the named member up and make sure it answers: (member, its view, reasons)."""
     member, missing = find_member(view, name)
     if member is None:
@@ -161,5 +161,5 @@ def checked_member(
 
 def quorum_reasons(view: ClusterView) -> list[str]:
     if not view.has_quorum or not view.leader:
-        return [f"the cluster has no quorum right now (as seen by {view.answered_by})"]
+        return [f"the cluster has no quorum right now (as seen by {view.node})"]
     return []

@@ -20,7 +20,7 @@ from console.runbooks.actions.base import (
     checked_member,
     quorum_reasons,
 )
-from console.runbooks.live import ClusterView, Member
+from console.runbooks.live import ClusterView, Member, url_of
 
 
 class NodeParams(Params):
@@ -37,19 +37,19 @@ class Drain(Action):
         reasons += quorum_reasons(view)
         if member is None or own is None:
             return reasons
-        if own.get("draining"):
+        if own.draining:
             reasons.append(f"node {member.name} is already draining")
-        serving = [m for m in view.members.values() if m.reachable and not m.draining]
+        serving = [m for m in view.members if m.reachable and not m.draining]
         left = len([m for m in serving if m.name != member.name])
-        if left < view.quorum:
+        if left < view.quorum_size:
             reasons.append(
-                f"draining {member.name} would leave {left} of {view.size} nodes serving; "
-                f"a majority ({view.quorum}) must keep serving"
+                f"draining {member.name} would leave {left} of {view.cluster_size} nodes serving; "
+                f"a majority ({view.quorum_size}) must keep serving"
             )
         return reasons
 
     def plan(self, view: ClusterView, params: NodeParams) -> list[Step]:
-        member = view.members[params.node]
+        member = view.by_name[params.node]
         return [
             Step(
                 f"ask {member.name} to drain",
@@ -63,7 +63,7 @@ class Drain(Action):
 
 def _ask(member: Member):
     def run(ctx: StepContext) -> dict[str, Any]:
-        answer = ctx.client.post(member.http_url, "/admin/drain", json=None)
+        answer = ctx.client.post(url_of(member), "/admin/drain", json=None)
         if not answer.get("draining"):
             raise StepFailed(f"{member.name} did not start draining: {answer}")
         return {"active": answer.get("active"), "queued": answer.get("queued")}
@@ -74,7 +74,7 @@ def _ask(member: Member):
 def _wait_idle(member: Member):
     def run(ctx: StepContext) -> dict[str, Any]:
         def idle() -> dict[str, Any] | None:
-            queue = ctx.client.get(member.http_url, "/queue")
+            queue = ctx.client.get(url_of(member), "/queue")
             if queue.get("active") == 0 and queue.get("queued") == 0:
                 return {"active": 0, "queued": 0}
             return None
@@ -86,12 +86,12 @@ def _wait_idle(member: Member):
 
 def _confirm(member: Member):
     def run(ctx: StepContext) -> dict[str, Any]:
-        own = ctx.client.get(member.http_url, "/health/node")
-        if not own.get("draining"):
+        own = ctx.client.get(url_of(member), "/health/node")
+        if not own.draining:
             raise StepFailed(f"{member.name} does not report draining")
         # Readiness is what load balancers act on: it must say 503 now.
         try:
-            ctx.client.get(member.http_url, "/health/ready")
+            ctx.client.get(url_of(member), "/health/ready")
         except DaemonError as err:
             if err.status == 503:
                 return {"draining": True, "ready": False}

@@ -18,7 +18,7 @@ from console.runbooks.actions.base import (
     StepFailed,
     reachable_reasons,
 )
-from console.runbooks.live import ClusterView, Member
+from console.runbooks.live import ClusterView, Member, url_of
 
 ALL = "all"
 # Compaction waits up to 30 s on the daemon; give the request a little more.
@@ -48,8 +48,8 @@ class Snapshot(Action):
     Params = SnapshotParams
 
     def check(self, view: ClusterView, params: SnapshotParams, client: DaemonClient) -> list[str]:
-        if params.node != ALL and params.node not in view.members:
-            names = ", ".join(sorted(view.members)) or "none"
+        if params.node != ALL and view.member(params.node) is None:
+            names = ", ".join(sorted(m.name for m in view.members)) or "none"
             return [f"node {params.node} is not a member of this cluster (members: {names})"]
         reasons: list[str] = []
         for member in _targets(view, params):
@@ -62,15 +62,15 @@ class Snapshot(Action):
 
 def _targets(view: ClusterView, params: SnapshotParams) -> list[Member]:
     if params.node == ALL:
-        return [view.members[name] for name in sorted(view.members)]
-    member = view.members.get(params.node)
+        return sorted(view.members, key=lambda m: m.name)
+    member = view.member(params.node)
     return [member] if member else []
 
 
 def _snapshot(member: Member):
     def run(ctx: StepContext) -> dict[str, Any]:
         answer = ctx.client.request(
-            "POST", member.http_url, "/admin/snapshot", timeout=SNAPSHOT_TIMEOUT_S
+            "POST", url_of(member), "/admin/snapshot", timeout=SNAPSHOT_TIMEOUT_S
         )
         if answer.get("status") != "compacted":
             raise StepFailed(f"{member.name} did not confirm the compaction: {answer}")

@@ -19,7 +19,7 @@ from console.runbooks.actions.base import (
     checked_member,
     quorum_reasons,
 )
-from console.runbooks.live import ClusterView, Member
+from console.runbooks.live import ClusterView, Member, url_of
 
 # The daemon waits up to 3 election timeouts for the new leader before it answers.
 TRANSFER_TIMEOUT_S = 15.0
@@ -43,15 +43,15 @@ class TransferLeader(Action):
         if view.leader == member.name:
             reasons.append(f"node {member.name} is already the leader")
             return reasons
-        if own.get("draining"):
+        if own.draining:
             reasons.append(f"node {member.name} is draining; undrain it before it leads")
         if lag := gates.lag_reason(view, member.name, *_lag_limits()):
             reasons.append(lag)
         return reasons
 
     def plan(self, view: ClusterView, params: TargetParams) -> list[Step]:
-        target = view.members[params.target]
-        leader = view.members.get(view.leader or "")
+        target = view.by_name[params.target]
+        leader = view.member(view.leader or "")
         return [
             Step(
                 f"transfer leadership to {target.name}",
@@ -69,7 +69,7 @@ def _lag_limits() -> tuple[float, int]:
 def _transfer(target: Member, leader: Member | None):
     def run(ctx: StepContext) -> dict[str, Any]:
         # Ask the leader itself; any node would forward, but that is one more hop to fail.
-        url = leader.http_url if leader else target.http_url
+        url = url_of(leader) if leader else url_of(target)
         answer = ctx.client.request(
             "POST",
             url,
@@ -86,7 +86,7 @@ def _confirm(target: Member):
     def run(ctx: StepContext) -> dict[str, Any]:
         def agreed() -> dict[str, Any] | None:
             try:
-                seen = ctx.client.get(target.http_url, "/health/cluster")
+                seen = ctx.client.get(url_of(target), "/health/cluster")
             except DaemonError:
                 return None  # a node busy electing may not answer; ask again
             if seen.get("leader") == target.name and seen.get("hasQuorum"):

@@ -7,7 +7,7 @@ from typing import Any
 from console.clusters.daemon_client import DaemonClient, DaemonError
 from console.runbooks.actions.base import Action, Step, StepContext, StepFailed, checked_member
 from console.runbooks.actions.drain import NodeParams
-from console.runbooks.live import ClusterView, Member
+from console.runbooks.live import ClusterView, Member, url_of
 
 READY_TIMEOUT_S = 30.0
 
@@ -19,12 +19,12 @@ class Undrain(Action):
 
     def check(self, view: ClusterView, params: NodeParams, client: DaemonClient) -> list[str]:
         member, own, reasons = checked_member(view, params.node, client)
-        if member is not None and own is not None and not own.get("draining"):
+        if member is not None and own is not None and not own.draining:
             reasons.append(f"node {member.name} is not draining")
         return reasons
 
     def plan(self, view: ClusterView, params: NodeParams) -> list[Step]:
-        member = view.members[params.node]
+        member = view.by_name[params.node]
         return [
             Step(f"ask {member.name} to undrain", _ask(member)),
             Step(f"confirm {member.name} is ready", _confirm(member)),
@@ -33,7 +33,7 @@ class Undrain(Action):
 
 def _ask(member: Member):
     def run(ctx: StepContext) -> dict[str, Any]:
-        answer = ctx.client.post(member.http_url, "/admin/undrain", json=None)
+        answer = ctx.client.post(url_of(member), "/admin/undrain", json=None)
         if answer.get("draining"):
             raise StepFailed(f"{member.name} is still draining: {answer}")
         return {"draining": False}
@@ -44,10 +44,10 @@ def _ask(member: Member):
 def _confirm(member: Member):
     def run(ctx: StepContext) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:
-            if ctx.client.get(member.http_url, "/health/node").get("draining"):
+            if ctx.client.get(url_of(member), "/health/node").get("draining"):
                 return None
             try:
-                ctx.client.get(member.http_url, "/health/ready")
+                ctx.client.get(url_of(member), "/health/ready")
             except DaemonError as err:
                 if err.status == 503:  # e.g. still catching up; ask again
                     return None
