@@ -14,9 +14,9 @@ from typing import Any
 
 from console.clusters.daemon_client import DaemonClient
 from console.clusters.models import Cluster
+from console.runbooks import live
 from console.runbooks.actions import ACTIONS
 from console.runbooks.actions.base import Step
-from console.runbooks.live import client_for, read_view
 from console.runbooks.models import ACTIVE_RUN_STATES, RunbookRun
 
 
@@ -89,8 +89,8 @@ def _judge(
     cleaned = typed.model_dump(mode="json")
     if run_checks and (busy := active_run_reason(cluster, exclude_run_id)):
         return refused(busy, params=cleaned)
-    client = client or client_for(cluster)
-    view = read_view(cluster, client)
+    client = client or live.client_for(cluster)
+    view = live.read_view(cluster, client)
     if view is None:
         return refused(
             f"no node of cluster {cluster.name} answered; is it running?", params=cleaned

@@ -20,9 +20,8 @@ from django.utils import timezone
 
 from console.clusters.daemon_client import DaemonClient, DaemonError
 from console.events import journal
-from console.runbooks import preflight
+from console.runbooks import live, preflight
 from console.runbooks.actions.base import Step, StepCancelled, StepContext, StepFailed
-from console.runbooks.live import client_for, read_view
 from console.runbooks.models import RunbookRun, RunbookStep
 from console.runbooks.records import end_run, journal_step
 
@@ -47,7 +46,7 @@ def execute(run_id: int, client: DaemonClient | None = None) -> str | None:
     run = RunbookRun.objects.select_related("cluster").get(id=run_id)
     journal.append("run.started", actor=ACTOR, cluster=run.cluster, run_id=run.id)
     try:
-        return _execute(run, client or client_for(run.cluster))
+        return _execute(run, client or live.client_for(run.cluster))
     except RunAbandoned:
         log.warning("run #%s was taken from this worker (stale); stopping", run_id)
         return None
@@ -116,7 +115,7 @@ def _check_gates(run: RunbookRun, row: RunbookStep, step: Step, ctx: StepContext
     if not step.gates:
         return ""
     heartbeat(run.id)
-    view = read_view(run.cluster, ctx.client)
+    view = live.read_view(run.cluster, ctx.client)
     if view is None:
         results = [{"name": g.name, "ok": False, "value": None} for g in step.gates]
         failed = "no node of the cluster answered"

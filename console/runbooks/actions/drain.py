@@ -87,7 +87,7 @@ def _wait_idle(member: Member):
 def _confirm(member: Member):
     def run(ctx: StepContext) -> dict[str, Any]:
         own = ctx.client.get(url_of(member), "/health/node")
-        if not own.draining:
+        if not own.get("draining"):
             raise StepFailed(f"{member.name} does not report draining")
         # Readiness is what load balancers act on: it must say 503 now.
         try:

@@ -11,7 +11,6 @@ from console.clusters.models import Cluster
 from console.events.models import Event
 from console.runbooks.models import RunbookRun, RunbookStep
 
-pytest_plugins = ["tests.console.runbook_fixtures"]
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_broker")]
 
 

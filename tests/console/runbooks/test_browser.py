@@ -12,7 +12,6 @@ from console.runbooks.models import RunbookRun
 from tests.browser.support import browser_page, log_in
 from tests.conftest import ConsoleServer, free_port
 
-pytest_plugins = ["tests.console.runbook_fixtures"]
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 

@@ -16,7 +16,6 @@ from console.runbooks import preflight, runner, services
 from console.runbooks.models import RunbookRun, RunbookStep
 from tests import cluster_harness
 
-pytest_plugins = ["tests.console.runbook_fixtures"]
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.cluster,

@@ -1,8 +1,6 @@
-"""Fixtures for the runbook tests: a real daemon cluster registered in
-the console, users by role, a Celery broker of the test's own and a real worker process.
-
-Test modules load them with `pytest_plugins = ["tests.console.runbook_fixtures"]`.
-"""
+"""Fixtures for the runbook tests: a fake cluster (no processes) for the unit tests; a
+real daemon cluster registered in the console, a Celery broker of the test's own and a
+real worker process for the few end-to-end ones; users by role for both."""
 
 from __future__ import annotations
 
@@ -22,10 +20,25 @@ from django.contrib.auth.models import Group
 
 from console.celery import app as celery_app
 from console.clusters.models import Cluster, Node
+from console.runbooks import live
 from tests import cluster_harness
 from tests.conftest import REPO_ROOT, database_url, embedded_defaults_env, wait_for
+from tests.console.runbooks.fakes import FakeCluster
 
 TOKEN_ENV = "RUNBOOK_TEST_DAEMON_TOKEN"
+
+
+@pytest.fixture
+def fake() -> FakeCluster:
+    """Three healthy nodes, unrdf-daemon-0 leading, none draining, all caught up."""
+    return FakeCluster()
+
+
+@pytest.fixture
+def fake_cluster(db: None, fake: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> Cluster:
+    """The fake cluster registered in the console; runs and preflight talk to it."""
+    monkeypatch.setattr(live, "client_for", lambda cluster: fake)
+    return fake.register()
 
 
 @pytest.fixture

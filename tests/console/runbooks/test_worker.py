@@ -14,7 +14,6 @@ from console.runbooks.models import RunbookRun
 from tests import cluster_harness
 from tests.conftest import wait_for
 
-pytest_plugins = ["tests.console.runbook_fixtures"]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.cluster]
 
 FINAL = ("succeeded", "failed", "stale", "refused")
