@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.responses import Status
-from pydantic import model_validator
+from pydantic import ValidationInfo, field_validator
 
 from console.accounts.auth import api_auth, require_role
 from console.clusters.api import get_cluster
@@ -49,17 +49,18 @@ class RunIn(Schema):
         False, description="preflight only: say what would happen, change nothing"
     )
 
-    @model_validator(mode="before")
+    @field_validator("params", mode="before")
     @classmethod
-    def _params_of_the_action(cls, data: Any) -> Any:
-        # The union alone would accept drain's params for transfer_leader; parse them
-        # with the schema of the action named, so the 422 names the right field.
-        if not isinstance(data, dict) or data.get("action") not in ACTIONS:
-            return data
-        params, reasons = ACTIONS[data["action"]].parse(data.get("params") or {})
+    def _params_of_the_action(cls, value: Any, info: ValidationInfo) -> Any:
+        # The union alone would take drain's params for transfer_leader; parse them with
+        # the schema of the action named (validated first), so the 422 names the field.
+        action = info.data.get("action")
+        if action not in ACTIONS:
+            return value
+        params, reasons = ACTIONS[action].parse(value if value is not None else {})
         if params is None:
             raise ValueError("; ".join(reasons))
-        return {**data, "params": params}
+        return params
 
 
 class GateOut(Schema):

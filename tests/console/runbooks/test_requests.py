@@ -1,6 +1,6 @@
 """Asking for runs (services.request_run) and keeping the record truthful (the reaper,
-the conditional claim), against a real daemon cluster; no worker runs here, so real
-runs stay queued in a broker queue of the test's own."""
+the conditional claim), against a fake cluster; no worker runs here, so real runs stay
+queued (in a broker queue of the test's own, should one be sent)."""
 
 from __future__ import annotations
 
@@ -14,36 +14,32 @@ from console.clusters.models import Cluster
 from console.events.models import Event
 from console.runbooks import preflight, runner, services
 from console.runbooks.models import RunbookRun, RunbookStep
-from tests import cluster_harness
+from tests.console.runbooks.fakes import FakeCluster
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.cluster,
-    pytest.mark.usefixtures("isolated_broker"),
-]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_broker")]
 
 
 def test_a_dry_run_returns_the_verdict_journals_it_and_changes_nothing(
-    console_cluster: Cluster, daemon_cluster: cluster_harness.Cluster, operator
+    fake_cluster: Cluster, fake: FakeCluster, operator
 ) -> None:
-    node = daemon_cluster.nodes[1]
-
-    outcome = services.request_run(console_cluster, "drain", {"node": node.name}, operator, True)
+    outcome = services.request_run(
+        fake_cluster, "drain", {"node": "unrdf-daemon-1"}, operator, True
+    )
 
     assert outcome.ok and outcome.dry_run and outcome.run is None
-    assert outcome.steps[0] == f"ask {node.name} to drain"
+    assert outcome.steps[0] == "ask unrdf-daemon-1 to drain"
     assert not RunbookRun.objects.exists()
-    assert daemon_cluster.get(node, "/health/ready").status_code == 200  # not draining
+    assert {method for method, _, _ in fake.calls} == {"GET"}  # only looked
     event = Event.objects.get(kind="run.requested")
-    assert (event.actor, event.cluster_id) == ("olivia", console_cluster.id)
+    assert (event.actor, event.cluster_id) == ("olivia", fake_cluster.id)
     assert event.payload["dry_run"] is True and event.payload["run_id"] is None
     assert event.payload["ok"] is True
 
 
 def test_a_real_request_queues_a_run_with_its_steps_pending_and_journals_it(
-    console_cluster: Cluster, operator
+    fake_cluster: Cluster, operator
 ) -> None:
-    outcome = services.request_run(console_cluster, "snapshot", {"node": "all"}, operator)
+    outcome = services.request_run(fake_cluster, "snapshot", {"node": "all"}, operator)
 
     run = outcome.run
     assert outcome.ok and run is not None
@@ -59,23 +55,27 @@ def test_a_real_request_queues_a_run_with_its_steps_pending_and_journals_it(
 
 
 def test_a_second_request_while_a_run_is_active_is_refused_naming_that_run(
-    console_cluster: Cluster, operator
+    fake_cluster: Cluster, operator
 ) -> None:
-    first = services.request_run(console_cluster, "snapshot", {"node": "all"}, operator).run
+    first = services.request_run(fake_cluster, "snapshot", {"node": "all"}, operator).run
 
-    second = services.request_run(console_cluster, "snapshot", {"node": "all"}, operator)
+    second = services.request_run(fake_cluster, "snapshot", {"node": "all"}, operator)
 
     reason = f"a run is already in progress on this cluster (run #{first.id})"
     assert not second.ok and second.reasons == [reason]
     assert (second.run.status, second.run.error) == ("refused", reason)
     refused = Event.objects.get(kind="run.refused")
     assert refused.payload == {"run_id": second.run.id, "reasons": [reason]}
+    # Cancelling makes it no less in progress: the worker is finishing a step.
+    RunbookRun.objects.filter(id=first.id).update(status="cancelling")
+    third = services.request_run(fake_cluster, "snapshot", {"node": "all"}, operator)
+    assert third.reasons == [reason]
 
 
 def test_the_database_refuses_a_second_active_run_when_two_requests_race(
-    console_cluster: Cluster, operator, monkeypatch: pytest.MonkeyPatch
+    fake_cluster: Cluster, operator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = services.request_run(console_cluster, "snapshot", {"node": "all"}, operator).run
+    first = services.request_run(fake_cluster, "snapshot", {"node": "all"}, operator).run
     # The second request's preflight ran before the first run existed (a race), so it
     # sees nothing in progress; only the database can stop it.
     real = preflight.active_run_reason
@@ -84,14 +84,14 @@ def test_the_database_refuses_a_second_active_run_when_two_requests_race(
         preflight, "active_run_reason", lambda *a, **kw: next(calls, None) or real(*a, **kw)
     )
 
-    second = services.request_run(console_cluster, "snapshot", {"node": "all"}, operator)
+    second = services.request_run(fake_cluster, "snapshot", {"node": "all"}, operator)
 
     assert second.reasons == [f"a run is already in progress on this cluster (run #{first.id})"]
     assert RunbookRun.objects.filter(status__in=["queued", "running"]).count() == 1
 
 
-def test_a_refused_request_is_recorded_with_its_reasons(console_cluster: Cluster, operator) -> None:
-    outcome = services.request_run(console_cluster, "drain", {"node": "ghost"}, operator)
+def test_a_refused_request_is_recorded_with_its_reasons(fake_cluster: Cluster, operator) -> None:
+    outcome = services.request_run(fake_cluster, "drain", {"node": "ghost"}, operator)
 
     assert not outcome.ok
     run = RunbookRun.objects.get()
@@ -102,28 +102,25 @@ def test_a_refused_request_is_recorded_with_its_reasons(console_cluster: Cluster
     assert kinds == ["run.requested", "run.refused"]
 
 
-def test_viewers_cannot_request_anything_not_even_a_dry_run(
-    console_cluster: Cluster, viewer
-) -> None:
+def test_viewers_cannot_request_anything_not_even_a_dry_run(fake_cluster: Cluster, viewer) -> None:
     for dry_run in (True, False):
         with pytest.raises(PermissionDenied):
-            services.request_run(console_cluster, "snapshot", {}, viewer, dry_run)
+            services.request_run(fake_cluster, "snapshot", {}, viewer, dry_run)
     assert not RunbookRun.objects.exists() and not Event.objects.exists()
 
 
 def test_the_worker_checks_again_at_the_start_and_refuses_if_the_cluster_changed(
-    console_cluster: Cluster, daemon_cluster: cluster_harness.Cluster, operator
+    fake_cluster: Cluster, fake: FakeCluster, operator
 ) -> None:
-    leader = daemon_cluster.leader()
-    target = next(n for n in daemon_cluster.nodes if n is not leader)
-    run = services.request_run(console_cluster, "snapshot", {"node": target.name}, operator).run
-    daemon_cluster.kill(target)
+    target = "unrdf-daemon-2"
+    run = services.request_run(fake_cluster, "snapshot", {"node": target}, operator).run
+    fake.nodes[target].answers = False
 
     assert runner.execute(run.id) == "refused"
 
     run.refresh_from_db()
     assert run.status == "refused"
-    assert run.error.startswith(f"refused at start: node {target.name} unreachable")
+    assert run.error.startswith(f"refused at start: node {target} unreachable")
     assert list(run.steps.values_list("status", flat=True)) == ["skipped"]
     kinds = list(Event.objects.filter(kind__startswith="run.").values_list("kind", flat=True))
     assert kinds == ["run.requested", "run.started", "run.refused", "run.finished"]

@@ -171,9 +171,8 @@ def test_the_api_refuses_viewers_unknown_clusters_and_actions(quiet_cluster, vie
     assert not RunbookRun.objects.exists()
 
 
-@pytest.mark.cluster
-def test_the_api_queues_a_run_on_a_live_cluster(console_cluster, operator) -> None:
-    body = {"cluster": "local", "action": "snapshot", "params": {"node": "unrdf-daemon-0"}}
+def test_the_api_queues_a_run_on_a_live_cluster(fake_cluster, operator) -> None:
+    body = {"cluster": "fake", "action": "snapshot", "params": {"node": "unrdf-daemon-0"}}
     response = api(operator).post("/api/runbooks/runs", body, "application/json")
     assert response.status_code == 202
     run = response.json()["run"]
@@ -190,3 +189,137 @@ def test_the_cluster_page_includes_the_buttons_and_the_runs(quiet_cluster, opera
 
     assert 'data-testid="runbook-actions"' in html
     assert f'data-run-id="{run.id}" data-status="succeeded"' in html
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "message"),
+    [
+        ("drain", {}, "node is required"),
+        ("drain", {"node": "x", "force": True}, "unknown parameter 'force'; drain takes only 'node'"),
+        ("transfer_leader", {"node": "x"}, "unknown parameter 'node'"),
+        ("undrain", {"node": ["x"]}, "node: Input should be a valid string"),
+    ],
+)  # fmt: skip
+def test_the_api_answers_bad_params_with_a_422_naming_the_field(
+    quiet_cluster, operator, action, params, message
+) -> None:
+    body = {"cluster": "quiet", "action": action, "params": params}
+    response = api(operator).post("/api/runbooks/runs", body, "application/json")
+    assert response.status_code == 422
+    assert message in str(response.json()["detail"])
+    assert not RunbookRun.objects.exists() and not Event.objects.exists()
+
+
+def test_the_openapi_shows_each_actions_parameter_schema(operator) -> None:
+    schema = api(operator).get("/api/openapi.json").json()["components"]["schemas"]
+    assert schema["NodeParams"]["required"] == ["node"]
+    assert schema["TargetParams"]["properties"]["target"]["maxLength"] == 63
+    assert schema["SnapshotParams"]["properties"]["node"]["default"] == "all"
+    assert "gates" in schema["StepOut"]["properties"]
+
+
+def test_the_api_cancels_a_queued_run_and_refuses_to_cancel_it_twice(
+    fake_cluster, operator, viewer
+) -> None:
+    client = api(operator)
+    body = {"cluster": "fake", "action": "snapshot", "params": {}}
+    run_id = client.post("/api/runbooks/runs", body, "application/json").json()["run"]["id"]
+    assert api(viewer).post(f"/api/runbooks/runs/{run_id}/cancel").status_code == 403
+
+    cancelled = client.post(f"/api/runbooks/runs/{run_id}/cancel")
+
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    assert {s["status"] for s in cancelled.json()["steps"]} == {"skipped"}
+    again = client.post(f"/api/runbooks/runs/{run_id}/cancel")
+    assert again.status_code == 409
+    assert again.json()["detail"] == (
+        f"run #{run_id} is cancelled; only a queued or running run can be cancelled"
+    )
+    assert client.post("/api/runbooks/runs/999999/cancel").status_code == 404
+
+
+def test_the_api_resumes_a_stale_run_and_shows_gate_values(quiet_cluster, operator) -> None:
+    run = RunbookRun.objects.create(cluster=quiet_cluster, action="drain", status="stale")
+    gate = {"name": "a majority stays serving", "ok": True, "value": {"serving": 2}, "reason": ""}
+    RunbookStep.objects.create(
+        run=run, position=1, name="ask", status="succeeded", gates=[gate], attempts=1
+    )
+    RunbookStep.objects.create(run=run, position=2, name="wait", status="failed", attempts=1)
+    client = api(operator)
+
+    resumed = client.post(f"/api/runbooks/runs/{run.id}/resume")
+
+    assert resumed.status_code == 200
+    body = resumed.json()
+    assert (body["status"], body["resumed_count"]) == ("queued", 1)
+    assert [(s["status"], s["attempts"]) for s in body["steps"]] == [
+        ("succeeded", 1),
+        ("pending", 1),
+    ]
+    assert body["steps"][0]["gates"] == [gate]
+    assert client.post(f"/api/runbooks/runs/{run.id}/resume").status_code == 409
+
+
+def test_the_run_page_offers_cancel_or_resume_to_operators_only(
+    quiet_cluster, operator, viewer
+) -> None:
+    run = RunbookRun.objects.create(cluster=quiet_cluster, action="snapshot", status="running")
+    RunbookStep.objects.create(
+        run=run, position=1, name="snapshot a", status="failed",
+        gates=[{"name": "caught up", "ok": False, "value": {"lagMs": 250}, "reason": "lags"}],
+    )  # fmt: skip
+    client = Client()
+    client.force_login(operator)
+    html = client.get(f"/runbooks/runs/{run.id}/").content.decode()
+    assert 'data-testid="run-cancel"' in html and 'data-testid="run-resume"' not in html
+    assert 'data-gate-ok="false"' in html and "lagMs=250" in html
+
+    response = client.post(f"/runbooks/runs/{run.id}/cancel/")
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.status == "cancelling"
+    html = client.get(f"/runbooks/runs/{run.id}/").content.decode()
+    assert 'data-active="true"' in html  # still polled until the worker stops
+    assert 'data-testid="run-cancel"' not in html
+
+    RunbookRun.objects.filter(id=run.id).update(status="stale")
+    assert 'data-testid="run-resume"' in client.get(f"/runbooks/runs/{run.id}/").content.decode()
+    viewer_client = Client()
+    viewer_client.force_login(viewer)
+    assert (
+        'data-testid="run-resume"'
+        not in viewer_client.get(f"/runbooks/runs/{run.id}/").content.decode()
+    )
+    assert viewer_client.post(f"/runbooks/runs/{run.id}/resume/").status_code == 403
+
+
+def test_resuming_a_finished_run_from_the_page_says_why_not(quiet_cluster, operator) -> None:
+    run = RunbookRun.objects.create(cluster=quiet_cluster, action="snapshot", status="succeeded")
+    client = Client()
+    client.force_login(operator)
+    response = client.post(f"/runbooks/runs/{run.id}/resume/", follow=True)
+    assert f"run #{run.id} is succeeded; only a stale or failed run can be resumed" in (
+        response.content.decode()
+    )
+
+
+def test_reading_runs_does_not_reap_them(quiet_cluster, viewer) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    long_ago = timezone.now() - timedelta(hours=1)
+    run = RunbookRun.objects.create(
+        cluster=quiet_cluster, action="snapshot", status="running", started_at=long_ago,
+        heartbeat_at=long_ago,
+    )  # fmt: skip
+    client = Client()
+    client.force_login(viewer)
+    client.get(f"/runbooks/runs/{run.id}/")
+    client.get(f"/runbooks/runs/{run.id}/steps/")
+    client.get("/runbooks/clusters/quiet/runs/")
+    api(viewer).get(f"/api/runbooks/runs/{run.id}")
+    api(viewer).get("/api/runbooks/runs")
+    run.refresh_from_db()
+    assert run.status == "running"  # the collector's reaper decides, not a page view
