@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,12 +150,23 @@ class Worker:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
 
 @pytest.fixture
-def celery_worker(
+def start_worker(
     transactional_db: None, isolated_broker: Broker, tmp_path: Path
-) -> Iterator[Worker]:
-    """`celery -A console worker` as `make run` starts it, on the test database."""
+) -> Iterator[Callable[[], Worker]]:
+    """Start `celery -A console worker` as `make run` does, on the test database; each
+    call starts another (after one was killed, say). All are stopped at the end."""
     from django.db import connection
 
     connection.ensure_connection()
@@ -170,28 +181,35 @@ def celery_worker(
     for key in ("REDIS_URL", "CELERY_BROKER_URL"):
         if os.environ.get(key):
             env[key] = os.environ[key]
-    log_path = tmp_path / "worker.log"
-    argv = [sys.executable, "-m", "celery", "-A", "console", "worker", "--loglevel", "INFO"]
-    argv += ["-Q", isolated_broker.queue, "--concurrency", "1", "-n", f"{isolated_broker.queue}@%h"]
-    argv += ["--without-gossip", "--without-mingle"]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            argv, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    worker = Worker(proc, log_path)
-    try:
+    started: list[Worker] = []
+
+    def start() -> Worker:
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        argv = [sys.executable, "-m", "celery", "-A", "console", "worker", "--loglevel", "INFO"]
+        argv += ["-Q", isolated_broker.queue, "--concurrency", "1"]
+        argv += ["-n", f"{isolated_broker.queue}-{len(started)}@%h"]
+        argv += ["--without-gossip", "--without-mingle"]
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                argv, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        worker = Worker(proc, log_path)
+        started.append(worker)
         wait_for(
             lambda: "ready." in worker.log() or proc.poll() is not None, 60, "the worker to start"
         )
         if proc.poll() is not None:
             pytest.fail(f"the worker exited at start:\n{worker.log()}")
-        yield worker
+        return worker
+
+    try:
+        yield start
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        for worker in started:
+            worker.stop()
+
+
+@pytest.fixture
+def celery_worker(start_worker: Callable[[], Worker]) -> Worker:
+    return start_worker()

@@ -16,7 +16,7 @@ from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.cluster]
 
-FINAL = ("succeeded", "failed", "stale", "refused")
+FINAL = ("succeeded", "failed", "stale", "refused", "cancelled")
 
 
 def finished(run: RunbookRun, timeout_s: float = 60) -> RunbookRun:
@@ -102,16 +102,17 @@ def test_transfer_leadership_moves_the_leader_to_the_target(
     assert confirm.detail["leader"] == target.name
 
 
-def test_a_worker_killed_mid_run_leaves_the_run_stale_never_running(
-    celery_worker,
+def test_a_worker_killed_mid_run_goes_stale_and_a_new_worker_resumes_it_without_repeating(
+    start_worker,
     console_cluster: Cluster,
     daemon_cluster: cluster_harness.Cluster,
     operator,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    first_worker = start_worker()
     node = daemon_cluster.nodes[1]
     # A long execution on the node keeps the drain waiting in its second step.
-    slow = {"id": "slow", "name": "Slow", "handler": {"kind": "sleep", "ms": 15000}}
+    slow = {"id": "slow", "name": "Slow", "handler": {"kind": "sleep", "ms": 8000}}
     slow["timeoutMs"] = 30000
     assert daemon_cluster.define(node, slow).status_code in (200, 201)
     execution = threading.Thread(
@@ -130,14 +131,14 @@ def test_a_worker_killed_mid_run_leaves_the_run_stale_never_running(
         return run.steps.filter(position=2, status="running").exists()
 
     wait_for(waiting_on_the_node, 30, "the drain to wait on the running execution")
-    celery_worker.kill()
+    first_worker.kill()
     run.refresh_from_db()
     assert run.status == "running"  # nobody has noticed yet
 
     monkeypatch.setenv("RUNBOOK_STALE_AFTER_S", "2")
 
     def reaped() -> bool:
-        services.reap_stale_runs()
+        services.reap_stale_runs()  # what the collector does each tick
         run.refresh_from_db()
         return run.status != "running"
 
@@ -152,8 +153,19 @@ def test_a_worker_killed_mid_run_leaves_the_run_stale_never_running(
         ("step.finished", 2, "failed"),
         ("run.finished", None, "stale"),
     ]
-    # The cluster is free for the next run.
-    assert services.request_run(
-        console_cluster, "undrain", {"node": node.name}, operator, dry_run=True
-    ).ok
+
+    start_worker()
+    services.resume_run(run.id, operator)
+
+    assert finished(run).status == "succeeded", run.error
+    steps = list(run.steps.order_by("position"))
+    assert [(s.status, s.attempts) for s in steps] == [
+        ("succeeded", 1),  # the drain was asked once, by the first worker
+        ("succeeded", 2),
+        ("succeeded", 1),
+    ]
+    started_step_one = [e for e in run_events(run) if e[:2] == ("step.started", 1)]
+    assert len(started_step_one) == 1
+    ready = daemon_cluster.get(node, "/health/ready")
+    assert (ready.status_code, ready.json()["status"]) == (503, "draining")
     execution.join(timeout=30)
