@@ -43,3 +43,24 @@ def test_check_and_run_show_their_verdicts_inline(
         expect(page.get_by_test_id("runbook-runs")).to_contain_text("refused")
         assert page.evaluate("window.loadedOnce") is True
     assert RunbookRun.objects.get().status == "refused"
+
+
+def test_the_run_page_cancels_a_queued_run_after_asking(
+    console_server: ConsoleServer,
+    chromium_path: Path,
+    operator,
+) -> None:
+    from playwright.sync_api import expect
+
+    cluster = Cluster.objects.create(name="quiet", seed_urls=[f"http://127.0.0.1:{free_port()}"])
+    run = RunbookRun.objects.create(cluster=cluster, action="snapshot", status="queued")
+    run.steps.create(position=1, name="snapshot unrdf-daemon-0")
+
+    with browser_page(chromium_path) as page:
+        log_in(page, console_server.url, "olivia", next_path=f"/runbooks/runs/{run.id}/")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_test_id("run-cancel").click()
+        expect(page.get_by_test_id("run-status")).to_have_text("cancelled")
+        expect(page.get_by_test_id("run-cancel")).to_have_count(0)
+    run.refresh_from_db()
+    assert run.status == "cancelled"
