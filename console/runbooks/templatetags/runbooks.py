@@ -8,6 +8,7 @@ from django import template
 
 from console.accounts.roles import has_role
 from console.runbooks.actions import LABELS
+from console.runbooks.models import RunbookStep
 
 register = template.Library()
 
@@ -36,4 +37,4 @@ def gate_value(value: Any) -> str:
 @register.filter
 def steps_done(run: Any) -> int:
     # Works on prefetched steps without another query.
-    return sum(1 for step in run.steps.all() if step.status in ("succeeded", "failed", "skipped"))
+    return sum(1 for step in run.steps.all() if step.status in RunbookStep.DONE_STATES)
