@@ -40,7 +40,7 @@ def template_exists(name: str) -> bool:
 def _recent_runs(cluster: Cluster) -> list:
     from console.runbooks import services
 
-    services.reap_stale_runs()  # a dead worker's run must not look like it is running
+    # No reaping here: the collector's tick ends a dead worker's run, not a page view.
     return list(services.recent_runs(cluster))
 
 
