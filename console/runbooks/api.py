@@ -102,6 +102,9 @@ class RequestOut(Schema):
     dry_run: bool
     reasons: list[str]
     steps: list[str]
+    gates: list[list[str]] = Field(
+        description="per step, the gates checked again just before it runs"
+    )
     run: RunOut | None
 
 
@@ -138,6 +141,7 @@ def request_run(request: HttpRequest, body: RunIn) -> Status[dict]:
             "dry_run": outcome.dry_run,
             "reasons": outcome.reasons,
             "steps": outcome.steps,
+            "gates": outcome.gates,
             "run": run,
         },
     )

@@ -49,6 +49,7 @@ class RunRequest:
     reasons: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     run: RunbookRun | None = None
+    gates: list[list[str]] = field(default_factory=list)  # per step: the gates checked first
 
 
 def request_run(
@@ -76,7 +77,7 @@ def request_run(
             ok=verdict.ok,
             reasons=verdict.reasons,
         )
-        return RunRequest(verdict.ok, True, verdict.reasons, verdict.steps)
+        return RunRequest(verdict.ok, True, verdict.reasons, verdict.steps, None, _gates(verdict))
     if not verdict.ok:
         return _refuse(cluster, action, params, user, verdict.reasons)
     try:
@@ -87,7 +88,11 @@ def request_run(
         # unique constraint decided. Name the winner.
         busy = preflight.active_run_reason(cluster) or "a run was already in progress"
         return _refuse(cluster, action, params, user, [busy])
-    return RunRequest(True, False, [], verdict.steps, run)
+    return RunRequest(True, False, [], verdict.steps, run, _gates(verdict))
+
+
+def _gates(verdict: preflight.Verdict) -> list[list[str]]:
+    return [[gate.name for gate in step.gates] for step in verdict.plan]
 
 
 def _queue(cluster: Cluster, action: str, params: dict, user: Any, steps: list[str]) -> RunbookRun:

@@ -35,6 +35,12 @@ def gate_value(value: Any) -> str:
 
 
 @register.filter
+def zip_gates(steps: list[str], gates: list[list[str]]) -> list[tuple[str, list[str]]]:
+    """Each planned step with the gates it checks first (none for a refused plan)."""
+    return [(step, gates[i] if i < len(gates) else []) for i, step in enumerate(steps)]
+
+
+@register.filter
 def steps_done(run: Any) -> int:
     # Works on prefetched steps without another query.
     return sum(1 for step in run.steps.all() if step.status in RunbookStep.DONE_STATES)

@@ -323,3 +323,22 @@ def test_reading_runs_does_not_reap_them(quiet_cluster, viewer) -> None:
     api(viewer).get("/api/runbooks/runs")
     run.refresh_from_db()
     assert run.status == "running"  # the collector's reaper decides, not a page view
+
+
+def test_the_dry_run_lists_the_gates_each_step_checks_first(fake_cluster, operator) -> None:
+    body = {"cluster": "fake", "action": "transfer_leader", "params": {"target": "unrdf-daemon-1"}}
+    dry = api(operator).post("/api/runbooks/runs", {**body, "dry_run": True}, "application/json")
+    assert dry.json()["gates"] == [
+        ["the cluster has quorum and a leader", "unrdf-daemon-1 has caught up with the leader"],
+        [],
+    ]
+
+    client = Client()
+    client.force_login(operator)
+    html = client.post(
+        "/runbooks/clusters/fake/request/",
+        {"action": "drain", "node": "unrdf-daemon-1", "dry_run": "1"},
+        headers={"X-Requested-With": "fetch"},
+    ).content.decode()
+    assert "ask unrdf-daemon-1 to drain <span" in html
+    assert "(checked first: a majority stays serving without unrdf-daemon-1)" in html
