@@ -8,6 +8,7 @@ The actions of later issues (restart, stop, scale, upgrade) build their plans fr
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from django.db.models import Q
@@ -16,6 +17,11 @@ from django.utils import timezone
 from console.alerts.models import Alert
 from console.runbooks.actions.base import Gate, GateResult, StepContext
 from console.runbooks.live import ClusterView
+
+
+def held(gate: Gate, seconds: float) -> Gate:
+    """The same gate, to be held true for `seconds` before the step runs (a soak)."""
+    return dataclasses.replace(gate, name=f"{gate.name}, for {seconds:g} s", hold_s=seconds)
 
 
 def has_quorum() -> Gate:

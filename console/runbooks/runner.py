@@ -15,12 +15,14 @@ skips the steps that already succeeded.
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
 
 from django.utils import timezone
 
 from console.clusters.daemon_client import DaemonClient, DaemonError
 from console.events import journal
-from console.runbooks import live, preflight
+from console.runbooks import conf, live, preflight
 from console.runbooks.actions.base import Step, StepCancelled, StepContext, StepFailed
 from console.runbooks.models import RunbookRun, RunbookStep
 from console.runbooks.records import end_run, journal_step
@@ -84,9 +86,10 @@ def _execute(run: RunbookRun, client: DaemonClient) -> str:
             continue  # done before the worker died; never repeated
         if cancel_requested(run.id):
             return _cancelled(run, f"cancelled before step {row.position} ({row.name})")
-        if blocked := _check_gates(run, row, step, ctx):
-            return _end(run, "failed", f"step {row.position} ({row.name}) not started: {blocked}")
         try:
+            if blocked := _check_gates(run, row, step, ctx):
+                why = f"step {row.position} ({row.name}) not started: {blocked}"
+                return _end(run, "failed", why)
             error = _run_step(run, row, step, ctx)
         except StepCancelled as cancelled:
             return _cancelled(run, f"step {row.position} ({row.name}) {cancelled}")
@@ -111,22 +114,21 @@ def _refuse(run: RunbookRun, reasons: list[str]) -> str:
 
 
 def _check_gates(run: RunbookRun, row: RunbookStep, step: Step, ctx: StepContext) -> str:
-    """Check the step's gates on a fresh view; record their values; why not, or ""."""
+    """Check the step's gates on fresh views, for as long as the longest must hold;
+    record their values as they go; why the step may not run, or ""."""
     if not step.gates:
         return ""
-    heartbeat(run.id)
-    view = live.read_view(run.cluster, ctx.client)
-    if view is None:
-        results = [{"name": g.name, "ok": False, "value": None} for g in step.gates]
-        failed = "no node of the cluster answered"
-    else:
-        checked = [(gate, gate.check(view, ctx)) for gate in step.gates]
-        results = [
-            {"name": gate.name, "ok": result.ok, "value": result.value, "reason": result.reason}
-            for gate, result in checked
-        ]
-        failed = "; ".join(f"gate failed: {r.reason}" for _, r in checked if not r.ok)
-    row.gates = results
+    hold_s = max(gate.hold_s for gate in step.gates)
+    started = time.monotonic()
+    while True:
+        heartbeat(run.id)
+        row.gates, failed = _gate_round(run, step, ctx, time.monotonic() - started)
+        if failed or time.monotonic() - started >= hold_s:
+            break
+        row.save(update_fields=["gates"])  # shown live while the gates are held
+        if cancel_requested(run.id):
+            raise StepCancelled("cancelled while holding its gates")
+        time.sleep(conf.POLL_INTERVAL_S)
     fields = ["gates"]
     if failed:
         row.status, row.finished_at = "failed", timezone.now()
@@ -137,6 +139,25 @@ def _check_gates(run: RunbookRun, row: RunbookStep, step: Step, ctx: StepContext
     if failed:
         journal_step("step.finished", run, row, actor=ACTOR)
     return failed
+
+
+def _gate_round(
+    run: RunbookRun, step: Step, ctx: StepContext, held_s: float
+) -> tuple[list[dict[str, Any]], str]:
+    """One check of every gate on one fresh view: (their records, why not or "")."""
+    view = live.read_view(run.cluster, ctx.client)
+    if view is None:
+        reason = "no node of the cluster answered"
+        return [
+            {"name": g.name, "ok": False, "value": None, "reason": reason} for g in step.gates
+        ], (f"gate failed: {reason}")
+    checked = [(gate, gate.check(view, ctx)) for gate in step.gates]
+    records = [
+        {"name": gate.name, "ok": result.ok, "value": result.value, "reason": result.reason}
+        | ({"heldS": round(min(held_s, gate.hold_s), 1)} if gate.hold_s else {})
+        for gate, result in checked
+    ]
+    return records, "; ".join(f"gate failed: {r.reason}" for _, r in checked if not r.ok)
 
 
 def _run_step(run: RunbookRun, row: RunbookStep, step: Step, ctx: StepContext) -> str | None:

@@ -82,10 +82,14 @@ class GateResult:
 
 @dataclass(frozen=True)
 class Gate:
-    """A condition checked just before its step runs, on a fresh view of the cluster."""
+    """A condition checked just before its step runs, on a fresh view of the cluster.
+
+    With `hold_s`, the condition must stay true that long (checked every poll, values
+    shown live): a soak. It fails at the first check that is not met."""
 
     name: str
     check: Callable[[ClusterView, StepContext], GateResult]
+    hold_s: float = 0.0
 
 
 @dataclass(frozen=True)

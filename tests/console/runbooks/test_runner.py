@@ -3,6 +3,8 @@ step, cancel, resume without repeating a finished step, and one ending per run."
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from datetime import timedelta
 
 import pytest
@@ -84,18 +86,22 @@ def test_a_gate_that_fails_at_run_time_stops_the_run_before_its_step(
     assert fake.count("POST", NODE, "/admin/drain") == 0  # the node was never asked
 
 
-def test_a_critical_alert_gate_stops_a_step(
-    fake_cluster: Cluster, fake: FakeCluster, operator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The alert gate is not on today's actions (a disk alert is when a snapshot is
-    # needed); the upgrade and restart actions put it on their steps, like this.
+def gate_first_step(monkeypatch: pytest.MonkeyPatch, *extra: gates.Gate) -> None:
+    """Give drain's first step these gates, as the restart and upgrade actions will."""
     plan = Drain.plan
 
     def gated(self, view, params):
-        steps = plan(self, view, params)
-        return [steps[0].__class__(steps[0].name, steps[0].run, (gates.no_critical_alert(),))]
+        first, *rest = plan(self, view, params)
+        return [dataclasses.replace(first, gates=extra), *rest]
 
     monkeypatch.setattr(Drain, "plan", gated)
+
+
+def test_a_critical_alert_gate_stops_a_step(
+    fake_cluster: Cluster, fake: FakeCluster, operator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not on today's actions (a disk alert is when a snapshot is needed).
+    gate_first_step(monkeypatch, gates.no_critical_alert())
     run = request(fake_cluster, operator)
     Alert.objects.create(
         cluster=fake_cluster, rule="DaemonClusterUnhealthy", severity="critical", state="firing",
@@ -105,9 +111,45 @@ def test_a_critical_alert_gate_stops_a_step(
     assert runner.execute(run.id) == "failed"
 
     run.refresh_from_db()
-    assert run.error.endswith(
-        "not started: gate failed: critical alert firing: DaemonClusterUnhealthy"
+    assert run.error.endswith("gate failed: critical alert firing: DaemonClusterUnhealthy")
+    assert fake.count("POST", NODE, "/admin/drain") == 0
+
+
+def test_a_held_gate_must_stay_true_for_its_soak_before_the_step_runs(
+    fake_cluster: Cluster, fake: FakeCluster, operator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate_first_step(monkeypatch, gates.held(gates.caught_up(NODE, 100, 50), 0.6))
+    run = request(fake_cluster, operator)
+    started = time.monotonic()
+
+    assert runner.execute(run.id) == "succeeded"
+
+    ask = run.steps.get(position=1)
+    assert time.monotonic() - started >= 0.6
+    assert ask.gates[0]["name"] == f"{NODE} has caught up with the leader, for 0.6 s"
+    assert ask.gates[0]["heldS"] == 0.6 and ask.gates[0]["ok"] is True
+    assert fake.count("GET", "unrdf-daemon-0", "/health/cluster") >= 3  # checked again and again
+
+
+def test_a_held_gate_that_turns_false_during_its_soak_stops_the_run(
+    fake_cluster: Cluster, fake: FakeCluster, operator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate_first_step(monkeypatch, gates.held(gates.caught_up(NODE, 100, 50), 30))
+    run = request(fake_cluster, operator)
+    fake.hooks.append(
+        lambda method, node, path: (
+            setattr(fake.nodes[NODE], "lag_entries", 500)
+            if fake.count("GET", "unrdf-daemon-0", "/health/cluster") == 4
+            else None
+        )
     )
+
+    assert runner.execute(run.id) == "failed"
+
+    run.refresh_from_db()
+    assert "lags 1 ms / 500 entries behind the leader" in run.error
+    ask = run.steps.get(position=1)
+    assert ask.gates[0]["ok"] is False and ask.gates[0]["heldS"] < 30
     assert fake.count("POST", NODE, "/admin/drain") == 0
 
 
