@@ -41,7 +41,8 @@ class RunIn(Schema):
     cluster: str = Field(..., max_length=63, description="cluster name")
     action: Action
     params: SnapshotParams | NodeParams | TargetParams = Field(
-        default_factory=SnapshotParams,
+        default_factory=dict,
+        validate_default=True,
         description="the action's parameters: snapshot takes SnapshotParams, drain and "
         "undrain NodeParams, transfer_leader TargetParams",
     )

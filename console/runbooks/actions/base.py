@@ -92,10 +92,14 @@ class Gate:
     hold_s: float = 0.0
 
 
+StepRun = Callable[[StepContext], dict[str, Any]]
+"""What a step does: talk to the cluster, return what to record (raise StepFailed)."""
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
-    run: Callable[[StepContext], dict[str, Any]]
+    run: StepRun
     gates: tuple[Gate, ...] = field(default=())
 
 

@@ -17,6 +17,7 @@ from console.runbooks.actions.base import (
     Step,
     StepContext,
     StepFailed,
+    StepRun,
     checked_member,
     quorum_reasons,
 )
@@ -61,7 +62,7 @@ class Drain(Action):
         ]
 
 
-def _ask(member: Member):
+def _ask(member: Member) -> StepRun:
     def run(ctx: StepContext) -> dict[str, Any]:
         answer = ctx.client.post(url_of(member), "/admin/drain", json=None)
         if not answer.get("draining"):
@@ -71,7 +72,7 @@ def _ask(member: Member):
     return run
 
 
-def _wait_idle(member: Member):
+def _wait_idle(member: Member) -> StepRun:
     def run(ctx: StepContext) -> dict[str, Any]:
         def idle() -> dict[str, Any] | None:
             queue = ctx.client.get(url_of(member), "/queue")
@@ -84,7 +85,7 @@ def _wait_idle(member: Member):
     return run
 
 
-def _confirm(member: Member):
+def _confirm(member: Member) -> StepRun:
     def run(ctx: StepContext) -> dict[str, Any]:
         own = ctx.client.get(url_of(member), "/health/node")
         if not own.get("draining"):

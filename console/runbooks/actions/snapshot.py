@@ -16,6 +16,7 @@ from console.runbooks.actions.base import (
     Step,
     StepContext,
     StepFailed,
+    StepRun,
     reachable_reasons,
 )
 from console.runbooks.live import ClusterView, Member, url_of
@@ -67,7 +68,7 @@ def _targets(view: ClusterView, params: SnapshotParams) -> list[Member]:
     return [member] if member else []
 
 
-def _snapshot(member: Member):
+def _snapshot(member: Member) -> StepRun:
     def run(ctx: StepContext) -> dict[str, Any]:
         answer = ctx.client.request(
             "POST", url_of(member), "/admin/snapshot", timeout=SNAPSHOT_TIMEOUT_S

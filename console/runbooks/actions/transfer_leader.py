@@ -16,6 +16,7 @@ from console.runbooks.actions.base import (
     Params,
     Step,
     StepContext,
+    StepRun,
     checked_member,
     quorum_reasons,
 )
@@ -66,7 +67,7 @@ def _lag_limits() -> tuple[float, int]:
     return conf.transfer_max_lag_ms(), conf.transfer_max_lag_entries()
 
 
-def _transfer(target: Member, leader: Member | None):
+def _transfer(target: Member, leader: Member | None) -> StepRun:
     def run(ctx: StepContext) -> dict[str, Any]:
         # Ask the leader itself; any node would forward, but that is one more hop to fail.
         url = url_of(leader) if leader else url_of(target)
@@ -82,7 +83,7 @@ def _transfer(target: Member, leader: Member | None):
     return run
 
 
-def _confirm(target: Member):
+def _confirm(target: Member) -> StepRun:
     def run(ctx: StepContext) -> dict[str, Any]:
         def agreed() -> dict[str, Any] | None:
             try:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from console.clusters.daemon_client import DaemonClient, DaemonError
-from console.runbooks.actions.base import Action, Step, StepContext, StepFailed, checked_member
+from console.runbooks.actions.base import (
+    Action,
+    Step,
+    StepContext,
+    StepFailed,
+    StepRun,
+    checked_member,
+)
 from console.runbooks.actions.drain import NodeParams
 from console.runbooks.live import ClusterView, Member, url_of
 
@@ -31,7 +38,7 @@ class Undrain(Action):
         ]
 
 
-def _ask(member: Member):
+def _ask(member: Member) -> StepRun:
     def run(ctx: StepContext) -> dict[str, Any]:
         answer = ctx.client.post(url_of(member), "/admin/undrain", json=None)
         if answer.get("draining"):
@@ -41,7 +48,7 @@ def _ask(member: Member):
     return run
 
 
-def _confirm(member: Member):
+def _confirm(member: Member) -> StepRun:
     def run(ctx: StepContext) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:
             if ctx.client.get(url_of(member), "/health/node").get("draining"):

@@ -204,6 +204,8 @@ def test_the_api_answers_bad_params_with_a_422_naming_the_field(
     quiet_cluster, operator, action, params, message
 ) -> None:
     body = {"cluster": "quiet", "action": action, "params": params}
+    if params == {}:
+        del body["params"]  # left out is the same as empty
     response = api(operator).post("/api/runbooks/runs", body, "application/json")
     assert response.status_code == 422
     assert message in str(response.json()["detail"])
