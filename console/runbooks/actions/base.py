@@ -9,7 +9,8 @@
 
 A plan must be rebuildable from the stored params and a current view with the same
 step names: that is how a resumed run finds where it stopped. Steps must be safe to
-repeat when they were interrupted (the worker may have died half-way through one).
+repeat when they were interrupted (the worker may have died half-way through one), and
+wait only through `ctx.wait_until`, which keeps the heartbeat and honours a cancel.
 """
 
 from __future__ import annotations
