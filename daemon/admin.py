@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from daemon.config import NAME_RE
+from daemon.contract import quorum_size
 from daemon.errors import ApiError
-from daemon.reporting import quorum_size
 
 log = logging.getLogger("daemon.node")
 

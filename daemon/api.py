@@ -17,9 +17,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from daemon import metrics
+from daemon.contract import valid_operation_id
 from daemon.executor import Draining, QueueFull
 from daemon.node import ApiError, DaemonNode
-from daemon.operations import valid_id
 
 log = logging.getLogger("daemon.api")
 
@@ -113,7 +113,7 @@ def int_param(request: Request, key: str, default: int | None, lo: int, hi: int)
 
 def op_id_of(request: Request) -> str:
     op_id = request.path_params["op_id"]
-    if not valid_id(op_id):
+    if not valid_operation_id(op_id):
         raise ApiError(400, f"invalid operation id {op_id[:80]!r}")
     return op_id
 

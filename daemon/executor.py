@@ -25,9 +25,9 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from daemon.cache import ResultCache
+from daemon.contract import format_time
 from daemon.handlers import HandlerError, HandlerFailure, HandlerPolicy, run_handler
 
 DEFAULT_TIMEOUT_MS = 30_000
@@ -61,12 +61,6 @@ class Draining(Exception):
         super().__init__(message)
 
 
-def iso_utc(epoch_s: float) -> str:
-    """ISO-8601 UTC with milliseconds and a Z, the format of every time in the API."""
-    stamp = datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
-
-
 @dataclass
 class Outcome:
     status: str  # "success" | "failure" | "timeout"
@@ -84,8 +78,8 @@ class Outcome:
         return {
             "status": self.status,
             "duration": round(self.duration_ms, 3),
-            "startedAt": iso_utc(self.started_at),
-            "finishedAt": iso_utc(self.finished_at),
+            "startedAt": format_time(self.started_at),
+            "finishedAt": format_time(self.finished_at),
             "attempts": self.attempts,
             "cached": self.cached,
             "error": self.error,
@@ -254,7 +248,7 @@ class Executor:
     def queue_snapshot(self) -> dict:
         running = (t for t in self._tickets.values() if t.state == "running")
         items = [
-            {"operationId": t.operation_id, "state": t.state, "since": iso_utc(t.since)}
+            {"operationId": t.operation_id, "state": t.state, "since": format_time(t.since)}
             for t in itertools.islice(itertools.chain(running, self._waiting), MAX_SNAPSHOT_ITEMS)
         ]
         return {

@@ -28,7 +28,8 @@ from typing import Any
 
 import httpx
 
-HANDLER_KINDS: tuple[str, ...] = ("noop", "sleep", "log", "fail", "http", "python", "shell")
+from daemon.contract import HANDLER_KINDS
+
 LOG_LEVELS: tuple[str, ...] = ("info", "warning", "error")
 HTTP_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "DELETE", "HEAD")
 

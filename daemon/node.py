@@ -13,7 +13,6 @@ import json
 import logging
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,6 +23,7 @@ from daemon.auth import TokenBook, internal_token
 from daemon.batcher import RecordBatcher
 from daemon.cache import ResultCache
 from daemon.config import Config
+from daemon.contract import format_time
 from daemon.errors import ApiError
 from daemon.executor import Executor
 from daemon.handlers import HandlerPolicy
@@ -36,14 +36,6 @@ log = logging.getLogger("daemon.node")
 PEER_TIMEOUT_S = 0.5
 UPTIME_MARK_EVERY_S = 15.0
 RESULT_MAX_CHARS = 1024
-
-
-def iso(epoch_s: float) -> str:
-    return (
-        datetime.fromtimestamp(epoch_s, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 def small_result(result: Any) -> Any:
@@ -173,7 +165,7 @@ class DaemonNode(Reporting, Admin):
 
     # ---- operations ------------------------------------------------------
     async def define_operation(self, body: Any) -> tuple[bool, dict]:
-        now = iso(time.time())
+        now = format_time(time.time())
         try:
             op = validate_definition(body, self.policy)
         except DefinitionError as exc:
@@ -244,8 +236,8 @@ class DaemonNode(Reporting, Admin):
             "operationId": op_id,
             "status": outcome.status,
             "duration": round(outcome.duration_ms, 3),
-            "startedAt": iso(outcome.started_at),
-            "finishedAt": iso(outcome.finished_at),
+            "startedAt": format_time(outcome.started_at),
+            "finishedAt": format_time(outcome.finished_at),
             "finishedAtEpoch": outcome.finished_at,
             "node": self.name,
             "attempts": outcome.attempts,

@@ -6,23 +6,18 @@ caught here and reported as a one-line 400.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from daemon.contract import OPERATION_ID_RULE, valid_operation_id
 from daemon.executor import validate_retries
 from daemon.handlers import HandlerError, HandlerPolicy, parse_handler
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 FIELDS = {"id", "name", "handler", "timeoutMs", "retries", "cacheTtlMs", "description"}
 DEFAULT_TIMEOUT_MS = 30_000
 
 
 class DefinitionError(ValueError):
     """One line, safe to show to the caller."""
-
-
-def valid_id(op_id: object) -> bool:
-    return isinstance(op_id, str) and ID_RE.fullmatch(op_id) is not None
 
 
 def _int_field(body: dict, key: str, default: int, lo: int, hi: int) -> int:
@@ -43,11 +38,8 @@ def validate_definition(body: Any, policy: HandlerPolicy) -> dict:
             f"unknown field '{sorted(unknown)[0]}'; allowed: {', '.join(sorted(FIELDS))}"
         )
     op_id = body.get("id")
-    if not valid_id(op_id):
-        raise DefinitionError(
-            "id must be 1-128 characters of letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
+    if not valid_operation_id(op_id):
+        raise DefinitionError(f"id must be {OPERATION_ID_RULE}")
     name = body.get("name", op_id)
     if not isinstance(name, str) or not 1 <= len(name) <= 200:
         raise DefinitionError("name must be a string of 1-200 characters")

@@ -13,12 +13,9 @@ from typing import Any
 import httpx
 
 from daemon import __version__, metrics
+from daemon.contract import fault_tolerance, quorum_size
 
 LAG_REPLICATED_MS = 100.0  # the runbook's critical replication-lag threshold
-
-
-def quorum_size(members: int) -> int:
-    return members // 2 + 1
 
 
 class Reporting:
@@ -88,7 +85,7 @@ class Reporting:
             "hasQuorum": has_quorum,
             "quorumSize": quorum_size(size),
             "reachableNodes": reachable,
-            "faultTolerance": max(0, reachable - quorum_size(size)),
+            "faultTolerance": fault_tolerance(size, reachable),
             "node": self.name,
             "nodes": nodes,
         }
