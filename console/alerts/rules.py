@@ -47,6 +47,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from daemon.contract import quorum_size
+
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -152,7 +154,7 @@ RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}
 
 def cluster_size_rule(size: int) -> Rule:
     """The cluster-size rule for a cluster of `size` members (the table is for 3)."""
-    quorum = size // 2 + 1
+    quorum = quorum_size(size)
     return dataclasses.replace(
         RULES_BY_NAME["cluster_size"],
         warning=Threshold("<", size),

@@ -8,11 +8,9 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from console.clusters.history import Filters
+from daemon.contract import OPERATION_ID_PATTERN, OPERATION_ID_RULE
 
-OPERATION_ID = RegexValidator(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
-    "letters, digits, '.', '_' and '-' only (at most 128), starting with a letter or digit",
-)
+OPERATION_ID = RegexValidator(OPERATION_ID_PATTERN, f"operation ids are {OPERATION_ID_RULE}")
 HANDLER_KINDS = [
     ("log", "log a message"),
     ("noop", "do nothing"),

@@ -6,6 +6,8 @@ import os
 
 from django.db import models
 
+from daemon import contract
+
 
 class Cluster(models.Model):
     """A daemon cluster the console watches. Secrets stay out of the database: the
@@ -42,7 +44,7 @@ class Cluster(models.Model):
     @property
     def fault_tolerance(self) -> int:
         reachable = self.nodes.filter(reachable=True, removed=False).count()
-        return max(0, reachable - (self.cluster_size // 2 + 1))
+        return contract.fault_tolerance(self.cluster_size, reachable)
 
 
 class Node(models.Model):

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from console.clusters.models import Cluster, Node
+from daemon import contract
 
 # A value not refreshed for this long is shown as stale (the collector polls every second).
 STALE_AFTER_S = 5
@@ -27,7 +28,7 @@ class Overview:
 
     @property
     def majority(self) -> int:
-        return self.size // 2 + 1
+        return contract.quorum_size(self.size)
 
     @property
     def reachable(self) -> int:
@@ -35,7 +36,7 @@ class Overview:
 
     @property
     def fault_tolerance(self) -> int:
-        return max(0, self.reachable - self.majority)
+        return contract.fault_tolerance(self.size, self.reachable)
 
     @property
     def can_lose(self) -> str:
