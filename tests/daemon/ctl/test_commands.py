@@ -1,7 +1,7 @@
-"""daemonctl: formatting, argument parsing and error reporting (no real cluster).
+"""daemonctl: commands, argument parsing and error reporting (no real cluster).
 
-HTTP is faked with httpx.MockTransport; end-to-end tests against real nodes live
-with the cluster tests.
+HTTP is faked with httpx.MockTransport; end-to-end tests against real nodes are in
+test_against_a_cluster.py.
 """
 
 from __future__ import annotations
@@ -9,75 +9,19 @@ from __future__ import annotations
 import io
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from daemon.cli import (
-    build_definition,
-    build_parser,
-    format_status,
-    format_table,
-    main,
-    parse_handler,
-    split_urls,
-)
-
-CLUSTER: dict[str, Any] = {
-    "clusterSize": 3,
-    "leader": "unrdf-daemon-0",
-    "replicated": False,
-    "replicationLag": 0.8,
-    "term": 4,
-    "commitIndex": 1234,
-    "hasQuorum": True,
-    "faultTolerance": 0,
-    "node": "unrdf-daemon-1",
-    "nodes": [
-        {
-            "name": "unrdf-daemon-0",
-            "role": "leader",
-            "reachable": True,
-            "matchIndex": 1234,
-            "lagEntries": 0,
-            "lagMs": 0.0,
-            "draining": False,
-            "version": "0.1.0",
-            "appliedIndex": 1234,
-            "digest": "9f2c",
-            "httpUrl": "http://node0:8080",
-            "raftAddress": "127.0.0.1:8180",
-        },
-        {
-            "name": "unrdf-daemon-1",
-            "role": "follower",
-            "reachable": True,
-            "matchIndex": 1232,
-            "lagEntries": 2,
-            "lagMs": 0.8,
-            "draining": True,
-            "version": "0.1.0",
-            "appliedIndex": 1232,
-            "httpUrl": "http://node1:8080",
-            "raftAddress": "127.0.0.1:8181",
-        },
-        {
-            "name": "unrdf-daemon-2",
-            "role": "unknown",
-            "reachable": False,
-            "matchIndex": None,
-            "lagEntries": None,
-            "lagMs": None,
-            "draining": False,
-            "version": None,
-            "appliedIndex": None,
-            "httpUrl": "http://node2:8080",
-            "raftAddress": "127.0.0.1:8182",
-        },
-    ],
-}
+from daemon.ctl.client import split_urls
+from daemon.ctl.commands import build_definition, parse_handler
+from daemon.ctl.parser import build_parser, main
+from tests.cluster_harness import ROOT
+from tests.daemon.ctl.samples import CLUSTER
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -104,84 +48,6 @@ def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-# ----------------------------------------------------------------------------- tables
-
-
-def test_format_table_aligns_columns() -> None:
-    table = format_table(
-        ["NAME", "N", "OK", "LAG"],
-        [["a", 5, True, 0.25], ["longer-name", 1234, False, None]],
-    )
-    assert table.splitlines() == [
-        "NAME            N  OK    LAG",
-        "a               5  yes  0.25",
-        "longer-name  1234  no      -",
-    ]
-    assert all(line == line.rstrip() for line in table.splitlines())
-
-
-def test_format_table_numeric_column_with_unknowns_aligns_right() -> None:
-    table = format_table(["A", "LAG(ms)"], [["x", 1.5], ["y", None], ["z", 120.25]])
-    assert table.splitlines()[1:] == ["x      1.5", "y        -", "z   120.25"]
-
-
-def test_format_table_headers_only() -> None:
-    assert format_table(["A", "B"], []) == "A  B"
-
-
-def test_status_table_from_health_cluster() -> None:
-    text = format_status(CLUSTER)
-    lines = text.splitlines()
-    header = lines[0].split()
-    assert header == [
-        "NAME",
-        "ROLE",
-        "REACHABLE",
-        "TERM",
-        "COMMIT",
-        "APPLIED",
-        "LAG(entries)",
-        "LAG(ms)",
-        "DRAINING",
-        "VERSION",
-    ]
-    assert lines[1].startswith("* unrdf-daemon-0")
-    assert lines[1].split()[2:] == ["leader", "yes", "4", "1234", "1234", "0", "0", "no", "0.1.0"]
-    assert lines[2].startswith("  unrdf-daemon-1")
-    follower = ["follower", "yes", "4", "1232", "1232", "2", "0.8", "yes", "0.1.0"]
-    assert lines[2].split()[1:] == follower
-    # An unreachable member shows unknowns, not the answering node's term.
-    assert lines[3].split()[1:] == ["unknown", "no", "-", "-", "-", "-", "-", "no", "-"]
-    footer = text.split("\n\n", 1)[1]
-    assert "3 members" in footer
-    assert "2 reachable" in footer
-    assert "leader unrdf-daemon-0" in footer
-    assert "quorum yes" in footer
-    assert "cannot lose any node" in footer
-    assert "answered by unrdf-daemon-1" in footer
-
-
-@pytest.mark.parametrize(
-    ("tolerance", "text"),
-    [(1, "can lose 1 node"), (2, "can lose 2 nodes"), (0, "cannot lose any node")],
-)
-def test_status_footer_fault_tolerance(tolerance: int, text: str) -> None:
-    assert text in format_status({**CLUSTER, "faultTolerance": tolerance})
-
-
-def test_status_footer_without_quorum_or_leader() -> None:
-    footer = format_status({**CLUSTER, "hasQuorum": False, "leader": None})
-    assert "quorum NO" in footer
-    assert "leader NONE" in footer
-    assert "* " not in footer
-
-
-def test_status_footer_derives_fault_tolerance_when_absent() -> None:
-    cluster = {k: v for k, v in CLUSTER.items() if k != "faultTolerance"}
-    all_up = {**cluster, "nodes": [{**n, "reachable": True} for n in CLUSTER["nodes"]]}
-    assert "can lose 1 node" in format_status(all_up)
 
 
 # ------------------------------------------------------------------------ main + HTTP
@@ -454,13 +320,26 @@ def test_metrics_window_path() -> None:
     assert "success rate:" in out and "99.5 %" in out and "failovers:" in out
 
 
-def test_members_list_shapes() -> None:
-    members = [{"name": "unrdf-daemon-0", "raftAddress": "h:8081", "httpUrl": "http://h:8080"}]
-    for body in (members, {"members": members}, {"unrdf-daemon-0": members[0]}):
-        routes = {("GET", "/admin/members"): httpx.Response(200, json=body)}
-        code, out, _ = run(["members", "list"], answering(routes, []))
-        assert code == 0
-        assert out.splitlines()[1].split() == ["unrdf-daemon-0", "h:8081", "http://h:8080"]
+def test_members_list_prints_a_table() -> None:
+    members = [
+        {
+            "name": "unrdf-daemon-0",
+            "role": "leader",
+            "reachable": True,
+            "raftAddress": "h:8081",
+            "httpUrl": "http://h:8080",
+        }
+    ]
+    routes = {("GET", "/admin/members"): httpx.Response(200, json=members)}
+    code, out, _ = run(["members", "list"], answering(routes, []))
+    assert code == 0
+    assert out.splitlines()[1].split() == [
+        "unrdf-daemon-0",
+        "leader",
+        "yes",
+        "h:8081",
+        "http://h:8080",
+    ]
 
 
 def test_transfer_leader_body() -> None:
@@ -471,10 +350,20 @@ def test_transfer_leader_body() -> None:
     assert json.loads(seen[0].content) == {"target": "n1"}
 
 
-def test_unexpected_answer_shape_is_still_one_line() -> None:
-    routes = {("GET", "/health/cluster"): httpx.Response(200, json=[1, 2])}
-    code, _, err = run(["status"], answering(routes, []))
+@pytest.mark.parametrize(
+    ("argv", "path", "body"),
+    [
+        (["status"], "/health/cluster", [1, 2]),
+        (["status"], "/health/cluster", {**CLUSTER, "nodes": None}),
+        (["drain", "--node", "unrdf-daemon-2"], "/health/cluster", {"leader": 3}),
+        (["members", "list"], "/admin/members", {"members": []}),
+    ],
+)
+def test_unexpected_answer_shape_is_still_one_line(argv: list[str], path: str, body: Any) -> None:
+    routes = {("GET", path): httpx.Response(200, json=body)}
+    code, _, err = run(argv, answering(routes, []))
     assert code == 1
+    assert err.startswith("daemonctl: unexpected answer from the daemon: ")
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
@@ -520,19 +409,22 @@ def test_split_urls(monkeypatch: pytest.MonkeyPatch) -> None:
     assert split_urls([]) == ["https://x:8443", "https://y:8443"]
 
 
-def test_cli_imports_without_django() -> None:
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import daemon.cli
-
-    code = "import sys; sys.modules['django'] = None; import daemon.cli"
+def test_daemonctl_imports_without_django() -> None:
+    code = "import sys; sys.modules['django'] = None; import daemon.ctl"
     result = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=Path(daemon.cli.__file__).resolve().parents[1],
+        cwd=ROOT,
         capture_output=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stderr.decode()
+
+
+def test_the_daemonctl_entry_point_names_this_main() -> None:
+    import importlib
+    import tomllib
+
+    target = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["daemonctl"]
+    module, _, attr = target.partition(":")
+    assert getattr(importlib.import_module(module), attr) is main

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.cluster
 def ctl(cluster: Cluster, *args: str, url: str | None = None) -> subprocess.CompletedProcess:
     urls = url or ",".join(n.url for n in cluster.nodes)
     return subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "--url", urls, "--token", ADMIN_TOKEN, *args],
+        [sys.executable, "-m", "daemon.ctl", "--url", urls, "--token", ADMIN_TOKEN, *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,0 +1,67 @@
+"""Answers as the daemon sends them, shared by the daemonctl tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CLUSTER: dict[str, Any] = {
+    "clusterSize": 3,
+    "leader": "unrdf-daemon-0",
+    "replicated": False,
+    "replicationLag": 0.8,
+    "term": 4,
+    "commitIndex": 1234,
+    "hasQuorum": True,
+    "faultTolerance": 0,
+    "node": "unrdf-daemon-1",
+    "nodes": [
+        {
+            "name": "unrdf-daemon-0",
+            "role": "leader",
+            "reachable": True,
+            "matchIndex": 1234,
+            "lagEntries": 0,
+            "lagMs": 0.0,
+            "draining": False,
+            "version": "0.1.0",
+            "appliedIndex": 1234,
+            "digest": "9f2c",
+            "term": 4,
+            "commitIndex": 1234,
+            "httpUrl": "http://node0:8080",
+            "raftAddress": "127.0.0.1:8180",
+        },
+        {
+            "name": "unrdf-daemon-1",
+            "role": "follower",
+            "reachable": True,
+            "matchIndex": 1232,
+            "lagEntries": 2,
+            "lagMs": 0.8,
+            "draining": True,
+            "version": "0.1.0",
+            "appliedIndex": 1232,
+            "term": 4,
+            "commitIndex": 1232,
+            "digest": "77aa",
+            "httpUrl": "http://node1:8080",
+            "raftAddress": "127.0.0.1:8181",
+        },
+        {
+            "name": "unrdf-daemon-2",
+            "role": "unknown",
+            "reachable": False,
+            "matchIndex": None,
+            "lagEntries": None,
+            "lagMs": None,
+            "draining": False,
+            "version": None,
+            "appliedIndex": None,
+            "term": None,
+            "commitIndex": None,
+            "digest": None,
+            "httpUrl": "http://node2:8080",
+            "raftAddress": "127.0.0.1:8182",
+        },
+    ],
+}
