@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from daemon import metrics
+from daemon import exposition
 from daemon.contract import valid_operation_id
 from daemon.executor import Draining, QueueFull
 from daemon.node import ApiError, DaemonNode
@@ -201,8 +201,8 @@ def build_app(node: DaemonNode) -> Starlette:
     @read
     async def metrics_now(request: Request) -> Response:
         accept = request.headers.get("accept", "")
-        if metrics.wants_prometheus(accept):
-            body, content_type = metrics.render_prometheus(node.prometheus_snapshot(), accept)
+        if exposition.wants_prometheus(accept):
+            body, content_type = exposition.render_prometheus(node.prometheus_snapshot(), accept)
             return Response(body, media_type=content_type)
         return JSONResponse(node.metrics_summary(None))
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from daemon import __version__, metrics
+from daemon import __version__, rollups
 from daemon.admin import Admin
 from daemon.auth import TokenBook, internal_token
 from daemon.batcher import RecordBatcher
@@ -63,7 +63,7 @@ class DaemonNode(Reporting, Admin):
         )
         self.cache = ResultCache(config.cache_max_size)
         self.executor = Executor(config.max_concurrent, config.queue_size, self.policy, self.cache)
-        self.local_rollup = metrics.new_rollup()  # executions this process ran
+        self.local_rollup = rollups.new_rollup()  # executions this process ran
         self.raft = RaftNode(config)
         self.state = self.raft.state
         self.batcher = RecordBatcher(self.raft)
@@ -120,7 +120,7 @@ class DaemonNode(Reporting, Admin):
             await asyncio.sleep(UPTIME_MARK_EVERY_S if self.raft.is_leader else 1.0)
             if not self.raft.is_leader:
                 continue
-            minute = metrics.minute_of(time.time())
+            minute = rollups.minute_of(time.time())
             if minute in self.state.up_minutes:
                 continue
             with contextlib.suppress(NotCommitted):
@@ -245,7 +245,7 @@ class DaemonNode(Reporting, Admin):
             "error": outcome.error,
             "result": small_result(outcome.result),
         }
-        metrics.add_execution(self.local_rollup, outcome.status, outcome.duration_ms)
+        rollups.add_execution(self.local_rollup, outcome.status, outcome.duration_ms)
         return await self._record(record)
 
     async def _record(self, record: dict) -> dict:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from daemon import __version__, metrics
+from daemon import __version__, exposition, rollups
 from daemon.contract import fault_tolerance, quorum_size
 
 LAG_REPLICATED_MS = 100.0  # the runbook's critical replication-lag threshold
@@ -93,10 +93,10 @@ class Reporting:
     # ---- metrics ---------------------------------------------------------
     def metrics_summary(self, window_minutes: int | None) -> dict[str, Any]:
         now = time.time()
-        rollup = self.state.rollup_window(metrics.minute_of(now), window_minutes)
+        rollup = self.state.rollup_window(rollups.minute_of(now), window_minutes)
         cache = self.cache.stats()
         body: dict[str, Any] = {
-            **metrics.summarize(rollup),
+            **exposition.summarize(rollup),
             "activeCount": self.executor.active_count,
             "queuedCount": self.executor.queued_count,
             "cacheSize": cache["size"],
@@ -113,7 +113,7 @@ class Reporting:
     async def metrics_window(self, window_minutes: int) -> dict[str, Any]:
         body = self.metrics_summary(window_minutes)
         now = time.time()
-        health = self.state.health_window(metrics.minute_of(now), window_minutes, now)
+        health = self.state.health_window(rollups.minute_of(now), window_minutes, now)
         cluster = await self.cluster_view()
         cluster_health = {
             "replicationLag": cluster["replicationLag"],

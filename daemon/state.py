@@ -28,7 +28,7 @@ from typing import Any
 
 from pysyncobj import SyncObjConsumer, replicated
 
-from daemon import metrics
+from daemon import rollups
 
 log = logging.getLogger("daemon.state")
 
@@ -55,7 +55,7 @@ class ReplicatedState(SyncObjConsumer):
         self.seq = 0
         self.execution_seq: dict[str, int] = {}  # execution id -> seq, for records in the feed
         self.write_ids: dict[str, int] = {}  # insertion-ordered, bounded
-        self.lifetime = metrics.new_rollup()
+        self.lifetime = rollups.new_rollup()
         self.rollups: dict[int, list] = {}
         self.up_minutes: dict[int, int] = {}
         self.leader_term = 0
@@ -142,7 +142,7 @@ class ReplicatedState(SyncObjConsumer):
             # leaves the state untouched on every node alike.
             rid, op_id = str(record["id"]), str(record["operationId"])
             status, duration = str(record["status"]), float(record["duration"])
-            minute = metrics.minute_of(float(record["finishedAtEpoch"]))
+            minute = rollups.minute_of(float(record["finishedAtEpoch"]))
         except Exception:
             log.exception("malformed execution record; ignored")
             return
@@ -162,12 +162,12 @@ class ReplicatedState(SyncObjConsumer):
                     # in the feed, which is what the console mirrors.
                     window = self.history[op_id] = deque(maxlen=HISTORY_PER_OPERATION)
                 window.append(record)
-                metrics.add_execution(self.lifetime, status, duration)
+                rollups.add_execution(self.lifetime, status, duration)
                 bucket = self.rollups.get(minute)
                 if bucket is None:
-                    bucket = self.rollups[minute] = metrics.new_rollup()
-                    metrics.prune_rollups(self.rollups, minute, ROLLUP_MINUTES_KEPT)
-                metrics.add_execution(bucket, status, duration)
+                    bucket = self.rollups[minute] = rollups.new_rollup()
+                    rollups.prune_rollups(self.rollups, minute, ROLLUP_MINUTES_KEPT)
+                rollups.add_execution(bucket, status, duration)
                 self._changed("exec", rid)
         except Exception:
             log.exception("recording execution %s failed; ignored", rid)
@@ -295,8 +295,8 @@ class ReplicatedState(SyncObjConsumer):
     def rollup_window(self, now_minute: int, minutes: int | None) -> list:
         with self._lock:
             if minutes is None:
-                return metrics.merge_rollups([self.lifetime])
-            return metrics.window_rollup(self.rollups, now_minute, minutes)
+                return rollups.merge_rollups([self.lifetime])
+            return rollups.window_rollup(self.rollups, now_minute, minutes)
 
     def health_window(self, now_minute: int, minutes: int, now_epoch: float) -> dict:
         with self._lock:

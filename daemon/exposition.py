@@ -1,15 +1,10 @@
-"""Execution rollups and the Prometheus exposition of a node.
+"""How a node shows its metrics: the JSON summary fields and the Prometheus exposition.
 
-Two halves:
+Everything here only reads rollups (daemon/rollups.py, which is bound by state-machine
+compatibility); nothing here runs inside a replicated method, so it can change freely.
 
-* Pure rollup arithmetic (``new_rollup`` … ``prune_rollups``). These functions run
-  inside pysyncobj ``@replicated`` methods, where an exception stalls the whole
-  cluster (every node retries the same log entry forever) and any non-determinism
-  makes replicas diverge. So they never raise on valid input, read no clock or
-  random source, and keep data as plain lists/dicts of ints and floats so the
-  SyncObj stays picklable and cheap to snapshot.
-
-* ``render_prometheus``: turns a plain snapshot dict (built by the API layer) into
+* `summarize` and `quantile_ms`: the runbook's JSON fields (``/metrics``, ``/metrics/7d``…).
+* `render_prometheus`: turns a plain snapshot dict (built by the reporting layer) into
   the Prometheus text format or OpenMetrics, through prometheus_client so escaping
   and format details are the library's problem, not ours.
 
@@ -27,8 +22,7 @@ a per-node maximum is ``max by (instance) (daemon_raft_replication_lag_ms)`` in 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client.core import (
@@ -42,102 +36,19 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 
-__all__ = [
-    "BUCKETS_MS",
-    "STATUSES",
-    "add_execution",
-    "merge_rollups",
-    "minute_of",
-    "new_rollup",
-    "prune_rollups",
-    "quantile_ms",
-    "render_prometheus",
-    "summarize",
-    "wants_prometheus",
-    "window_rollup",
-]
-
-# Upper bounds in ms; a final +Inf slot is implied. Dense below 100 ms because the
-# runbook's SLO is "P95 < 100 ms": the estimate is only as good as the buckets around it.
-BUCKETS_MS: tuple[float, ...] = (
-    1,
-    2.5,
-    5,
-    10,
-    25,
-    50,
-    100,
-    250,
-    500,
-    1000,
-    2500,
-    5000,
-    10000,
-    30000,
-    60000,
+from daemon.rollups import (
+    BUCKETS_MS,
+    COUNT,
+    FAILURE,
+    HIST,
+    STATUS_SLOT,
+    STATUSES,
+    SUCCESS,
+    SUM,
+    TIMEOUT,
+    is_rollup,
+    new_rollup,
 )
-STATUSES = ("success", "failure", "timeout")
-
-# Positions inside a rollup list. A list (not a dict or dataclass) keeps pickles small:
-# 31 days of per-minute rollups is ~45k of them in the replicated state.
-_COUNT, _SUCCESS, _FAILURE, _TIMEOUT, _SUM, _HIST = range(6)
-_STATUS_SLOT = {"success": _SUCCESS, "failure": _FAILURE, "timeout": _TIMEOUT}
-_NBUCKETS = len(BUCKETS_MS) + 1
-
-DEFAULT_KEEP_MINUTES = 31 * 24 * 60
-
-
-# --------------------------------------------------------------------------- rollups
-
-
-def new_rollup() -> list:
-    """Return an empty rollup.
-
-    Shape: ``[count, success, failure, timeout, sum_duration_ms, hist]`` where ``hist``
-    holds ``len(BUCKETS_MS) + 1`` non-cumulative counts per bucket, the last one +Inf.
-    """
-    return [0, 0, 0, 0, 0.0, [0] * _NBUCKETS]
-
-
-def _clean_duration(duration_ms: Any) -> float:
-    # A bad duration must not poison the sum for 31 days nor make JSON unserialisable
-    # (inf/NaN are not JSON), so anything that is not a finite non-negative number is 0.
-    try:
-        value = float(duration_ms)
-    except (TypeError, ValueError, OverflowError):
-        return 0.0
-    if not math.isfinite(value) or value < 0:
-        return 0.0
-    return value
-
-
-def add_execution(rollup: list, status: str, duration_ms: float) -> None:
-    """Count one execution into ``rollup`` in place.
-
-    An unknown status counts as a failure (something went wrong that we cannot
-    name; hiding it would inflate the success rate). Negative, NaN or infinite
-    durations count as 0 ms.
-    """
-    value = _clean_duration(duration_ms)
-    slot = _STATUS_SLOT.get(status, _FAILURE) if isinstance(status, str) else _FAILURE
-    rollup[_COUNT] += 1
-    rollup[slot] += 1
-    rollup[_SUM] += value
-    # bisect_left gives Prometheus "le" semantics: a value equal to a bound belongs to it.
-    rollup[_HIST][bisect_left(BUCKETS_MS, value)] += 1
-
-
-def merge_rollups(rollups: Iterable[list]) -> list:
-    """Return a new rollup that is the sum of ``rollups`` (empty input -> empty rollup)."""
-    total = new_rollup()
-    hist = total[_HIST]
-    for rollup in rollups:
-        for slot in (_COUNT, _SUCCESS, _FAILURE, _TIMEOUT, _SUM):
-            total[slot] += rollup[slot]
-        # Slicing tolerates a histogram of another length (another code version) without raising.
-        for i, n in enumerate(rollup[_HIST][:_NBUCKETS]):
-            hist[i] += n
-    return total
 
 
 def quantile_ms(hist: list[int], q: float) -> float:
@@ -177,59 +88,19 @@ def summarize(rollup: list) -> dict:
     breached the SLO, and the runbook's post-upgrade gate (``successRate > 98``) and SLO
     report must not fail on an idle or freshly restarted cluster. It also avoids 0/0.
     """
-    count = rollup[_COUNT]
-    errors = rollup[_FAILURE] + rollup[_TIMEOUT]
-    hist = rollup[_HIST]
+    count = rollup[COUNT]
+    errors = rollup[FAILURE] + rollup[TIMEOUT]
+    hist = rollup[HIST]
     return {
         "totalOperations": count,
-        "successCount": rollup[_SUCCESS],
+        "successCount": rollup[SUCCESS],
         "errorCount": errors,
-        "timeoutCount": rollup[_TIMEOUT],
-        "successRate": round(rollup[_SUCCESS] * 100.0 / count, 2) if count else 100.0,
-        "avgDuration": round(rollup[_SUM] / count, 3) if count else 0.0,
+        "timeoutCount": rollup[TIMEOUT],
+        "successRate": round(rollup[SUCCESS] * 100.0 / count, 2) if count else 100.0,
+        "avgDuration": round(rollup[SUM] / count, 3) if count else 0.0,
         "p95Duration": round(quantile_ms(hist, 0.95), 3),
         "p99Duration": round(quantile_ms(hist, 0.99), 3),
     }
-
-
-def minute_of(epoch_s: float) -> int:
-    """Return the minute bucket key for a Unix timestamp in seconds.
-
-    Called inside replicated methods, so a timestamp that is not a finite number maps
-    to minute 0 (pruned soon after) instead of raising and stalling the cluster.
-    """
-    try:
-        return int(epoch_s // 60)
-    except (TypeError, ValueError, OverflowError):
-        return 0
-
-
-def window_rollup(rollups_by_minute: dict[int, list], now_minute: int, minutes: int) -> list:
-    """Merge the per-minute rollups with ``now_minute - minutes < minute <= now_minute``."""
-    start = now_minute - minutes
-    return merge_rollups(
-        rollup for minute, rollup in rollups_by_minute.items() if start < minute <= now_minute
-    )
-
-
-def prune_rollups(
-    rollups_by_minute: dict[int, list],
-    now_minute: int,
-    keep_minutes: int = DEFAULT_KEEP_MINUTES,
-) -> None:
-    """Drop, in place, minutes that ``window_rollup(..., now_minute, keep_minutes)`` would skip.
-
-    Minutes after ``now_minute`` are kept: a new leader's clock may be slightly behind
-    the previous one's, and its data is still current.
-    """
-    cutoff = now_minute - keep_minutes
-    # Collect first (sorted, so every replica deletes in the same order), then delete:
-    # mutating a dict while iterating it raises.
-    for minute in sorted(m for m in rollups_by_minute if m <= cutoff):
-        del rollups_by_minute[minute]
-
-
-# ----------------------------------------------------------------------- prometheus
 
 
 def wants_prometheus(accept: str) -> bool:
@@ -268,14 +139,7 @@ def _section(snapshot: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 def _rollup_or_empty(value: Any) -> list:
     # A malformed rollup would emit a histogram without its +Inf bucket, which
     # Prometheus rejects for the whole scrape; an empty one keeps the other metrics.
-    if (
-        isinstance(value, list)
-        and len(value) == _HIST + 1
-        and isinstance(value[_HIST], list)
-        and len(value[_HIST]) == _NBUCKETS
-    ):
-        return value
-    return new_rollup()
+    return value if is_rollup(value) else new_rollup()
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
@@ -293,24 +157,24 @@ def _execution_families(local: list) -> Iterator[Metric]:
         labels=["status"],
     )
     for status in STATUSES:
-        statuses.add_metric([status], local[_STATUS_SLOT[status]])
+        statuses.add_metric([status], local[STATUS_SLOT[status]])
     yield statuses
     # Label-free on purpose: the runbook alerts on rate(daemon_operations_failed_total[5m]).
     yield _counter(
         "daemon_operations_failed_total",
         "Operation executions run by this node that ended in failure or timeout.",
-        local[_FAILURE] + local[_TIMEOUT],
+        local[FAILURE] + local[TIMEOUT],
     )
     cumulative = 0
     buckets: list[tuple[str, float]] = []
-    for bound, count in zip((*BUCKETS_MS, math.inf), local[_HIST], strict=False):
+    for bound, count in zip((*BUCKETS_MS, math.inf), local[HIST], strict=False):
         cumulative += count
         buckets.append((floatToGoString(bound), cumulative))
     yield HistogramMetricFamily(
         "daemon_operation_duration_ms",
         "Duration of operation executions run by this node, in milliseconds.",
         buckets=buckets,
-        sum_value=local[_SUM],
+        sum_value=local[SUM],
     )
 
 
