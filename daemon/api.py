@@ -131,7 +131,7 @@ def build_app(node: DaemonNode) -> Starlette:
         return JSONResponse({"status": "alive", "node": node.name})
 
     async def ready(request: Request) -> Response:
-        ok, status, reason = node.readiness()
+        ok, status, reason = node.reporting.readiness()
         body = {"status": status, "node": node.name}
         if not ok:
             body["reason"] = reason
@@ -139,11 +139,11 @@ def build_app(node: DaemonNode) -> Starlette:
 
     @read
     async def health_node(request: Request) -> Response:
-        return JSONResponse(node.node_view())
+        return JSONResponse(node.reporting.node_view())
 
     @read
     async def health_cluster(request: Request) -> Response:
-        return JSONResponse(await node.cluster_view())
+        return JSONResponse(await node.reporting.cluster_view())
 
     # ---- operations ----
     @read
@@ -202,16 +202,18 @@ def build_app(node: DaemonNode) -> Starlette:
     async def metrics_now(request: Request) -> Response:
         accept = request.headers.get("accept", "")
         if exposition.wants_prometheus(accept):
-            body, content_type = exposition.render_prometheus(node.prometheus_snapshot(), accept)
+            body, content_type = exposition.render_prometheus(
+                node.reporting.prometheus_snapshot(), accept
+            )
             return Response(body, media_type=content_type)
-        return JSONResponse(node.metrics_summary(None))
+        return JSONResponse(node.reporting.metrics_summary(None))
 
     @read
     async def metrics_window(request: Request) -> Response:
         window = request.path_params["window"]
         if window not in WINDOWS:
             raise ApiError(404, f"unknown window '{window[:20]}'; use one of {', '.join(WINDOWS)}")
-        return JSONResponse(await node.metrics_window(WINDOWS[window]))
+        return JSONResponse(await node.reporting.metrics_window(WINDOWS[window]))
 
     # ---- queue and admin ----
     @read
@@ -220,7 +222,7 @@ def build_app(node: DaemonNode) -> Starlette:
 
     @admin
     async def snapshot(request: Request) -> Response:
-        return JSONResponse(await node.snapshot())
+        return JSONResponse(await node.admin.snapshot())
 
     def drain_endpoint(draining: bool) -> Handler:
         @admin
@@ -233,11 +235,11 @@ def build_app(node: DaemonNode) -> Starlette:
                 raise ApiError(400, "node must be a node name")
             if target and target != node.name:
                 path = "/admin/drain" if draining else "/admin/undrain"
-                forwarded = await node.forward(
+                forwarded = await node.peers.forward(
                     target, "POST", path, request.headers.get("authorization")
                 )
                 return JSONResponse(forwarded.json(), status_code=forwarded.status_code)
-            return JSONResponse(await node.set_draining(draining))
+            return JSONResponse(await node.admin.set_draining(draining))
 
         return endpoint
 
@@ -250,18 +252,18 @@ def build_app(node: DaemonNode) -> Starlette:
         if target is not None and not isinstance(target, str):
             raise ApiError(400, "target must be a node name")
         if not node.raft.is_leader:
-            leader = node.leader_name()
+            leader = node.directory.leader_name()
             if leader is None:
                 raise ApiError(503, "no leader right now; retry in a moment")
-            forwarded = await node.forward(
+            forwarded = await node.peers.forward(
                 leader, "POST", "/admin/transfer-leader", request.headers.get("authorization"), body
             )
             return JSONResponse(forwarded.json(), status_code=forwarded.status_code)
-        return JSONResponse(await node.transfer_leader(target))
+        return JSONResponse(await node.admin.transfer_leader(target))
 
     @read
     async def list_members(request: Request) -> Response:
-        view = await node.cluster_view()
+        view = await node.reporting.cluster_view()
         return JSONResponse(
             [
                 {k: n[k] for k in ("name", "role", "reachable", "raftAddress", "httpUrl")}
@@ -271,11 +273,11 @@ def build_app(node: DaemonNode) -> Starlette:
 
     @admin
     async def add_member(request: Request) -> Response:
-        return JSONResponse(await node.add_member(await read_json(request, node)))
+        return JSONResponse(await node.admin.add_member(await read_json(request, node)))
 
     @admin
     async def remove_member(request: Request) -> Response:
-        return JSONResponse(await node.remove_member(request.path_params["name"]))
+        return JSONResponse(await node.admin.remove_member(request.path_params["name"]))
 
     @admin
     async def shutdown(request: Request) -> Response:
@@ -317,7 +319,7 @@ def build_app(node: DaemonNode) -> Starlette:
         return error(500, "internal error; see the node's log")
 
     async def root(request: Request) -> Response:
-        return JSONResponse({"node": node.name, "version": node.node_view()["version"]})
+        return JSONResponse({"node": node.name, "version": node.reporting.node_view()["version"]})
 
     routes.append(Route("/", root))
     return Starlette(

@@ -1,8 +1,11 @@
-"""A running node: Raft, executor, cache and operations, behind plain methods.
+"""A running node: it builds its parts, runs operations and owns its lifecycle.
 
-The HTTP layer (api.py) only parses, authorises and maps exceptions to codes;
-what a request means lives here, in reporting.py (cluster view, metrics) and in
-admin.py (snapshot, drain, leadership, membership, shutdown).
+The HTTP layer (api.py) only parses, authorises and maps exceptions to codes; what
+a request means lives here (operations, execute, shutdown), in `node.reporting`
+(its own view, the cluster view, metrics) and in `node.admin` (snapshot, drain,
+leadership, membership). Those collaborators are constructed below with exactly
+what each uses; the directory, peer HTTP and Raft writes they share are objects of
+their own (directory.py, peers.py, writes.py), not attributes of a shared self.
 """
 
 from __future__ import annotations
@@ -17,23 +20,25 @@ from typing import Any
 
 import httpx
 
-from daemon import __version__, rollups
+from daemon import rollups
 from daemon.admin import Admin
-from daemon.auth import TokenBook, internal_token
+from daemon.auth import TokenBook
 from daemon.batcher import RecordBatcher
 from daemon.cache import ResultCache
 from daemon.config import Config
 from daemon.contract import format_time
+from daemon.directory import Directory
 from daemon.errors import ApiError
 from daemon.executor import Executor
 from daemon.handlers import HandlerPolicy
 from daemon.operations import DefinitionError, validate_definition
+from daemon.peers import Peers
 from daemon.raft import NotCommitted, RaftNode
 from daemon.reporting import Reporting
+from daemon.writes import Writes
 
 log = logging.getLogger("daemon.node")
 
-PEER_TIMEOUT_S = 0.5
 UPTIME_MARK_EVERY_S = 15.0
 RESULT_MAX_CHARS = 1024
 
@@ -49,7 +54,7 @@ def small_result(result: Any) -> Any:
     return {"truncated": True, "preview": text[:RESULT_MAX_CHARS]}
 
 
-class DaemonNode(Reporting, Admin):
+class DaemonNode:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.name = config.node_name
@@ -67,25 +72,43 @@ class DaemonNode(Reporting, Admin):
         self.raft = RaftNode(config)
         self.state = self.raft.state
         self.batcher = RecordBatcher(self.raft)
-        self.http: httpx.AsyncClient | None = None
+        self.directory = Directory(config, self.state, self.raft)
+        self.peers = Peers(self.directory, config.raft.password)
+        self.writes = Writes(self.raft, self.state)
+        self.reporting = Reporting(
+            config=config,
+            raft=self.raft,
+            executor=self.executor,
+            cache=self.cache,
+            directory=self.directory,
+            peers=self.peers,
+            local_rollup=self.local_rollup,
+            started_at=self.started_at,
+        )
+        self.admin = Admin(
+            config=config,
+            raft=self.raft,
+            executor=self.executor,
+            directory=self.directory,
+            writes=self.writes,
+            reporting=self.reporting,
+        )
         self.shutting_down = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._pending_records: dict[str, dict] = {}
-        self._internal_auth = {"Authorization": f"Bearer {internal_token(config.raft.password)}"}
 
     # ---- lifecycle -------------------------------------------------------
     async def start(self) -> None:
         self.raft.bind_loop(asyncio.get_running_loop())
         self.raft.on_role_change(self._on_role_change)
-        self.http = httpx.AsyncClient(timeout=PEER_TIMEOUT_S, verify=False)
+        self.peers.open()
         self._spawn(self._leader_duties())
         self._spawn(self._restore_drain_flag())
 
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self.http is not None:
-            await self.http.aclose()
+        await self.peers.close()
         await asyncio.to_thread(self.raft.destroy)
 
     def _spawn(self, coro: Any) -> asyncio.Task:
@@ -138,31 +161,6 @@ class DaemonNode(Reporting, Admin):
             log.info("restoring drained state from the replicated flag")
             self.executor.drain()
 
-    # ---- directory -------------------------------------------------------
-    def directory(self) -> dict[str, dict[str, str]]:
-        """name -> {raftAddress, httpUrl}: config first, replicated members override."""
-        entries = {
-            self.name: {
-                "raftAddress": self.config.raft_advertise,
-                "httpUrl": self.config.advertise_http_url,
-            }
-        }
-        for peer in self.config.peers:
-            entries[peer.name] = {"raftAddress": peer.raft_address, "httpUrl": peer.http_url}
-        entries.update(self.state.members_snapshot())
-        return entries
-
-    def name_of(self, address: str | None) -> str | None:
-        if address is None:
-            return None
-        for name, entry in self.directory().items():
-            if entry["raftAddress"] == address:
-                return name
-        return address
-
-    def leader_name(self) -> str | None:
-        return self.name_of(self.raft.leader_address())
-
     # ---- operations ------------------------------------------------------
     async def define_operation(self, body: Any) -> tuple[bool, dict]:
         now = format_time(time.time())
@@ -173,8 +171,7 @@ class DaemonNode(Reporting, Admin):
         existing = self.state.get_operation(op["id"])
         op["createdAt"] = existing["createdAt"] if existing else now
         op["updatedAt"] = now
-        write_id = uuid.uuid4().hex
-        await self._commit(self.state.define_operation, write_id, op, write_id=write_id)
+        await self.writes.commit(self.state.define_operation, op)
         self.executor.invalidate_operation(op["id"])
         return existing is None, self.state.get_operation(op["id"]) or op
 
@@ -192,13 +189,11 @@ class DaemonNode(Reporting, Admin):
         """Wait until this node has applied what the leader had committed when
         asked (the Raft read-index idea, over HTTP). False when there is nothing
         to wait for: this node leads, or no leader answers."""
-        leader = self.leader_name()
-        if leader is None or leader == self.name or self.http is None:
+        leader = self.directory.leader_name()
+        if leader is None or leader == self.name or not self.peers.is_open:
             return False
         try:
-            url = self.url_of(leader)
-            answer = await self.http.get(f"{url}/health/node", headers=self._internal_auth)
-            commit_index = int(answer.json()["commitIndex"])
+            commit_index = await self.peers.commit_index_of(leader)
         except (ApiError, httpx.HTTPError, ValueError, KeyError, TypeError):
             return False
         deadline = time.monotonic() + timeout_s
@@ -210,26 +205,14 @@ class DaemonNode(Reporting, Admin):
 
     async def delete_operation(self, op_id: str) -> None:
         await self.find_operation(op_id)
-        write_id = uuid.uuid4().hex
-        await self._commit(self.state.delete_operation, write_id, op_id, write_id=write_id)
+        await self.writes.commit(self.state.delete_operation, op_id)
         self.executor.invalidate_operation(op_id)
-
-    async def _commit(self, method: Any, *args: Any, write_id: str) -> None:
-        self._require_quorum()
-        try:
-            await self.raft.submit(method, *args, confirmed=lambda: self.state.has_write(write_id))
-        except NotCommitted as exc:
-            raise ApiError(503, f"not committed: {exc}", writeId=write_id) from None
-
-    def _require_quorum(self) -> None:
-        if not self.raft.has_quorum:
-            raise ApiError(503, "no quorum: this node cannot reach a majority of the cluster")
 
     async def execute(self, op_id: str, params: dict | None) -> dict:
         op = await self.find_operation(op_id)
         if self.executor.draining:
             raise ApiError(503, f"node {self.name} is draining; send work to another node")
-        self._require_quorum()
+        self.writes.require_quorum()
         outcome = await self.executor.execute(op, params)
         record = {
             "id": uuid.uuid4().hex,
@@ -278,42 +261,22 @@ class DaemonNode(Reporting, Admin):
                 await asyncio.sleep(1)
         self._pending_records.pop(rid, None)
 
-    # ---- health ----------------------------------------------------------
-    def readiness(self) -> tuple[bool, str, str]:
-        if not self.raft.is_ready():
-            return False, "starting", "catching up with the cluster log"
-        if self.executor.draining:
-            return False, "draining", "node is draining: it takes no new work"
-        if not self.raft.has_quorum:
-            return False, "no-quorum", "cannot reach a majority of the cluster"
-        return True, "ready", ""
-
-    def node_view(self) -> dict[str, Any]:
-        view = self.raft.view
-        body: dict[str, Any] = {
-            "name": self.name,
-            "role": self.raft.role,
-            "term": view.term,
-            "commitIndex": view.commit_index,
-            "appliedIndex": view.applied_index,
-            "lastLogIndex": view.last_log_index,
-            "digest": view.digest,
-            "draining": self.executor.draining,
-            "version": __version__,
-            "codeVersion": self.raft.obj.getCodeVersion(),
-            "leader": self.leader_name(),
-            "hasQuorum": self.raft.has_quorum,
-            "ready": self.readiness()[0],  # what /health/ready answers
-            "raftReady": self.raft.is_ready(),
-            "httpUrl": self.config.advertise_http_url,
-            "raftAddress": self.config.raft_advertise,
-            "uptimeSeconds": round(time.time() - self.started_at, 1),
-            "disk": self.raft.disk_usage(),
-        }
-        progress = self.raft.follower_progress()
-        if progress:
-            body["followers"] = {self.name_of(a): p for a, p in progress.items()}
-        return body
+    # ---- shutdown --------------------------------------------------------
+    async def graceful_shutdown(self, drain_timeout_s: float = 30.0) -> None:
+        """Drain, finish in-flight work, hand leadership away, then stop."""
+        if self.shutting_down.is_set():
+            return
+        log.info("shutting down: draining")
+        self.executor.drain()
+        await self.executor.wait_idle(drain_timeout_s)
+        while self._pending_records and drain_timeout_s > 0:
+            await asyncio.sleep(0.1)
+            drain_timeout_s -= 0.1
+        if self.raft.is_leader and len(self.raft.member_addresses()) > 1:
+            with contextlib.suppress(ApiError):
+                result = await self.admin.transfer_leader(None)
+                log.info("handed leadership to %s", result["leader"])
+        self.shutting_down.set()
 
 
 __all__ = ["ApiError", "DaemonNode"]

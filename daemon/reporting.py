@@ -1,7 +1,7 @@
-"""What a node reports: the cluster view and the metrics documents.
+"""What a node reports: its own view, readiness, the cluster view and the metrics.
 
-A mixin of DaemonNode (daemon/node.py), split out to keep modules short; it uses
-the node's raft, state, executor, cache, directory and HTTP client.
+Read-only: nothing here changes state. Constructed by DaemonNode with exactly what
+it reads (daemon/node.py).
 """
 
 from __future__ import annotations
@@ -10,34 +10,89 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
-
 from daemon import __version__, exposition, rollups
+from daemon.cache import ResultCache
+from daemon.config import Config
 from daemon.contract import fault_tolerance, quorum_size
+from daemon.directory import Directory
+from daemon.executor import Executor
+from daemon.peers import Peers
+from daemon.raft import RaftNode
 
 LAG_REPLICATED_MS = 100.0  # the runbook's critical replication-lag threshold
 
 
 class Reporting:
-    async def _peer_view(self, url: str) -> dict | None:
-        assert self.http is not None
-        try:
-            response = await self.http.get(f"{url}/health/node", headers=self._internal_auth)
-            if response.status_code == 200:
-                return response.json()
-        except (httpx.HTTPError, ValueError):
-            pass
-        return None
+    def __init__(
+        self,
+        *,
+        config: Config,
+        raft: RaftNode,
+        executor: Executor,
+        cache: ResultCache,
+        directory: Directory,
+        peers: Peers,
+        local_rollup: list,
+        started_at: float,
+    ) -> None:
+        self.name = config.node_name
+        self._config = config
+        self._raft = raft
+        self._state = raft.state
+        self._executor = executor
+        self._cache = cache
+        self._directory = directory
+        self._peers = peers
+        self._local_rollup = local_rollup  # executions this process ran; the node adds to it
+        self._started_at = started_at
 
+    # ---- this node -------------------------------------------------------
+    def readiness(self) -> tuple[bool, str, str]:
+        if not self._raft.is_ready():
+            return False, "starting", "catching up with the cluster log"
+        if self._executor.draining:
+            return False, "draining", "node is draining: it takes no new work"
+        if not self._raft.has_quorum:
+            return False, "no-quorum", "cannot reach a majority of the cluster"
+        return True, "ready", ""
+
+    def node_view(self) -> dict[str, Any]:
+        view = self._raft.view
+        body: dict[str, Any] = {
+            "name": self.name,
+            "role": self._raft.role,
+            "term": view.term,
+            "commitIndex": view.commit_index,
+            "appliedIndex": view.applied_index,
+            "lastLogIndex": view.last_log_index,
+            "digest": view.digest,
+            "draining": self._executor.draining,
+            "version": __version__,
+            "codeVersion": self._raft.obj.getCodeVersion(),
+            "leader": self._directory.leader_name(),
+            "hasQuorum": self._raft.has_quorum,
+            "ready": self.readiness()[0],  # what /health/ready answers
+            "raftReady": self._raft.is_ready(),
+            "httpUrl": self._config.advertise_http_url,
+            "raftAddress": self._config.raft_advertise,
+            "uptimeSeconds": round(time.time() - self._started_at, 1),
+            "disk": self._raft.disk_usage(),
+        }
+        progress = self._raft.follower_progress()
+        if progress:
+            body["followers"] = {self._directory.name_of(a): p for a, p in progress.items()}
+        return body
+
+    # ---- the cluster -----------------------------------------------------
     async def cluster_view(self) -> dict[str, Any]:
-        directory = self.directory()
-        addresses = self.raft.member_addresses()
+        directory = self._directory.entries()
+        addresses = self._raft.member_addresses()
         by_address = {entry["raftAddress"]: name for name, entry in directory.items()}
         names = [by_address.get(a, a) for a in addresses]
         own = self.node_view()
         others = [n for n in names if n != self.name]
         fetched = await asyncio.gather(
-            *(self._peer_view(directory[n]["httpUrl"]) for n in others if n in directory)
+            *(self._peers.node_view(directory[n]["httpUrl"]) for n in others if n in directory)
         )
         views: dict[str, dict | None] = {self.name: own}
         views.update(zip([n for n in others if n in directory], fetched, strict=True))
@@ -52,7 +107,7 @@ class Reporting:
                 "name": name,
                 "role": (view or {}).get("role", "unknown"),
                 "reachable": view is not None,
-                "draining": (view or {}).get("draining", self.state.draining_of(name)),
+                "draining": (view or {}).get("draining", self._state.draining_of(name)),
                 "version": (view or {}).get("version"),
                 "term": (view or {}).get("term"),
                 "appliedIndex": (view or {}).get("appliedIndex"),
@@ -93,12 +148,12 @@ class Reporting:
     # ---- metrics ---------------------------------------------------------
     def metrics_summary(self, window_minutes: int | None) -> dict[str, Any]:
         now = time.time()
-        rollup = self.state.rollup_window(rollups.minute_of(now), window_minutes)
-        cache = self.cache.stats()
+        rollup = self._state.rollup_window(rollups.minute_of(now), window_minutes)
+        cache = self._cache.stats()
         body: dict[str, Any] = {
             **exposition.summarize(rollup),
-            "activeCount": self.executor.active_count,
-            "queuedCount": self.executor.queued_count,
+            "activeCount": self._executor.active_count,
+            "queuedCount": self._executor.queued_count,
             "cacheSize": cache["size"],
             "cacheHits": cache["hits"],
             "cacheMisses": cache["misses"],
@@ -113,7 +168,7 @@ class Reporting:
     async def metrics_window(self, window_minutes: int) -> dict[str, Any]:
         body = self.metrics_summary(window_minutes)
         now = time.time()
-        health = self.state.health_window(rollups.minute_of(now), window_minutes, now)
+        health = self._state.health_window(rollups.minute_of(now), window_minutes, now)
         cluster = await self.cluster_view()
         cluster_health = {
             "replicationLag": cluster["replicationLag"],
@@ -132,23 +187,23 @@ class Reporting:
         return body
 
     def prometheus_snapshot(self) -> dict[str, Any]:
-        view = self.raft.view
-        progress = self.raft.follower_progress()
-        lag = {self.name_of(a) or a: p["lagMs"] for a, p in progress.items()}
-        queue = self.executor.queue_snapshot()
+        view = self._raft.view
+        progress = self._raft.follower_progress()
+        lag = {self._directory.name_of(a) or a: p["lagMs"] for a, p in progress.items()}
+        queue = self._executor.queue_snapshot()
         return {
             "node": self.name,
             "version": __version__,
-            "local": self.local_rollup,
-            "cluster": self.state.rollup_window(0, None),
+            "local": self._local_rollup,
+            "cluster": self._state.rollup_window(0, None),
             "raft": {
                 "term": view.term,
                 "commitIndex": view.commit_index,
                 "appliedIndex": view.applied_index,
-                "isLeader": self.raft.is_leader,
-                "hasQuorum": self.raft.has_quorum,
-                "clusterSize": len(self.raft.member_addresses()),
-                "failoverCount": self.state.failover_count,
+                "isLeader": self._raft.is_leader,
+                "hasQuorum": self._raft.has_quorum,
+                "clusterSize": len(self._raft.member_addresses()),
+                "failoverCount": self._state.failover_count,
                 "replicationLagMs": lag,
                 "maxReplicationLagMs": max((v for v in lag.values() if v is not None), default=0.0),
             },
@@ -159,8 +214,8 @@ class Reporting:
                 "maxConcurrent": queue["maxConcurrent"],
                 "draining": queue["draining"],
             },
-            "cache": self.cache.stats(),
-            "journalBytes": self.raft.journal_bytes(),
-            "dataDirBytes": self.raft.data_dir_bytes(),
-            "uptimeSeconds": time.time() - self.started_at,
+            "cache": self._cache.stats(),
+            "journalBytes": self._raft.journal_bytes(),
+            "dataDirBytes": self._raft.data_dir_bytes(),
+            "uptimeSeconds": time.time() - self._started_at,
         }

@@ -154,7 +154,7 @@ async def _announce_ready(node: DaemonNode) -> None:
     while not node.raft.is_ready():
         await asyncio.sleep(0.05)
     # The runbook greps for this line after a restore.
-    log.info("cluster started: node %s ready, leader %s", node.name, node.leader_name())
+    log.info("cluster started: node %s ready, leader %s", node.name, node.directory.leader_name())
 
 
 def run(config: Config) -> int:

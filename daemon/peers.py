@@ -1,0 +1,72 @@
+"""HTTP between members: asking a peer for its own view, and forwarding admin calls.
+
+One pooled client per node, opened when the event loop runs. Peer reads carry the
+internal token (derived from the Raft secret), so they work with anonymous reads off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from daemon.auth import internal_token
+from daemon.directory import Directory
+from daemon.errors import ApiError
+
+PEER_TIMEOUT_S = 0.5
+FORWARD_TIMEOUT_S = 30.0
+
+
+class Peers:
+    def __init__(self, directory: Directory, raft_password: str) -> None:
+        self._directory = directory
+        self._auth = {"Authorization": f"Bearer {internal_token(raft_password)}"}
+        self._http: httpx.AsyncClient | None = None
+
+    def open(self) -> None:
+        self._http = httpx.AsyncClient(timeout=PEER_TIMEOUT_S, verify=False)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    @property
+    def is_open(self) -> bool:
+        return self._http is not None
+
+    async def node_view(self, url: str) -> dict | None:
+        """The member's /health/node answer, or None if it does not answer in time."""
+        assert self._http is not None
+        try:
+            response = await self._http.get(f"{url}/health/node", headers=self._auth)
+            if response.status_code == 200:
+                return response.json()
+        except (httpx.HTTPError, ValueError):
+            pass
+        return None
+
+    async def commit_index_of(self, name: str) -> int:
+        """The member's commit index, asked directly; raises if it cannot be had."""
+        assert self._http is not None
+        answer = await self._http.get(
+            f"{self._directory.url_of(name)}/health/node", headers=self._auth
+        )
+        return int(answer.json()["commitIndex"])
+
+    async def forward(
+        self, name: str, method: str, path: str, auth: str | None, body: Any = None
+    ) -> httpx.Response:
+        """Send the caller's request, with the caller's token, to the named member."""
+        assert self._http is not None
+        headers = {"Authorization": auth} if auth else {}
+        try:
+            return await self._http.request(
+                method,
+                self._directory.url_of(name) + path,
+                json=body,
+                headers=headers,
+                timeout=FORWARD_TIMEOUT_S,
+            )
+        except httpx.HTTPError as exc:
+            raise ApiError(502, f"node '{name}' did not answer: {exc.__class__.__name__}") from None
