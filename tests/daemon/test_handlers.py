@@ -393,3 +393,9 @@ async def test_cancelled_shell_command_is_killed(tmp_path: Path) -> None:
         await task
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
+
+
+def test_every_kind_of_the_contract_has_a_parser_and_a_runner() -> None:
+    from daemon.handlers import parse, run
+
+    assert set(parse._PARSERS) == set(HANDLER_KINDS) == set(run._RUNNERS)
