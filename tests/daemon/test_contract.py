@@ -7,12 +7,14 @@ contract cannot drift from what the daemon sends.
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from daemon import contract
+from daemon.api import WINDOWS
 from daemon.contract import (
     ContractError,
     fault_tolerance,
@@ -23,7 +25,15 @@ from daemon.contract import (
     quorum_size,
     valid_operation_id,
 )
-from tests.cluster_harness import Cluster, wait_for
+from tests.cluster_harness import ROOT, Cluster, wait_for
+
+API_DOC = (ROOT / "docs" / "daemon-api.md").read_text()
+
+
+def documented(key: str) -> bool:
+    """Named as a JSON key ("key") or in code (`key`) in docs/daemon-api.md."""
+    return f'"{key}"' in API_DOC or f"`{key}`" in API_DOC
+
 
 LEADER_NODE: dict[str, Any] = {
     "name": "unrdf-daemon-0",
@@ -260,6 +270,19 @@ def test_contract_errors_are_value_errors_with_one_line() -> None:
     assert "\n" not in str(caught.value)
 
 
+def test_the_api_doc_names_every_route_and_metrics_window() -> None:
+    source = (ROOT / "daemon" / "api.py").read_text()
+    paths = set(re.findall(r'Route\("([^"]+)"', source))
+    assert len(paths) > 15
+    for path in paths:
+        shown = re.sub(
+            r"\{(\w+)\}", lambda m: "{" + ("id" if m[1] == "op_id" else m[1]) + "}", path
+        )
+        assert f"`{shown}" in API_DOC or f" {shown}`" in API_DOC or shown in API_DOC, path
+    for window in WINDOWS:
+        assert f"`{window}`" in API_DOC, window
+
+
 @pytest.mark.cluster
 def test_real_health_answers_from_leader_and_follower_parse(cluster: Cluster) -> None:
     leader = cluster.leader()
@@ -277,12 +300,19 @@ def test_real_health_answers_from_leader_and_follower_parse(cluster: Cluster) ->
     assert led.disk is not None and led.disk.data_dir_bytes > 0
     assert led.code_version is not None and led.ready
 
+    leader_body = cluster.get(leader, "/health/node").json()
+    undocumented = [k for k in (*leader_body, *leader_body["disk"]) if not documented(k)]
+    assert undocumented == [], "fields /health/node sends that docs/daemon-api.md does not name"
+
     followed = parse_node_health(cluster.get(follower, "/health/node").json())
     assert followed.role == "follower" and followed.leader == leader.name
     assert followed.followers == {}
 
     for asked in (leader, follower):
-        view = parse_cluster_view(cluster.get(asked, "/health/cluster").json())
+        body = cluster.get(asked, "/health/cluster").json()
+        fields = [*body, *(k for n in body["nodes"] for k in n)]
+        assert [k for k in fields if not documented(k)] == []
+        view = parse_cluster_view(body)
         assert view.node == asked.name and view.leader == leader.name
         assert {m.name for m in view.members} == names
         assert (view.cluster_size, view.quorum_size, view.reachable_nodes) == (3, 2, 3)
