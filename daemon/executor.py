@@ -28,14 +28,10 @@ from dataclasses import dataclass, field
 
 from daemon.cache import ResultCache
 from daemon.contract import format_time
-from daemon.handlers import HandlerError, HandlerFailure, HandlerPolicy, run_handler
+from daemon.handlers import HandlerFailure, HandlerPolicy, run_handler
 
 DEFAULT_TIMEOUT_MS = 30_000
-MAX_TIMEOUT_MS = 3_600_000
-MAX_CACHE_TTL_MS = 86_400_000
 DEFAULT_RETRIES: dict = {"max": 0, "backoffMs": 100.0, "multiplier": 2.0, "maxBackoffMs": 5000.0}
-MAX_RETRIES = 10
-MAX_BACKOFF_MS = 3_600_000
 MAX_SNAPSHOT_ITEMS = 100
 MAX_RETRY_AFTER_S = 60
 # Weight of the newest execution in the moving average that sizes Retry-After.
@@ -88,55 +84,7 @@ class Outcome:
         }
 
 
-# --------------------------------------------------------------------------- validation
-
-
-def _number(field_name: str, value: object, low: float, high: float, integer: bool) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if ok and isinstance(value, float):
-        ok = math.isfinite(value) and (value.is_integer() or not integer)
-    if not ok or not low <= value <= high:
-        kind = "an integer" if integer else "a number"
-        raise HandlerError(f"'{field_name}' must be {kind} between {low:g} and {high:g}")
-    return int(value) if integer else float(value)
-
-
-def validate_retries(retries: object) -> dict:
-    """Normalise an operation's ``retries`` (None means no retries); raise HandlerError."""
-    if retries is None:
-        return dict(DEFAULT_RETRIES)
-    if not isinstance(retries, dict):
-        raise HandlerError(
-            "'retries' must be an object like "
-            '{"max": 3, "backoffMs": 100, "multiplier": 2.0, "maxBackoffMs": 5000}'
-        )
-    unknown = sorted(str(k) for k in retries if k not in DEFAULT_RETRIES)
-    if unknown:
-        allowed = ", ".join(DEFAULT_RETRIES)
-        raise HandlerError(f"unknown field 'retries.{unknown[0]}'; allowed fields: {allowed}")
-    merged = {**DEFAULT_RETRIES, **{k: v for k, v in retries.items() if v is not None}}
-    return {
-        "max": _number("retries.max", merged["max"], 0, MAX_RETRIES, integer=True),
-        "backoffMs": _number("retries.backoffMs", merged["backoffMs"], 0, MAX_BACKOFF_MS, False),
-        "multiplier": _number("retries.multiplier", merged["multiplier"], 1, 100, False),
-        "maxBackoffMs": _number(
-            "retries.maxBackoffMs", merged["maxBackoffMs"], 0, MAX_BACKOFF_MS, False
-        ),
-    }
-
-
-def validate_timeout_ms(value: object) -> int:
-    """Normalise an operation's ``timeoutMs`` (None means the 30 s default)."""
-    if value is None:
-        return DEFAULT_TIMEOUT_MS
-    return int(_number("timeoutMs", value, 1, MAX_TIMEOUT_MS, integer=True))
-
-
-def validate_cache_ttl_ms(value: object) -> int:
-    """Normalise an operation's ``cacheTtlMs`` (None or 0 means results are not cached)."""
-    if value is None:
-        return 0
-    return int(_number("cacheTtlMs", value, 0, MAX_CACHE_TTL_MS, integer=True))
+# --------------------------------------------------------------------------- retries and cache
 
 
 def backoff_delays_ms(retries: dict) -> list[float]:

@@ -6,18 +6,70 @@ caught here and reported as a one-line 400.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from daemon.contract import OPERATION_ID_RULE, valid_operation_id
-from daemon.executor import validate_retries
+from daemon.executor import DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS
 from daemon.handlers import HandlerError, HandlerPolicy, parse_handler
 
 FIELDS = {"id", "name", "handler", "timeoutMs", "retries", "cacheTtlMs", "description"}
-DEFAULT_TIMEOUT_MS = 30_000
+MAX_TIMEOUT_MS = 3_600_000
+MAX_CACHE_TTL_MS = 86_400_000
+MAX_RETRIES = 10
+MAX_BACKOFF_MS = 3_600_000
 
 
 class DefinitionError(ValueError):
     """One line, safe to show to the caller."""
+
+
+def _number(field_name: str, value: object, low: float, high: float, integer: bool) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if ok and isinstance(value, float):
+        ok = math.isfinite(value) and (value.is_integer() or not integer)
+    if not ok or not low <= value <= high:
+        kind = "an integer" if integer else "a number"
+        raise HandlerError(f"'{field_name}' must be {kind} between {low:g} and {high:g}")
+    return int(value) if integer else float(value)
+
+
+def validate_retries(retries: object) -> dict:
+    """Normalise an operation's ``retries`` (None means no retries); raise HandlerError."""
+    if retries is None:
+        return dict(DEFAULT_RETRIES)
+    if not isinstance(retries, dict):
+        raise HandlerError(
+            "'retries' must be an object like "
+            '{"max": 3, "backoffMs": 100, "multiplier": 2.0, "maxBackoffMs": 5000}'
+        )
+    unknown = sorted(str(k) for k in retries if k not in DEFAULT_RETRIES)
+    if unknown:
+        allowed = ", ".join(DEFAULT_RETRIES)
+        raise HandlerError(f"unknown field 'retries.{unknown[0]}'; allowed fields: {allowed}")
+    merged = {**DEFAULT_RETRIES, **{k: v for k, v in retries.items() if v is not None}}
+    return {
+        "max": _number("retries.max", merged["max"], 0, MAX_RETRIES, integer=True),
+        "backoffMs": _number("retries.backoffMs", merged["backoffMs"], 0, MAX_BACKOFF_MS, False),
+        "multiplier": _number("retries.multiplier", merged["multiplier"], 1, 100, False),
+        "maxBackoffMs": _number(
+            "retries.maxBackoffMs", merged["maxBackoffMs"], 0, MAX_BACKOFF_MS, False
+        ),
+    }
+
+
+def validate_timeout_ms(value: object) -> int:
+    """Normalise an operation's ``timeoutMs`` (None means the 30 s default)."""
+    if value is None:
+        return DEFAULT_TIMEOUT_MS
+    return int(_number("timeoutMs", value, 1, MAX_TIMEOUT_MS, integer=True))
+
+
+def validate_cache_ttl_ms(value: object) -> int:
+    """Normalise an operation's ``cacheTtlMs`` (None or 0 means results are not cached)."""
+    if value is None:
+        return 0
+    return int(_number("cacheTtlMs", value, 0, MAX_CACHE_TTL_MS, integer=True))
 
 
 def _int_field(body: dict, key: str, default: int, lo: int, hi: int) -> int:
@@ -58,7 +110,7 @@ def validate_definition(body: Any, policy: HandlerPolicy) -> dict:
         "name": name,
         "description": description,
         "handler": handler,
-        "timeoutMs": _int_field(body, "timeoutMs", DEFAULT_TIMEOUT_MS, 1, 3_600_000),
+        "timeoutMs": _int_field(body, "timeoutMs", DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS),
         "retries": retries,
-        "cacheTtlMs": _int_field(body, "cacheTtlMs", 0, 0, 86_400_000),
+        "cacheTtlMs": _int_field(body, "cacheTtlMs", 0, 0, MAX_CACHE_TTL_MS),
     }

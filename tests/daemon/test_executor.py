@@ -19,11 +19,9 @@ from daemon.executor import (
     Executor,
     QueueFull,
     backoff_delays_ms,
-    validate_cache_ttl_ms,
-    validate_retries,
-    validate_timeout_ms,
 )
 from daemon.handlers import HandlerError, HandlerPolicy, parse_handler
+from daemon.operations import validate_cache_ttl_ms, validate_retries, validate_timeout_ms
 from tests.daemon import sample_entrypoints as sample
 
 EP = "tests.daemon.sample_entrypoints"
