@@ -17,14 +17,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from daemon import exposition
-from daemon.contract import valid_operation_id
+from daemon.contract import METRICS_WINDOWS, valid_operation_id
 from daemon.executor import Draining, QueueFull
 from daemon.node import ApiError, DaemonNode
 
 log = logging.getLogger("daemon.api")
 
 Handler = Callable[[Request], Awaitable[Response]]
-WINDOWS = {"5m": 5, "1h": 60, "24h": 24 * 60, "7d": 7 * 24 * 60, "month": 31 * 24 * 60}
 MAX_PAGE = 1000
 
 
@@ -211,9 +210,11 @@ def build_app(node: DaemonNode) -> Starlette:
     @read
     async def metrics_window(request: Request) -> Response:
         window = request.path_params["window"]
-        if window not in WINDOWS:
-            raise ApiError(404, f"unknown window '{window[:20]}'; use one of {', '.join(WINDOWS)}")
-        return JSONResponse(await node.reporting.metrics_window(WINDOWS[window]))
+        if window not in METRICS_WINDOWS:
+            raise ApiError(
+                404, f"unknown window '{window[:20]}'; use one of {', '.join(METRICS_WINDOWS)}"
+            )
+        return JSONResponse(await node.reporting.metrics_window(METRICS_WINDOWS[window]))
 
     # ---- queue and admin ----
     @read

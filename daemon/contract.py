@@ -37,6 +37,15 @@ HANDLER_KINDS: tuple[str, ...] = ("noop", "sleep", "log", "fail", "http", "pytho
 """Every handler kind a node may run; which of http/python/shell are enabled is per node."""
 
 EXECUTION_STATUSES: tuple[str, ...] = ("success", "failure", "timeout")
+
+METRICS_WINDOWS: dict[str, int] = {
+    "5m": 5,
+    "1h": 60,
+    "24h": 24 * 60,
+    "7d": 7 * 24 * 60,
+    "month": 31 * 24 * 60,
+}
+"""GET /metrics/{window}: window name -> minutes."""
 NODE_ROLES: tuple[str, ...] = ("leader", "follower", "candidate")
 UNKNOWN_ROLE = "unknown"  # a member the answering node could not reach
 

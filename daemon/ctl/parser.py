@@ -11,7 +11,7 @@ from typing import Any, NoReturn, TextIO
 
 import httpx
 
-from daemon.contract import ContractError
+from daemon.contract import METRICS_WINDOWS, ContractError
 from daemon.ctl.client import DEFAULT_TIMEOUT_S, DEFAULT_URL, Client, split_urls
 from daemon.ctl.commands import (
     Output,
@@ -33,8 +33,6 @@ from daemon.ctl.commands import (
     cmd_undrain,
 )
 from daemon.ctl.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, PROG, CliError, UsageError
-
-WINDOWS = ("24h", "7d", "month")
 
 MAIN_EPILOG = """\
 environment:
@@ -241,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
         "cluster-wide execution metrics (lifetime, or over a window)",
         "example: daemonctl metrics --window 7d",
     )
-    p.add_argument("--window", choices=WINDOWS, help="24h, 7d or month (31 days)")
+    p.add_argument(
+        "--window", choices=tuple(METRICS_WINDOWS), help="5m, 1h, 24h, 7d or month (31 days)"
+    )
     _sub(commands, "queue", cmd_queue, "this node's executor: active, queued, capacity, items")
     return parser
 
