@@ -79,8 +79,8 @@ def load_rows(cluster_id: int, rows: int) -> float:
 
 
 def orm_timings(params: dict[str, Any], count: int) -> list[float]:
-    from console.clusters.api import ExecutionFilters, executions_page
     from console.clusters.models import Cluster
+    from console.dashboard.api import ExecutionFilters, executions_page
 
     cluster = Cluster.objects.get(name=CLUSTER_NAME)
     filters = ExecutionFilters(limit=50, **params)

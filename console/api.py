@@ -8,12 +8,11 @@ router here. Errors are JSON `{"detail": ...}`: 4xx for what the caller can fix,
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from django.db import OperationalError, connection
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Router, Schema, Swagger
+from ninja import NinjaAPI, Schema, Swagger
 from ninja.errors import ValidationError
 from ninja.responses import Status
 
@@ -95,20 +94,8 @@ def daemon_failed(request: HttpRequest, exc: DaemonError) -> HttpResponse:
     return api.create_response(request, {"detail": exc.message}, status=status)
 
 
-def _optional_router(module: str) -> Router | None:
-    """Routers of apps built in parallel: mounted once their `api.py` exists."""
-    try:
-        return importlib.import_module(module).router
-    except ModuleNotFoundError as err:
-        if err.name != module:
-            raise  # the module exists but is broken: say so, do not hide it
-        return None
-
-
-api.add_router("/clusters", "console.clusters.api.router")
+api.add_router("/clusters", "console.dashboard.api.router")
 api.add_router("/events", "console.events.api.router")
 api.add_router("/", "console.accounts.api.router")
-for prefix, module in (("/alerts", "console.alerts.api"), ("/runbooks", "console.runbooks.api")):
-    router = _optional_router(module)
-    if router is not None:
-        api.add_router(prefix, router)
+api.add_router("/alerts", "console.alerts.api.router")
+api.add_router("/runbooks", "console.runbooks.api.router")

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from console.events.consumers import EventsConsumer
+from console.dashboard.consumers import EventsConsumer
 
 websocket_urlpatterns: list[URLPattern] = [
     path("ws/events/", EventsConsumer.as_asgi(), name="ws-events"),

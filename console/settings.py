@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "console.events",
     "console.alerts",
     "console.runbooks",
+    "console.collector",
+    "console.dashboard",
 ]
 
 MIDDLEWARE = [

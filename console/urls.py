@@ -6,7 +6,7 @@ from console.api import api
 handler500 = "console.core.errors.server_error"
 
 urlpatterns = [
-    path("", include("console.clusters.urls")),
+    path("", include("console.dashboard.urls")),
     path("accounts/", include("console.accounts.urls")),
     path("alerts/", include("console.alerts.urls")),
     path("runbooks/", include("console.runbooks.urls")),

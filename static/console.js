@@ -68,14 +68,14 @@
     }, 150);
   }
 
-  var ALL_PARTS = ["summary", "nodes", "alerts", "events", "runs", "actions"];
+  /* What each event kind refreshes comes from the server's registry of kinds
+   * (console/events/kinds.py), rendered into the page as JSON: no kind names here. */
+  var kindsData = document.getElementById("event-kinds");
+  var kinds = kindsData ? JSON.parse(kindsData.textContent) : { parts: [], refreshes: {} };
+  var ALL_PARTS = kinds.parts;
+  var REFRESHES = kinds.refreshes;
   function partsFor(kind) {
-    var parts = ["events"];
-    if (/^(leader\.|node\.|member\.|cluster\.|lag\.|digest\.)/.test(kind)) parts.push("summary", "nodes");
-    if (/^(leader\.changed|node\.state|member\.)/.test(kind)) parts.push("actions");
-    if (/^alert\./.test(kind)) parts.push("alerts");
-    if (/^(run|step)\./.test(kind)) parts.push("runs");
-    return parts;
+    return REFRESHES[kind] || ["events"]; // an unknown kind is at least in the list
   }
 
   /* ---- the live feed ---- */

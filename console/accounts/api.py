@@ -11,9 +11,8 @@ from ninja.responses import Status
 from pydantic import Field
 
 from console.accounts import tokens
-from console.accounts.auth import actor_of
 from console.accounts.models import ApiToken
-from console.accounts.roles import role_of
+from console.core.roles import actor_of, role_of
 
 router = Router(tags=["accounts"])
 

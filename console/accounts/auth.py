@@ -1,7 +1,7 @@
 """API authentication: a personal token (Bearer) or the browser session (with CSRF).
 
-Use `auth=api_auth` on the NinjaAPI and `require_role(request, "operator")` in
-mutating endpoints.
+Use `auth=api_auth` on the NinjaAPI; mutating endpoints call
+`console.core.roles.require_role(request, "operator")`.
 """
 
 from __future__ import annotations
@@ -9,11 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja.errors import HttpError
 from ninja.security import HttpBearer, SessionAuth
 
 from console.accounts.models import ApiToken
-from console.accounts.roles import has_role
 
 
 class TokenAuth(HttpBearer):
@@ -39,17 +37,3 @@ class SessionWithCsrf(SessionAuth):
 
 
 api_auth = [TokenAuth(), SessionWithCsrf(csrf=True)]
-
-
-def require_role(request: HttpRequest, role: str) -> Any:
-    """403 unless the caller has `role` (viewer < operator < admin); returns the user."""
-    user = request.auth if getattr(request, "auth", None) is not None else request.user
-    if not has_role(user, role):
-        raise HttpError(403, f"this needs the {role} role")
-    return user
-
-
-def actor_of(request: HttpRequest) -> str:
-    """The name the journal records for whoever made this request."""
-    user = request.auth if getattr(request, "auth", None) is not None else request.user
-    return user.get_username()

@@ -15,10 +15,11 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from console.accounts.auth import api_auth, require_role
+from console.accounts.auth import api_auth
 from console.alerts import services
 from console.alerts.models import ACTIVE_STATES, Alert
-from console.clusters.api import get_cluster
+from console.clusters.lookup import get_cluster
+from console.core.roles import require_role
 
 router = Router(auth=api_auth, tags=["alerts"])
 

@@ -14,8 +14,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from console.accounts.roles import has_role
 from console.alerts.models import ACTIVE_STATES, Alert
+from console.core.roles import has_role
 from console.events import journal
 
 COMMENT_MAX_CHARS = 500

@@ -16,9 +16,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
-from console.accounts.roles import has_role
 from console.alerts import services
 from console.clusters.models import Cluster
+from console.core.roles import has_role
 
 SILENCE_CHOICES_MIN = (15, 60, 240, 1440)
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,63}")

@@ -2,7 +2,8 @@ from django.apps import AppConfig
 
 
 class ClustersConfig(AppConfig):
-    """Clusters and their nodes: the dashboard now; models, collector, node managers later."""
+    """The inventory: Cluster, Node, Sample and mirrored Execution rows, the overview
+    and the daemon client. Everything else stands on it."""
 
     name = "console.clusters"
     label = "clusters"

@@ -20,7 +20,7 @@ from django.utils import timezone
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from console.api_types import BigId, Text
+from console.core.api_types import BigId, Text
 from console.events.models import Event
 
 router = Router(tags=["events"])

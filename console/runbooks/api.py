@@ -20,8 +20,9 @@ from ninja.errors import HttpError
 from ninja.responses import Status
 from pydantic import ValidationInfo, field_validator
 
-from console.accounts.auth import api_auth, require_role
-from console.clusters.api import get_cluster
+from console.accounts.auth import api_auth
+from console.clusters.lookup import get_cluster
+from console.core.roles import require_role
 from console.runbooks import services
 from console.runbooks.actions import ACTIONS
 from console.runbooks.actions.drain import NodeParams

@@ -18,8 +18,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from console.accounts.roles import has_role
 from console.clusters.models import Cluster
+from console.core.roles import has_role
 from console.events import journal
 from console.runbooks import conf, preflight
 from console.runbooks.actions import ACTIONS

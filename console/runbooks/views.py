@@ -19,8 +19,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from console.accounts.roles import has_role
 from console.clusters.models import Cluster
+from console.core.roles import has_role
 from console.runbooks import services
 from console.runbooks.models import RunbookRun
 

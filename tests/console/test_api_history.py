@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
-from console.clusters.api import ExecutionFilters, executions_page, executions_query
 from console.clusters.models import Cluster, Execution
+from console.dashboard.api import ExecutionFilters, executions_page, executions_query
 
 pytestmark = pytest.mark.django_db
 

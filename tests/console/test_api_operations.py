@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from console.accounts.models import ApiToken
-from console.accounts.roles import set_role
 from console.clusters.models import Cluster
+from console.core.roles import set_role
 from console.events.models import Event
 from tests.cluster_harness import ADMIN_TOKEN
 from tests.cluster_harness import Cluster as DaemonCluster

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from asgiref.sync import async_to_sync
 
-from console.clusters.collector import Collector, TickResult
-from console.clusters.collector_config import CollectorConfig
 from console.clusters.models import Cluster, Node, Sample
+from console.collector.collector import Collector, TickResult
+from console.collector.collector_config import CollectorConfig
 from console.events.models import Event
 from tests.cluster_harness import ADMIN_TOKEN
 from tests.cluster_harness import Cluster as DaemonCluster

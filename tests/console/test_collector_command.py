@@ -14,9 +14,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from console.clusters import collector
-from console.clusters.local import ensure_local_cluster
 from console.clusters.models import Cluster, Node
+from console.collector import collector
+from console.collector.local import ensure_local_cluster
 from tests.cluster_harness import ADMIN_TOKEN
 from tests.cluster_harness import Cluster as DaemonCluster
 from tests.conftest import REPO_ROOT, database_url, embedded_defaults_env, free_port, wait_for

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from console.clusters.collector_config import CollectorConfig
 from console.clusters.models import Cluster, Node, Sample
-from console.clusters.observe import NodePoll, Observation, Summary, Target
-from console.clusters.record import Recorder, digest_mismatch
-from console.clusters.samples import prune_samples
+from console.collector.collector_config import CollectorConfig
+from console.collector.observe import NodePoll, Observation, Summary, Target
+from console.collector.record import Recorder, digest_mismatch
+from console.collector.samples import prune_samples
 from console.events.models import Event
 
 pytestmark = pytest.mark.django_db

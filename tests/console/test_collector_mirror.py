@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from console.clusters.mirror import save_page
 from console.clusters.models import Cluster, Execution
+from console.collector.mirror import save_page
 from console.events.models import Event
 from tests.cluster_harness import ADMIN_TOKEN
 from tests.cluster_harness import Cluster as DaemonCluster

@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
-from console.clusters import history
 from console.clusters.models import Cluster, Execution
+from console.dashboard import history
 
 pytestmark = pytest.mark.django_db
 

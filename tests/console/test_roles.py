@@ -10,8 +10,8 @@ from django.middleware.csrf import get_token
 from django.test import Client, RequestFactory
 
 from console.accounts.models import ApiToken
-from console.accounts.roles import has_role, role_of, role_required, set_role
 from console.clusters.models import Cluster
+from console.core.roles import has_role, role_of, role_required, set_role
 from console.events.models import Event
 from tests.conftest import free_port
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from console.accounts.roles import has_role
+from console.core.roles import has_role
 from console.runbooks.actions import LABELS
 from console.runbooks.models import RunbookStep
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from console.accounts.roles import ROLES, role_of, set_role
+from console.core.roles import ROLES, role_of, set_role
 from console.events import journal
 
 

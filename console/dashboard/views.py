@@ -13,11 +13,12 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from console.accounts.roles import has_role
-from console.clusters import charts, daemon_operations, fragments, history
 from console.clusters.daemon_client import DaemonError
-from console.clusters.forms import DefineOperationForm, ExecuteOperationForm, HistoryFilterForm
 from console.clusters.models import Cluster
+from console.core.roles import has_role
+from console.dashboard import charts, daemon_operations, fragments, history
+from console.dashboard.forms import DefineOperationForm, ExecuteOperationForm, HistoryFilterForm
+from console.events import kinds
 from console.events.stream import head_id
 
 
@@ -27,7 +28,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     clusters = list(Cluster.objects.all())
     if len(clusters) == 1:
         return _detail(request, clusters[0])
-    return render(request, "clusters/dashboard.html", {"clusters": clusters})
+    return render(request, "dashboard/dashboard.html", {"clusters": clusters})
 
 
 @login_required
@@ -40,8 +41,12 @@ def _detail(request: HttpRequest, cluster: Cluster) -> HttpResponse:
     # Read the journal head first: an event during rendering is then sent again (a
     # harmless extra refresh) rather than missed.
     last_event_id = head_id()
-    context = {**fragments.page_context(cluster, request.user), "last_event_id": last_event_id}
-    return render(request, "clusters/detail.html", context)
+    context = {
+        **fragments.page_context(cluster, request.user),
+        "last_event_id": last_event_id,
+        "event_kinds": kinds.dashboard_data(),
+    }
+    return render(request, "dashboard/detail.html", context)
 
 
 @login_required
@@ -51,7 +56,7 @@ def fragment(request: HttpRequest, name: str, part: str) -> HttpResponse:
         raise Http404(f"no fragment {part!r}")
     cluster = get_object_or_404(Cluster, name=name)
     context = fragments.part_context(part, cluster, request.user)
-    return render(request, f"clusters/_{part}.html", context)
+    return render(request, f"dashboard/_{part}.html", context)
 
 
 @login_required
@@ -71,7 +76,7 @@ def cluster_history(request: HttpRequest, name: str) -> HttpResponse:
     form = HistoryFilterForm(request.GET)
     if not form.is_valid():
         context = {"cluster": cluster, "form": form, "page": None}
-        return render(request, "clusters/history.html", context, status=400)
+        return render(request, "dashboard/history.html", context, status=400)
     page = history.page(
         cluster,
         form.filters(),
@@ -88,7 +93,7 @@ def cluster_history(request: HttpRequest, name: str) -> HttpResponse:
         "filter_query": query.urlencode(),
         **history.choices(cluster),
     }
-    return render(request, "clusters/history.html", context)
+    return render(request, "dashboard/history.html", context)
 
 
 @login_required
@@ -116,7 +121,7 @@ def cluster_operations(request: HttpRequest, name: str) -> HttpResponse:
         "define_form": define_form,
         "can_act": can_act,
     }
-    return render(request, "clusters/operations.html", context, status=status)
+    return render(request, "dashboard/operations.html", context, status=status)
 
 
 def _act(request: HttpRequest, cluster: Cluster) -> tuple[DefineOperationForm, int]:

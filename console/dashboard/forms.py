@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
-from console.clusters.history import Filters
+from console.dashboard.history import Filters
 from daemon.contract import OPERATION_ID_PATTERN, OPERATION_ID_RULE
 
 OPERATION_ID = RegexValidator(OPERATION_ID_PATTERN, f"operation ids are {OPERATION_ID_RULE}")

@@ -1,7 +1,8 @@
 """Three roles, as Django groups: viewer (read), operator (run runbooks), admin (everything).
 
 Superusers are admins. A user in no group is a viewer. Views use `role_required("operator")`;
-API endpoints use `console.accounts.auth.require_role(request, "operator")`.
+API endpoints use `require_role(request, "operator")`. This sits below every app (it needs
+only Django's auth), so any app may ask who the caller is and what they may do.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import HttpRequest
+from ninja.errors import HttpError
 
 ROLES = ("viewer", "operator", "admin")
 RANK = {role: i for i, role in enumerate(ROLES)}
@@ -65,3 +68,17 @@ def role_required(role: str) -> Callable:
         return login_required(checked)
 
     return decorate
+
+
+def require_role(request: HttpRequest, role: str) -> Any:
+    """403 unless the API caller has `role` (viewer < operator < admin); returns the user."""
+    user = request.auth if getattr(request, "auth", None) is not None else request.user
+    if not has_role(user, role):
+        raise HttpError(403, f"this needs the {role} role")
+    return user
+
+
+def actor_of(request: HttpRequest) -> str:
+    """The name the journal records for whoever made this request."""
+    user = request.auth if getattr(request, "auth", None) is not None else request.user
+    return user.get_username()

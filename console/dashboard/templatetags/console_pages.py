@@ -8,8 +8,8 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
-from console.accounts.roles import role_of
 from console.clusters.models import Cluster
+from console.core.roles import role_of
 
 register = template.Library()
 
@@ -36,7 +36,7 @@ def age_s(value: datetime | None) -> int | None:
     return max(0, int((timezone.now() - value).total_seconds()))
 
 
-@register.inclusion_tag("clusters/_age.html", takes_context=True)
+@register.inclusion_tag("dashboard/_age.html", takes_context=True)
 def age(context: template.Context, value: datetime | None) -> dict[str, Any]:
     """`12 s ago`, marked stale after the page's threshold (static/console.js updates it)."""
     seconds = age_s(value)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from console.clusters.models import Cluster, Sample
-from console.clusters.observe import Observation
+from console.collector.observe import Observation
 
 
 @dataclass

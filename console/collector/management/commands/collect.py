@@ -13,10 +13,10 @@ from types import FrameType
 from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from console.clusters.collector import Collector
-from console.clusters.collector_config import CollectorConfig, local_cluster_wanted
-from console.clusters.local import ensure_local_cluster
 from console.clusters.models import Cluster
+from console.collector.collector import Collector
+from console.collector.collector_config import CollectorConfig, local_cluster_wanted
+from console.collector.local import ensure_local_cluster
 
 log = logging.getLogger("console.collector")
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from django.db import transaction
 
-from console.clusters.collector_config import CollectorConfig
 from console.clusters.models import Cluster, Node
-from console.clusters.observe import NodePoll, Observation, Summary
+from console.collector.collector_config import CollectorConfig
+from console.collector.observe import NodePoll, Observation, Summary
 from console.events import journal
 
 ACTOR = "collector"

@@ -20,9 +20,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from console.accounts.roles import has_role
 from console.clusters.models import Cluster
 from console.clusters.overview import summary
+from console.core.roles import has_role
 from console.events import stream
 from console.events.journal import WAKE_GROUP
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console.clusters import views
+from console.dashboard import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),

@@ -22,19 +22,21 @@ from django.db import close_old_connections
 from django.utils import timezone
 from prometheus_client import Counter, Histogram
 
-from console.clusters.collector_config import CollectorConfig
+from console.alerts.evaluate import evaluate_cluster
 from console.clusters.daemon_client import DaemonClient, DaemonError
-from console.clusters.mirror import mirror_feed
 from console.clusters.models import Cluster
-from console.clusters.observe import Observation, Target, observe
-from console.clusters.record import Outcome, Recorder
-from console.clusters.samples import (
+from console.collector.collector_config import CollectorConfig
+from console.collector.mirror import mirror_feed
+from console.collector.observe import Observation, Target, observe
+from console.collector.record import Outcome, Recorder
+from console.collector.samples import (
     Totals,
     build_sample,
     executions_per_s,
     prune_samples,
     totals_of,
 )
+from console.runbooks import services as runbook_services
 
 log = logging.getLogger("console.collector")
 
@@ -83,20 +85,16 @@ def targets_of(cluster: Cluster) -> list[Target]:
 
 
 def reap_stale_runs() -> None:
-    from console.runbooks.services import reap_stale_runs as reap
-
+    """A run whose worker died stops looking "running" even when nobody opens the
+    console; a failure here is logged, never fatal to the tick."""
     try:
-        reap()
+        runbook_services.reap_stale_runs()
     except Exception:
         log.exception("reaping stale runbook runs failed")
 
 
 def evaluate_alerts(cluster: Cluster, now: datetime) -> None:
-    """The alerts app's rules, if installed; their failure is logged, never fatal."""
-    try:
-        from console.alerts.evaluate import evaluate_cluster
-    except ImportError:
-        return
+    """The alert rules over what was just recorded; their failure is logged, never fatal."""
     try:
         evaluate_cluster(cluster, now)
     except Exception:
@@ -145,9 +143,9 @@ class Collector:
         if time.monotonic() - self.last_prune >= self.config.prune_every_s:
             self.last_prune = time.monotonic()
             await sync_to_async(prune_samples)(timezone.now(), self.config.sample_retention_s)
-            # A run whose worker died stops looking "running" even when nobody
-            # opens the console.
-            await sync_to_async(reap_stale_runs)()
+        # Every tick, so a run whose worker died turns `stale` within a second of its
+        # deadline; GET handlers no longer reap (a read should not write).
+        await sync_to_async(reap_stale_runs)()
         tick.duration_s = time.monotonic() - started
         return tick
 

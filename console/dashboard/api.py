@@ -9,15 +9,15 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Schema
-from ninja.errors import HttpError
 from ninja.responses import Status
 from pydantic import Field
 
-from console.accounts.auth import actor_of, require_role
-from console.api_types import BigId, ErrorOut, Name, Text, Time
-from console.clusters import daemon_operations, history
+from console.clusters.lookup import get_cluster
 from console.clusters.models import Cluster, Execution, Node
 from console.clusters.overview import overview_of
+from console.core.api_types import BigId, ErrorOut, Name, Text, Time
+from console.core.roles import actor_of, require_role
+from console.dashboard import daemon_operations, history
 
 router = Router(tags=["clusters"])
 
@@ -114,16 +114,6 @@ class ExecuteIn(Schema):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-def get_cluster(name: str) -> Cluster:
-    """The named cluster or a 404; every app's API looks clusters up here."""
-    cluster = None
-    if "\x00" not in name:  # PostgreSQL cannot compare text holding NUL
-        cluster = Cluster.objects.filter(name=name).first()
-    if cluster is None:
-        raise HttpError(404, f"no cluster named {name!r}")
-    return cluster
-
-
 def cluster_view(cluster: Cluster) -> dict:
     view = overview_of(cluster)
     return {
@@ -150,7 +140,7 @@ def node_view(cluster: Cluster, node: Node) -> dict:
 
 def executions_query(cluster: Cluster, filters: ExecutionFilters) -> QuerySet[Execution]:
     """Newest first, keyset-paged by seq: each filter has an index (cluster, field, -seq).
-    The filters are the history page's (console/clusters/history.py)."""
+    The filters are the history page's (console/dashboard/history.py)."""
     rows = history.filtered(
         cluster,
         history.Filters(

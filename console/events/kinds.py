@@ -1,0 +1,91 @@
+"""Every event kind the journal holds: who appends it, its payload keys, and which parts
+of a cluster's dashboard it refreshes.
+
+The one list of kinds. The dashboard page hands `dashboard_data()` to `static/console.js`
+as JSON (so the script holds no kind names), `docs/console-design.md` describes it, and
+a test fails when code appends a kind that is not here. A new kind: add a line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The server-rendered pieces of a cluster's dashboard (templates/dashboard/_<part>.html).
+DASHBOARD_PARTS = ("summary", "nodes", "alerts", "events", "runs", "actions")
+
+# Every event lands in the latest-events list, so every kind refreshes this part.
+ALWAYS_REFRESHED = "events"
+
+_STATE = ("summary", "nodes")  # what the cluster and its nodes look like now
+_STATE_AND_ACTIONS = (*_STATE, "actions")  # ... and which runbook actions make sense
+_ALERT = ("alert_id", "rule", "severity", "value", "threshold", "summary")
+_STEP = ("run_id", "position", "name", "status", "detail")
+
+
+@dataclass(frozen=True)
+class EventKind:
+    name: str
+    source: str  # who appends it: collector, alerts, runbooks, operations, accounts
+    payload: tuple[str, ...]  # the keys its payload carries (some may be null)
+    refreshes: tuple[str, ...] = ()  # dashboard parts besides ALWAYS_REFRESHED
+
+    def parts(self) -> tuple[str, ...]:
+        return (ALWAYS_REFRESHED, *self.refreshes)
+
+
+KINDS: dict[str, EventKind] = {
+    kind.name: kind
+    for kind in (
+        # The collector: observed changes (polls themselves are not events).
+        EventKind("leader.changed", "collector", ("from", "to", "term"), _STATE_AND_ACTIONS),
+        EventKind("node.unreachable", "collector", ("node", "last_seen"), _STATE),
+        EventKind("node.recovered", "collector", ("node",), _STATE),
+        EventKind(
+            "node.state", "collector", ("node", "role", "draining", "version"), _STATE_AND_ACTIONS
+        ),
+        EventKind("lag.high", "collector", ("node", "lag_ms", "threshold"), _STATE),
+        EventKind("lag.normal", "collector", ("node", "lag_ms"), _STATE),
+        EventKind("digest.mismatch", "collector", ("index", "digests"), _STATE),
+        EventKind("cluster.quorum", "collector", ("has_quorum",), _STATE),
+        EventKind("member.added", "collector", ("node",), _STATE_AND_ACTIONS),
+        EventKind("member.removed", "collector", ("node",), _STATE_AND_ACTIONS),
+        EventKind("executions.mirrored", "collector", ("count", "last_seq")),
+        EventKind("executions.gap", "collector", ("from", "to")),
+        # Alerts: evaluation (pending -> firing -> resolved) and people.
+        EventKind("alert.pending", "alerts", _ALERT, ("alerts",)),
+        EventKind("alert.firing", "alerts", (*_ALERT, "previous_severity"), ("alerts",)),
+        EventKind("alert.resolved", "alerts", _ALERT, ("alerts",)),
+        EventKind("alert.acknowledged", "alerts", ("alert_id", "comment"), ("alerts",)),
+        EventKind("alert.silenced", "alerts", ("alert_id", "until"), ("alerts",)),
+        # Runbooks: requests, the worker's runs and their steps.
+        EventKind(
+            "run.requested",
+            "runbooks",
+            ("run_id", "action", "params", "dry_run", "ok", "reasons"),
+            ("runs",),
+        ),
+        EventKind("run.refused", "runbooks", ("run_id", "reasons"), ("runs",)),
+        EventKind("run.started", "runbooks", ("run_id",), ("runs",)),
+        EventKind("run.finished", "runbooks", ("run_id", "status", "error"), ("runs",)),
+        EventKind("step.started", "runbooks", _STEP, ("runs",)),
+        EventKind("step.finished", "runbooks", _STEP, ("runs",)),
+        # Operations defined and run from the console (pages and API).
+        EventKind("operation.defined", "operations", ("operation_id", "created")),
+        EventKind("operation.deleted", "operations", ("operation_id",)),
+        EventKind("operation.executed", "operations", ("operation_id", "execution_id", "status")),
+        # Accounts: tokens and roles (no cluster: never on a cluster's dashboard).
+        EventKind("token.created", "accounts", ("token_id", "name", "user")),
+        EventKind("token.revoked", "accounts", ("token_id", "name")),
+        EventKind("user.role", "accounts", ("user", "before", "after")),
+    )
+}
+
+
+def dashboard_data() -> dict[str, object]:
+    """What static/console.js needs, rendered into the page with `json_script`: every
+    part (refetched after a reconnect) and {kind: the parts to refetch}; a kind it does
+    not find refreshes ALWAYS_REFRESHED only."""
+    return {
+        "parts": list(DASHBOARD_PARTS),
+        "refreshes": {name: list(kind.parts()) for name, kind in KINDS.items()},
+    }
