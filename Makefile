@@ -18,8 +18,8 @@ run: $(VENV)/.installed-run ## start everything locally (console at http://127.0
 test: $(VENV)/.installed-test ## run the test suite (PYTEST_ARGS="-k login" to narrow)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed-test ## ruff lint and format check
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+lint: $(VENV)/.installed-test ## ruff lint and format check; import layers (.importlinter)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/lint-imports --no-cache
 
 fmt: $(VENV)/.installed-test ## ruff format and autofix
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
