@@ -15,7 +15,7 @@ from django.db import connection
 from console.alerts import evaluate
 from console.alerts.models import Alert
 from console.events.models import Event
-from tests.console.test_alert_support import T0, make_cluster, set_lag
+from tests.console.alerts.support import T0, make_cluster, set_lag
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,73 +5,20 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from asgiref.sync import async_to_sync
 
 from console.clusters.models import Cluster, Node, Sample
-from console.collector.collector import Collector, TickResult
-from console.collector.collector_config import CollectorConfig
-from console.events.models import Event
-from tests.cluster_harness import ADMIN_TOKEN
 from tests.cluster_harness import Cluster as DaemonCluster
+from tests.console.collector.support import (
+    TIMEOUT_S,
+    events,
+    make_collector,
+    tick,
+    tick_until,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
-
-TIMEOUT_S = 0.8
-
-
-@pytest.fixture
-def daemons(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DaemonCluster]:
-    monkeypatch.setenv("DAEMON_TOKEN", ADMIN_TOKEN)
-    cluster = DaemonCluster(tmp_path / "daemons", size=3).start()
-    try:
-        yield cluster
-    finally:
-        for node in cluster.nodes:  # a SIGSTOPped node would ignore SIGTERM
-            if node.alive:
-                os.kill(node.proc.pid, signal.SIGCONT)
-        cluster.stop_all()
-
-
-def register(daemons: DaemonCluster, name: str = "test") -> Cluster:
-    return Cluster.objects.create(name=name, seed_urls=[n.url for n in daemons.nodes])
-
-
-@pytest.fixture
-def watched(daemons: DaemonCluster) -> Cluster:
-    return register(daemons)
-
-
-def make_collector(**overrides: float) -> Collector:
-    config = CollectorConfig(timeout_s=TIMEOUT_S, prune_every_s=3600, **overrides)
-    return Collector(config)
-
-
-def tick(collector: Collector) -> TickResult:
-    """One tick on this thread's database connection (the test's transaction)."""
-
-    async def once() -> TickResult:
-        async with collector:
-            return await collector.tick()
-
-    return async_to_sync(once)()
-
-
-def tick_until(collector: Collector, condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        tick(collector)
-        if condition():
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
-
-
-def events(kind: str) -> list[Event]:
-    return list(Event.objects.filter(kind=kind))
 
 
 def test_one_tick_records_every_node_the_leader_and_a_sample(

@@ -15,9 +15,7 @@ from console.collector.mirror import save_page
 from console.events.models import Event
 from tests.cluster_harness import ADMIN_TOKEN
 from tests.cluster_harness import Cluster as DaemonCluster
-from tests.console.test_collector import daemons, make_collector, tick, tick_until, watched
-
-__all__ = ["daemons", "watched"]  # fixtures, imported for pytest
+from tests.console.collector.support import make_collector, tick, tick_until
 
 OP = {"id": "mirror-op", "name": "mirror", "handler": {"kind": "noop"}}
 

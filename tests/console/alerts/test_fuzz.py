@@ -13,7 +13,7 @@ from schemathesis import Case
 from schemathesis.core import NotSet
 
 from console.accounts.models import ApiToken
-from tests.console.test_alert_support import make_alert, make_cluster, make_user
+from tests.console.alerts.support import make_alert, make_cluster, make_user
 
 
 @pytest.fixture

@@ -20,9 +20,6 @@ from console.collector.local import ensure_local_cluster
 from tests.cluster_harness import ADMIN_TOKEN
 from tests.cluster_harness import Cluster as DaemonCluster
 from tests.conftest import REPO_ROOT, database_url, embedded_defaults_env, free_port, wait_for
-from tests.console.test_collector import daemons
-
-__all__ = ["daemons"]  # a fixture, imported for pytest
 
 
 @pytest.mark.django_db
@@ -64,12 +61,10 @@ def test_an_unknown_cluster_or_interval_is_refused_in_one_line() -> None:
 def test_a_failing_alert_evaluation_is_logged_and_the_poll_goes_on(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import console.alerts.evaluate as evaluate
-
     def broken(cluster: Cluster, now: object) -> None:
         raise RuntimeError("rule bug")
 
-    monkeypatch.setattr(evaluate, "evaluate_cluster", broken)
+    monkeypatch.setattr(collector, "evaluate_cluster", broken)
     cluster = Cluster.objects.create(name="c")
     collector.evaluate_alerts(cluster, timezone.now())
     assert "alert evaluation failed for cluster c" in caplog.text

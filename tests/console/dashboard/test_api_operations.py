@@ -1,8 +1,6 @@
 """Operations through the API against a real daemon cluster: define, list, execute, delete,
 each write journaled with its actor; daemon refusals keep their 4xx, silence is a 502."""
 
-from collections.abc import Iterator
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -18,14 +16,6 @@ from tests.conftest import free_port
 pytestmark = [pytest.mark.django_db, pytest.mark.cluster]
 
 OPERATION = {"id": "test-op", "name": "Test Operation", "handler": 'console.log("success")'}
-
-
-@pytest.fixture(scope="module")
-def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonCluster]:
-    cluster = DaemonCluster(tmp_path_factory.mktemp("daemons"), size=3).start()
-    cluster.leader()
-    yield cluster
-    cluster.stop_all()
 
 
 @pytest.fixture

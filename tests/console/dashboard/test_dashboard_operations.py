@@ -3,9 +3,6 @@ each action journaled with its actor; viewers see no buttons and get 403."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -21,20 +18,9 @@ pytestmark = [pytest.mark.django_db, pytest.mark.cluster]
 TOKEN_ENV = "RAFTOPS_TEST_OPERATIONS_TOKEN"
 
 
-@pytest.fixture(scope="module")
-def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonCluster]:
-    cluster = DaemonCluster(tmp_path_factory.mktemp("ops-cluster"), size=3).start()
-    cluster.leader()
-    os.environ[TOKEN_ENV] = ADMIN_TOKEN
-    try:
-        yield cluster
-    finally:
-        os.environ.pop(TOKEN_ENV, None)
-        cluster.stop_all()
-
-
 @pytest.fixture
-def prod(daemons: DaemonCluster) -> Cluster:
+def prod(daemons: DaemonCluster, monkeypatch: pytest.MonkeyPatch) -> Cluster:
+    monkeypatch.setenv(TOKEN_ENV, ADMIN_TOKEN)
     return Cluster.objects.create(
         name="prod", seed_urls=[n.url for n in daemons.nodes], token_env=TOKEN_ENV
     )

@@ -1,4 +1,4 @@
-"""Shared set-up for the alert tests (no tests here): a 3-node cluster as the collector leaves it."""
+"""Shared set-up for the alert tests: a 3-node cluster as the collector leaves it, users, alerts."""
 
 from __future__ import annotations
 

@@ -4,8 +4,6 @@ alert (warning, then critical), bringing them back resolves it, all journaled.""
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -13,21 +11,10 @@ from django.core.management import call_command
 from console.alerts.models import Alert
 from console.clusters.models import Cluster
 from console.events.models import Event
-from tests.cluster_harness import ADMIN_TOKEN
 from tests.cluster_harness import Cluster as DaemonCluster
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.cluster]
-
-
-@pytest.fixture
-def daemons(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DaemonCluster]:
-    monkeypatch.setenv("DAEMON_TOKEN", ADMIN_TOKEN)
-    cluster = DaemonCluster(tmp_path / "daemons", size=3).start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop_all()
 
 
 def size_alert_after_a_poll() -> Alert | None:

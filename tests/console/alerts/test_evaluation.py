@@ -12,7 +12,7 @@ from console.alerts.models import Alert
 from console.alerts.rules import RULES_BY_NAME
 from console.clusters.models import Cluster, Sample
 from console.events.models import Event
-from tests.console.test_alert_support import (
+from tests.console.alerts.support import (
     T0,
     add_errors,
     add_sample,

@@ -11,7 +11,7 @@ from django.utils import timezone
 from console.accounts.models import ApiToken
 from console.alerts.models import Alert
 from console.events.models import Event
-from tests.console.test_alert_support import make_alert, make_cluster, make_user
+from tests.console.alerts.support import make_alert, make_cluster, make_user
 
 pytestmark = pytest.mark.django_db
 
