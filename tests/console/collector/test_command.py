@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,14 @@ from django.utils import timezone
 
 from console.clusters.models import Cluster, Node
 from console.collector import collector
+from console.collector.collector_config import CollectorConfig
 from console.collector.local import ensure_local_cluster
+from console.events.models import Event
+from console.runbooks.models import RunbookRun
 from tests.cluster_harness import ADMIN_TOKEN
 from tests.cluster_harness import Cluster as DaemonCluster
 from tests.conftest import REPO_ROOT, database_url, embedded_defaults_env, free_port, wait_for
+from tests.console.collector.support import tick
 
 
 @pytest.mark.django_db
@@ -105,3 +110,19 @@ def test_collect_runs_as_its_own_process_and_stops_cleanly_on_sigterm(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.django_db
+def test_every_tick_reaps_a_run_whose_worker_went_silent() -> None:
+    """The collector, not a page view, turns a dead worker's run `stale`."""
+    long_ago = timezone.now() - timedelta(minutes=5)
+    cluster = Cluster.objects.create(name="quiet")
+    run = RunbookRun.objects.create(
+        cluster=cluster, action="drain", status="running", started_at=long_ago,
+        heartbeat_at=long_ago,
+    )  # fmt: skip
+    # A collector watching no cluster: the tick polls nothing, so only the reaping acts.
+    tick(collector.Collector(CollectorConfig(), cluster_name="none-such"))
+    run.refresh_from_db()
+    assert run.status == "stale"
+    assert Event.objects.filter(kind="run.finished", payload__status="stale").count() == 1
