@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 
 
-class CollectorConfig(AppConfig):
+class CollectorAppConfig(AppConfig):
     """The collector pipeline (`manage.py collect`): observe, record, samples, mirror,
     alert evaluation. No models: it writes the inventory's and the journal's rows."""
 

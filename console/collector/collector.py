@@ -1,5 +1,6 @@
 """The collector's loop: every tick, poll every node of every cluster at once, record
-what changed, mirror the execution feed, keep chart samples, evaluate alerts.
+what changed, mirror the execution feed, keep chart samples, evaluate alerts, and mark
+runbook runs whose worker died `stale`.
 
 HTTP runs on asyncio (one pooled client, a deadline on every call); database work runs
 through sync_to_async on Django's single thread-sensitive thread, so it never races
