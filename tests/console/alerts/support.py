@@ -7,6 +7,7 @@ import datetime as dt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from console.alerts.models import Alert
 from console.clusters.models import Cluster, Execution, Node, Sample
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
@@ -68,9 +69,7 @@ def make_user(username: str, role: str | None) -> object:
     return user
 
 
-def make_alert(cluster: Cluster, state: str = "firing", rule: str = "replication_lag") -> object:
-    from console.alerts.models import Alert
-
+def make_alert(cluster: Cluster, state: str = "firing", rule: str = "replication_lag") -> Alert:
     return Alert.objects.create(
         cluster=cluster,
         rule=rule,

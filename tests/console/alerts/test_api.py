@@ -16,11 +16,6 @@ from tests.console.alerts.support import make_alert, make_cluster, make_user
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alert() -> Alert:
-    return make_alert(make_cluster())
-
-
 def bearer(role: str) -> dict[str, str]:
     _, raw = ApiToken.issue(make_user(f"{role}-user", role), "test")
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}

@@ -17,11 +17,6 @@ from tests.console.alerts.support import make_alert, make_cluster, make_user
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alert() -> Alert:
-    return make_alert(make_cluster())
-
-
 def client_for(role: str) -> Client:
     client = Client()
     client.force_login(make_user(f"{role}-user", role))

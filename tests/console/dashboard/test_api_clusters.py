@@ -3,7 +3,6 @@
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.test import Client
 from django.utils import timezone
@@ -11,13 +10,6 @@ from django.utils import timezone
 from console.clusters.models import Cluster, Node
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def client() -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.create_user("viewer", password="x" * 12))
-    return client
 
 
 @pytest.fixture
@@ -48,8 +40,10 @@ def cluster() -> Cluster:
     return cluster
 
 
-def test_a_cluster_shows_its_nodes_leader_quorum_and_fault_tolerance(client, cluster) -> None:
-    body = client.get("/api/clusters/c1").json()
+def test_a_cluster_shows_its_nodes_leader_quorum_and_fault_tolerance(
+    viewer_client, cluster
+) -> None:
+    body = viewer_client.get("/api/clusters/c1").json()
     assert body["leader"] == "unrdf-daemon-0"
     assert body["has_quorum"] is True
     assert (body["cluster_size"], body["quorum_size"], body["fault_tolerance"]) == (3, 2, 1)
@@ -59,21 +53,21 @@ def test_a_cluster_shows_its_nodes_leader_quorum_and_fault_tolerance(client, clu
     assert body["nodes"][1]["lag_ms"] == 0.8
 
 
-def test_an_unreachable_node_lowers_the_fault_tolerance(client, cluster) -> None:
+def test_an_unreachable_node_lowers_the_fault_tolerance(viewer_client, cluster) -> None:
     Node.objects.filter(name="unrdf-daemon-2").update(reachable=False)
-    body = client.get("/api/clusters/c1").json()
+    body = viewer_client.get("/api/clusters/c1").json()
     assert body["fault_tolerance_text"] == "can lose 0 nodes"
-    nodes = client.get("/api/clusters/c1/nodes").json()
+    nodes = viewer_client.get("/api/clusters/c1/nodes").json()
     assert [n["reachable"] for n in nodes] == [True, True, False]
 
 
-def test_clusters_are_listed(client, cluster) -> None:
-    assert [c["name"] for c in client.get("/api/clusters").json()] == ["c1"]
+def test_clusters_are_listed(viewer_client, cluster) -> None:
+    assert [c["name"] for c in viewer_client.get("/api/clusters").json()] == ["c1"]
 
 
-def test_an_unknown_cluster_is_a_404_with_a_message(client) -> None:
+def test_an_unknown_cluster_is_a_404_with_a_message(viewer_client) -> None:
     for path in ("/api/clusters/nope", "/api/clusters/nope/nodes", "/api/clusters/nope/operations"):
-        response = client.get(path)
+        response = viewer_client.get(path)
         assert response.status_code == 404, path
         assert response.json()["detail"] == "no cluster named 'nope'"
 

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
@@ -13,13 +12,6 @@ from console.dashboard.api import ExecutionFilters, executions_page, executions_
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def client() -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.create_user("viewer", password="x" * 12))
-    return client
 
 
 @pytest.fixture
@@ -42,29 +34,31 @@ def cluster() -> Cluster:
     return cluster
 
 
-def all_pages(client: Client, query: str, limit: int) -> list[int]:
+def all_pages(viewer_client: Client, query: str, limit: int) -> list[int]:
     seqs: list[int] = []
     cursor = ""
     while True:
-        page = client.get(f"/api/clusters/c1/executions?limit={limit}{query}{cursor}").json()
+        page = viewer_client.get(f"/api/clusters/c1/executions?limit={limit}{query}{cursor}").json()
         seqs += [item["seq"] for item in page["items"]]
         if page["next_before_seq"] is None:
             return seqs
         cursor = f"&before_seq={page['next_before_seq']}"
 
 
-def test_pages_walk_the_history_newest_first_without_gaps_or_repeats(client, cluster) -> None:
-    assert all_pages(client, "", limit=7) == list(range(100, 0, -1))
+def test_pages_walk_the_history_newest_first_without_gaps_or_repeats(
+    viewer_client, cluster
+) -> None:
+    assert all_pages(viewer_client, "", limit=7) == list(range(100, 0, -1))
 
 
-def test_the_last_page_says_there_is_no_next_one(client, cluster) -> None:
-    page = client.get("/api/clusters/c1/executions?limit=100").json()
+def test_the_last_page_says_there_is_no_next_one(viewer_client, cluster) -> None:
+    page = viewer_client.get("/api/clusters/c1/executions?limit=100").json()
     assert len(page["items"]) == 100
     assert page["next_before_seq"] is None
 
 
-def test_filters_by_operation_status_and_node(client, cluster) -> None:
-    assert all_pages(client, "&operation=op-b&status=failure", 3) == [
+def test_filters_by_operation_status_and_node(viewer_client, cluster) -> None:
+    assert all_pages(viewer_client, "&operation=op-b&status=failure", 3) == [
         100,
         90,
         80,
@@ -78,36 +72,36 @@ def test_filters_by_operation_status_and_node(client, cluster) -> None:
     ]
     nodes = {
         item["node_name"]
-        for item in client.get("/api/clusters/c1/executions?node=unrdf-daemon-1&limit=500").json()[
-            "items"
-        ]
+        for item in viewer_client.get(
+            "/api/clusters/c1/executions?node=unrdf-daemon-1&limit=500"
+        ).json()["items"]
     }
     assert nodes == {"unrdf-daemon-1"}
 
 
-def test_filters_by_time_range(client, cluster) -> None:
+def test_filters_by_time_range(viewer_client, cluster) -> None:
     since = (T0 + timedelta(minutes=10)).isoformat().replace("+00:00", "Z")
     until = (T0 + timedelta(minutes=15)).isoformat().replace("+00:00", "Z")
-    seqs = all_pages(client, f"&since={since}&until={until}", 2)
+    seqs = all_pages(viewer_client, f"&since={since}&until={until}", 2)
     # finished_at is seq minutes + 1 s: 10 (10:01) is in, 15 (15:01) is past `until`.
     assert seqs == [14, 13, 12, 11, 10]
 
 
-def test_an_unknown_cluster_is_a_404(client) -> None:
-    response = client.get("/api/clusters/nope/executions")
+def test_an_unknown_cluster_is_a_404(viewer_client) -> None:
+    response = viewer_client.get("/api/clusters/nope/executions")
     assert response.status_code == 404
     assert response.json()["detail"] == "no cluster named 'nope'"
 
 
-def test_bad_parameters_are_a_422_with_a_readable_line(client, cluster) -> None:
-    response = client.get("/api/clusters/c1/executions?limit=0&since=yesterday")
+def test_bad_parameters_are_a_422_with_a_readable_line(viewer_client, cluster) -> None:
+    response = viewer_client.get("/api/clusters/c1/executions?limit=0&since=yesterday")
     assert response.status_code == 422
     error = response.json()["error"]
     assert "limit" in error and "since" in error
 
 
-def test_a_seq_beyond_bigint_is_refused_not_a_crash(client, cluster) -> None:
-    assert client.get(f"/api/clusters/c1/executions?before_seq={2**64}").status_code == 422
+def test_a_seq_beyond_bigint_is_refused_not_a_crash(viewer_client, cluster) -> None:
+    assert viewer_client.get(f"/api/clusters/c1/executions?before_seq={2**64}").status_code == 422
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="query plans are PostgreSQL's")

@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
@@ -17,12 +16,6 @@ from console.dashboard import history
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def viewer(client: Client) -> Client:
-    client.force_login(get_user_model().objects.create_user("viewer", password="x" * 12))
-    return client
 
 
 @pytest.fixture
@@ -52,70 +45,72 @@ def seqs(html: str) -> list[int]:
     return [int(part.split('"')[0]) for part in html.split('data-seq="')[1:]]
 
 
-def test_the_first_page_is_the_newest_fifty(viewer: Client, prod: Cluster) -> None:
-    html = viewer.get("/clusters/prod/history/").content.decode()
+def test_the_first_page_is_the_newest_fifty(viewer_client: Client, prod: Cluster) -> None:
+    html = viewer_client.get("/clusters/prod/history/").content.decode()
     assert seqs(html) == list(range(120, 70, -1))
     assert 'data-testid="newer"' not in html
     assert 'href="?before=71"' in html
 
 
 def test_older_and_newer_links_walk_the_pages_without_overlap(
-    viewer: Client, prod: Cluster
+    viewer_client: Client, prod: Cluster
 ) -> None:
-    second = viewer.get("/clusters/prod/history/?before=71").content.decode()
+    second = viewer_client.get("/clusters/prod/history/?before=71").content.decode()
     assert seqs(second) == list(range(70, 20, -1))
-    third = viewer.get("/clusters/prod/history/?before=21").content.decode()
+    third = viewer_client.get("/clusters/prod/history/?before=21").content.decode()
     assert seqs(third) == list(range(20, 0, -1))
     assert 'data-testid="older"' not in third
     assert 'href="?after=70"' in second
-    back = viewer.get("/clusters/prod/history/?after=70").content.decode()
+    back = viewer_client.get("/clusters/prod/history/?after=70").content.decode()
     assert seqs(back) == list(range(120, 70, -1))
     assert 'data-testid="newer"' not in back
 
 
-def test_filters_combine_and_survive_paging(viewer: Client, prod: Cluster) -> None:
-    html = viewer.get("/clusters/prod/history/?status=failure&node=n0").content.decode()
+def test_filters_combine_and_survive_paging(viewer_client: Client, prod: Cluster) -> None:
+    html = viewer_client.get("/clusters/prod/history/?status=failure&node=n0").content.decode()
     # failures are multiples of 10; on n0 they are also multiples of 3
     assert seqs(html) == [120, 90, 60, 30]
-    html = viewer.get("/clusters/prod/history/?operation=op-b&status=success").content.decode()
+    html = viewer_client.get(
+        "/clusters/prod/history/?operation=op-b&status=success"
+    ).content.decode()
     assert seqs(html) == [s for s in range(120, 0, -1) if s % 2 == 0 and s % 10]
-    first = viewer.get("/clusters/prod/history/?operation=op-b").content.decode()
+    first = viewer_client.get("/clusters/prod/history/?operation=op-b").content.decode()
     assert seqs(first) == list(range(120, 20, -2))
     assert 'href="?operation=op-b&amp;before=22"' in first
-    rest = viewer.get("/clusters/prod/history/?operation=op-b&before=22").content.decode()
+    rest = viewer_client.get("/clusters/prod/history/?operation=op-b&before=22").content.decode()
     assert seqs(rest) == list(range(20, 0, -2))
 
 
 def test_a_time_range_keeps_only_executions_finished_inside_it(
-    viewer: Client, prod: Cluster
+    viewer_client: Client, prod: Cluster
 ) -> None:
     since, until = (
         (T0 + timedelta(minutes=10)).isoformat(),
         (T0 + timedelta(minutes=15)).isoformat(),
     )
-    response = viewer.get("/clusters/prod/history/", {"since": since, "until": until})
+    response = viewer_client.get("/clusters/prod/history/", {"since": since, "until": until})
     assert seqs(response.content.decode()) == [14, 13, 12, 11, 10]
 
 
-def test_a_time_range_pages_by_finish_time(viewer: Client, prod: Cluster) -> None:
+def test_a_time_range_pages_by_finish_time(viewer_client: Client, prod: Cluster) -> None:
     since = (T0 + timedelta(minutes=1)).isoformat()
-    first = viewer.get("/clusters/prod/history/", {"since": since}).content.decode()
+    first = viewer_client.get("/clusters/prod/history/", {"since": since}).content.decode()
     assert seqs(first) == list(range(120, 70, -1))
-    second = viewer.get("/clusters/prod/history/", {"since": since, "before": 71})
+    second = viewer_client.get("/clusters/prod/history/", {"since": since, "before": 71})
     assert seqs(second.content.decode()) == list(range(70, 20, -1))
-    back = viewer.get("/clusters/prod/history/", {"since": since, "after": 70})
+    back = viewer_client.get("/clusters/prod/history/", {"since": since, "after": 70})
     assert seqs(back.content.decode()) == list(range(120, 70, -1))
 
 
-def test_bad_filters_are_a_400_that_says_why(viewer: Client, prod: Cluster) -> None:
-    response = viewer.get("/clusters/prod/history/?since=yesterday&before=-1&status=odd")
+def test_bad_filters_are_a_400_that_says_why(viewer_client: Client, prod: Cluster) -> None:
+    response = viewer_client.get("/clusters/prod/history/?since=yesterday&before=-1&status=odd")
     assert response.status_code == 400
     text = response.content.decode()
     assert "since:" in text and "before:" in text and "status:" in text
 
 
-def test_an_unknown_cluster_is_404(viewer: Client) -> None:
-    assert viewer.get("/clusters/nope/history/").status_code == 404
+def test_an_unknown_cluster_is_404(viewer_client: Client) -> None:
+    assert viewer_client.get("/clusters/nope/history/").status_code == 404
 
 
 @pytest.mark.skipif(

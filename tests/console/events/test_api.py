@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
@@ -15,41 +14,36 @@ from console.events.models import Event
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def client() -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.create_user("viewer", password="x" * 12))
-    return client
-
-
-def read_all(client: Client, after: int, query: str = "", limit: int = 3) -> tuple[list[int], int]:
+def read_all(
+    viewer_client: Client, after: int, query: str = "", limit: int = 3
+) -> tuple[list[int], int]:
     ids: list[int] = []
     while True:
-        page = client.get(f"/api/events?after={after}&limit={limit}{query}").json()
+        page = viewer_client.get(f"/api/events?after={after}&limit={limit}{query}").json()
         ids += [item["id"] for item in page["items"]]
         if not page["items"]:
             return ids, page["next_after"]
         after = page["next_after"]
 
 
-def test_reading_on_from_next_after_sees_each_event_once_while_more_arrive(client) -> None:
+def test_reading_on_from_next_after_sees_each_event_once_while_more_arrive(viewer_client) -> None:
     first = [journal.append("node.recovered", actor="collector", node=f"n{i}").id for i in range(7)]
-    seen, cursor = read_all(client, 0)
+    seen, cursor = read_all(viewer_client, 0)
     assert seen == first
     later = [
         journal.append("lag.normal", actor="collector", node="n1", lag_ms=1.0).id for _ in range(5)
     ]
-    more, cursor = read_all(client, cursor)
+    more, cursor = read_all(viewer_client, cursor)
     assert more == later
-    assert read_all(client, cursor) == ([], cursor)
+    assert read_all(viewer_client, cursor) == ([], cursor)
 
 
-def test_an_empty_page_keeps_the_cursor_where_it_was(client) -> None:
-    page = client.get("/api/events?after=123").json()
+def test_an_empty_page_keeps_the_cursor_where_it_was(viewer_client) -> None:
+    page = viewer_client.get("/api/events?after=123").json()
     assert page == {"items": [], "next_after": 123}
 
 
-def test_events_are_filtered_by_cluster_kind_prefix_and_actor(client) -> None:
+def test_events_are_filtered_by_cluster_kind_prefix_and_actor(viewer_client) -> None:
     c1 = Cluster.objects.create(name="c1")
     journal.append("leader.changed", actor="collector", cluster=c1, to="n1")
     journal.append("alert.firing", actor="collector", cluster=c1, rule="lag")
@@ -57,7 +51,7 @@ def test_events_are_filtered_by_cluster_kind_prefix_and_actor(client) -> None:
     journal.append("token.created", actor="alice", token_id=1, name="x")
 
     def kinds(query: str) -> list[str]:
-        return [e["kind"] for e in client.get(f"/api/events?{query}").json()["items"]]
+        return [e["kind"] for e in viewer_client.get(f"/api/events?{query}").json()["items"]]
 
     assert kinds("cluster=c1") == ["leader.changed", "alert.firing"]
     assert kinds("kind=alert.") == ["alert.firing", "alert.resolved"]
@@ -65,33 +59,33 @@ def test_events_are_filtered_by_cluster_kind_prefix_and_actor(client) -> None:
     assert kinds("actor=alice") == ["token.created"]
 
 
-def test_an_event_carries_who_what_when_and_where(client) -> None:
+def test_an_event_carries_who_what_when_and_where(viewer_client) -> None:
     cluster = Cluster.objects.create(name="c1")
     event = journal.append("operation.defined", actor="bob", cluster=cluster, operation_id="op")
-    item = client.get("/api/events").json()["items"][0]
+    item = viewer_client.get("/api/events").json()["items"][0]
     assert item["id"] == event.id
     assert item["actor"] == "bob" and item["cluster"] == "c1"
     assert item["payload"] == {"operation_id": "op"}
     assert item["at"]
 
 
-def test_a_page_stops_before_a_recent_hole_in_the_ids(client) -> None:
+def test_a_page_stops_before_a_recent_hole_in_the_ids(viewer_client) -> None:
     # An id missing just before a fresh event is probably a transaction still in flight:
     # moving the cursor past it would lose that event for good.
     before = journal.append("node.recovered", actor="collector", node="a")
     hole = Event.objects.create(kind="x", actor="t")
     after = journal.append("node.recovered", actor="collector", node="b")
     Event.objects.filter(pk=hole.pk).delete()  # as if its transaction had not committed yet
-    page = client.get(f"/api/events?after={before.id - 1}").json()
+    page = viewer_client.get(f"/api/events?after={before.id - 1}").json()
     assert [e["id"] for e in page["items"]] == [before.id]
     assert page["next_after"] == before.id
     # Once the later event is older than the settle time, the hole was a rollback.
     Event.objects.filter(pk=after.pk).update(at=timezone.now() - timedelta(seconds=SETTLE_S + 1))
-    page = client.get(f"/api/events?after={before.id}").json()
+    page = viewer_client.get(f"/api/events?after={before.id}").json()
     assert [e["id"] for e in page["items"]] == [after.id]
 
 
-def test_bad_cursor_values_are_a_422(client) -> None:
-    assert client.get("/api/events?after=-1").status_code == 422
-    assert client.get(f"/api/events?after={2**64}").status_code == 422
-    assert client.get("/api/events?limit=100000").status_code == 422
+def test_bad_cursor_values_are_a_422(viewer_client) -> None:
+    assert viewer_client.get("/api/events?after=-1").status_code == 422
+    assert viewer_client.get(f"/api/events?after={2**64}").status_code == 422
+    assert viewer_client.get("/api/events?limit=100000").status_code == 422
