@@ -19,7 +19,7 @@ ALWAYS_REFRESHED = "events"
 _STATE = ("summary", "nodes")  # what the cluster and its nodes look like now
 _STATE_AND_ACTIONS = (*_STATE, "actions")  # ... and which runbook actions make sense
 _ALERT = ("alert_id", "rule", "severity", "value", "threshold", "summary")
-_STEP = ("run_id", "position", "name", "status", "detail")
+_STEP = ("run_id", "position", "name", "status", "detail", "gates")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,8 @@ KINDS: dict[str, EventKind] = {
         EventKind("run.refused", "runbooks", ("run_id", "reasons"), ("runs",)),
         EventKind("run.started", "runbooks", ("run_id",), ("runs",)),
         EventKind("run.finished", "runbooks", ("run_id", "status", "error"), ("runs",)),
+        EventKind("run.cancel_requested", "runbooks", ("run_id",), ("runs",)),
+        EventKind("run.resumed", "runbooks", ("run_id", "previous"), ("runs",)),
         EventKind("step.started", "runbooks", _STEP, ("runs",)),
         EventKind("step.finished", "runbooks", _STEP, ("runs",)),
         # Operations defined and run from the console (pages and API).
