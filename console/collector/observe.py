@@ -4,7 +4,8 @@ Every known node is asked for its own view (/health/node, with disk usage) and i
 queue (/queue) at once; the cluster summary (/health/cluster with per-member lag and
 membership, /metrics lifetime totals, /metrics/5m latency and errors) comes from one
 node, the last known leader first. Every call has its own deadline, so a dead or hung
-node costs one timeout and the poll always ends.
+node costs one timeout and the poll always ends. The two health answers are read through
+the daemon's contract (`daemon/contract.py`): an answer that breaks it counts as none.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ import httpx
 from django.utils import timezone
 
 from console.clusters.daemon_client import DaemonClient, DaemonError
+from daemon.contract import (
+    ClusterView,
+    ContractError,
+    NodeHealth,
+    parse_cluster_view,
+    parse_node_health,
+)
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,7 @@ class Target:
 @dataclass
 class NodePoll:
     target: Target
-    view: dict | None = None  # /health/node
+    view: NodeHealth | None = None  # /health/node
     queue: dict | None = None  # /queue
     error: str | None = None
 
@@ -40,13 +48,13 @@ class NodePoll:
 
     @property
     def name(self) -> str | None:
-        return (self.view or {}).get("name") or self.target.name
+        return self.view.name if self.view is not None else self.target.name
 
 
 @dataclass
 class Summary:
     url: str
-    cluster_view: dict
+    cluster_view: ClusterView
     metrics: dict | None = None  # lifetime totals, for executions/s
     metrics_5m: dict | None = None  # p95, success rate, errors over the last 5 minutes
 
@@ -80,11 +88,18 @@ async def poll_node(
         fetch(client, http, target.url, "/queue", timeout_s),
         return_exceptions=True,
     )
-    view, queue = (r if isinstance(r, dict) else None for r in results)
-    errors = [str(r) for r in results if isinstance(r, BaseException)]
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, DaemonError):
             raise result  # a bug, not a node problem
+    errors = [str(r) for r in results if isinstance(r, BaseException)]
+    answer, queue = results
+    view = None
+    if not isinstance(answer, BaseException):
+        try:
+            view = parse_node_health(answer)
+        except ContractError as err:
+            errors.append(f"{target.url}: {err}")
+    queue = queue if isinstance(queue, dict) else None
     return NodePoll(
         target, view=view, queue=queue if view else None, error="; ".join(errors) or None
     )
@@ -99,11 +114,15 @@ async def fetch_summary(
         fetch(client, http, url, "/metrics/5m", timeout_s),
         return_exceptions=True,
     )
-    if not isinstance(view, dict) or not isinstance(view.get("nodes"), list):
+    if isinstance(view, BaseException):
         return None
+    try:
+        cluster_view = parse_cluster_view(view)
+    except ContractError:
+        return None  # like no answer: the caller asks another node
     return Summary(
         url=url,
-        cluster_view=view,
+        cluster_view=cluster_view,
         metrics=metrics if isinstance(metrics, dict) else None,
         metrics_5m=metrics_5m if isinstance(metrics_5m, dict) else None,
     )
@@ -112,7 +131,7 @@ async def fetch_summary(
 def fallback_url(polls: list[NodePoll], tried: str | None) -> str | None:
     """A node that answered this round, the one that says it leads first."""
     answered = [p for p in polls if p.reachable and p.target.url != tried]
-    answered.sort(key=lambda p: (p.view or {}).get("role") != "leader")
+    answered.sort(key=lambda p: not (p.view is not None and p.view.is_leader))
     return answered[0].target.url if answered else None
 
 

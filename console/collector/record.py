@@ -8,6 +8,7 @@ node.unreachable / node.recovered, not node.state.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from console.clusters.models import Cluster, Node
 from console.collector.collector_config import CollectorConfig
 from console.collector.observe import NodePoll, Observation, Summary
 from console.events import journal
+from daemon.contract import ClusterView, Member, NodeHealth
 
 ACTOR = "collector"
 
@@ -43,7 +45,9 @@ def digest_mismatch(views: dict[str, tuple[int | None, str | None]]) -> dict | N
     return None
 
 
-def won_election(view: dict | None, name: str, cluster_view: dict | None) -> dict | None:
+def won_election(
+    view: NodeHealth | None, name: str, cluster_view: ClusterView | None
+) -> NodeHealth | None:
     """A node's own view, brought up to date when the cluster view names it leader.
 
     All polls of a tick run at once, so a node asked a moment before it won an election
@@ -52,14 +56,11 @@ def won_election(view: dict | None, name: str, cluster_view: dict | None) -> dic
     next poll. A node named leader of term T did win term T, so its older report (a
     term no later than T) is read as leader of T. A newer report (a later term) stands.
     """
-    if view is None or cluster_view is None or cluster_view.get("leader") != name:
+    if view is None or cluster_view is None or cluster_view.leader != name:
         return view
-    term, own_term = cluster_view.get("term"), view.get("term")
-    if view.get("role") == "leader" or not isinstance(term, int):
+    if view.is_leader or view.term > cluster_view.term:
         return view
-    if isinstance(own_term, int) and own_term > term:
-        return view
-    return {**view, "role": "leader", "term": term}
+    return dataclasses.replace(view, role="leader", term=cluster_view.term)
 
 
 class Recorder:
@@ -83,7 +84,7 @@ class Recorder:
             for name, node in members.items():
                 poll = polls.get(name)
                 view = won_election(poll.view, name, cluster_view) if poll else None
-                self._update_node(node, view, entries.get(name, {}), obs.at)
+                self._update_node(node, view, entries.get(name), obs.at)
             self._check_digests(members)
             self._update_cluster(cluster, obs, members, quiet=first_poll)
             leader = members.get(cluster.leader_name)
@@ -98,10 +99,8 @@ class Recorder:
         self.events += 1
 
     @staticmethod
-    def _entries(summary: Summary | None) -> dict[str, dict]:
-        if summary is None:
-            return {}
-        return {e["name"]: e for e in summary.cluster_view["nodes"] if e.get("name")}
+    def _entries(summary: Summary | None) -> dict[str, Member]:
+        return summary.cluster_view.by_name if summary is not None else {}
 
     # ---- membership --------------------------------------------------------
     def _sync_members(
@@ -114,13 +113,13 @@ class Recorder:
         """The member list comes from /health/cluster; without one (nobody answered it),
         nodes identified from seed URLs are still registered so they show up."""
         if summary is not None:
-            listed = self._entries(summary)
+            listed: dict[str, Member | None] = dict(self._entries(summary))
         else:
-            listed = {name: {} for name, p in polls.items() if p.reachable and name not in nodes}
+            listed = {name: None for name, p in polls.items() if p.reachable and name not in nodes}
         for name, entry in listed.items():
             poll = polls.get(name)
-            url = entry.get("httpUrl") or (poll.target.url if poll else "")
-            raft = entry.get("raftAddress") or ""
+            url = (entry.http_url if entry else None) or (poll.target.url if poll else "")
+            raft = (entry.raft_address if entry else None) or ""
             node = nodes.get(name)
             if node is None:
                 nodes[name] = Node.objects.create(
@@ -148,7 +147,9 @@ class Recorder:
                 self._event("member.removed", node=name)
 
     # ---- one node ----------------------------------------------------------
-    def _update_node(self, node: Node, view: dict | None, entry: dict, at: datetime) -> None:
+    def _update_node(
+        self, node: Node, view: NodeHealth | None, entry: Member | None, at: datetime
+    ) -> None:
         never_polled = node.last_polled_at is None
         was_reachable, was_known = node.reachable, node.role not in ("unknown", "removed")
         before = (node.role, node.draining, node.version)
@@ -175,25 +176,26 @@ class Recorder:
         node.save()
 
     @staticmethod
-    def _apply_view(node: Node, view: dict) -> None:
-        node.role = str(view.get("role") or "unknown")[:16]
-        node.term = view.get("term")
-        node.commit_index = view.get("commitIndex")
-        node.applied_index = view.get("appliedIndex")
-        node.draining = bool(view.get("draining"))
-        node.version = str(view.get("version") or "")[:64]
-        node.digest = str(view.get("digest") or "")[:64]
-        disk = view.get("disk") or {}
-        if disk.get("dataDirBytes") is not None:
-            node.data_dir_bytes = int(disk["dataDirBytes"])
+    def _apply_view(node: Node, view: NodeHealth) -> None:
+        node.role = view.role[:16]
+        node.term = view.term
+        node.commit_index = view.commit_index
+        node.applied_index = view.applied_index
+        node.draining = view.draining
+        node.version = view.version[:64]
+        node.digest = view.digest[:64]
+        if view.disk is not None:
+            node.data_dir_bytes = view.disk.data_dir_bytes
 
-    def _apply_lag(self, node: Node, entry: dict) -> None:
+    def _apply_lag(self, node: Node, entry: Member | None) -> None:
         """Lag is known only to the leader; an entry without it leaves the last value."""
-        if entry.get("matchIndex") is not None:
-            node.match_index = entry["matchIndex"]
-        if entry.get("lagEntries") is not None:
-            node.lag_entries = entry["lagEntries"]
-        lag_ms = entry.get("lagMs")
+        if entry is None:
+            return
+        if entry.match_index is not None:
+            node.match_index = entry.match_index
+        if entry.lag_entries is not None:
+            node.lag_entries = entry.lag_entries
+        lag_ms = entry.lag_ms
         if lag_ms is None:
             return
         threshold = self.config.lag_threshold_ms
@@ -219,12 +221,12 @@ class Recorder:
     ) -> None:
         view = obs.summary.cluster_view if obs.summary else None
         if view is not None:
-            leader = view.get("leader") or ""
-            has_quorum = bool(view.get("hasQuorum"))
-            cluster.term = view.get("term") or cluster.term
-            cluster.commit_index = view.get("commitIndex") or cluster.commit_index
-            cluster.cluster_size = int(view.get("clusterSize") or len(members))
-            cluster.replication_lag_ms = view.get("replicationLag")
+            leader = view.leader or ""
+            has_quorum = view.has_quorum
+            cluster.term = view.term or cluster.term
+            cluster.commit_index = view.commit_index or cluster.commit_index
+            cluster.cluster_size = view.cluster_size or len(members)
+            cluster.replication_lag_ms = view.replication_lag_ms
         else:  # nobody answered: no leader we can see, no quorum we can vouch for
             leader, has_quorum = "", False
         if leader != cluster.leader_name and not (quiet and not leader):

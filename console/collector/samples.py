@@ -46,14 +46,14 @@ def build_sample(cluster: Cluster, obs: Observation, rate: float | None) -> Samp
     reachable = [p for p in obs.polls if p.reachable]
     queues = [p.queue for p in reachable if p.queue]
     disks = [
-        p.view["disk"]["fsUsage"]
+        p.view.disk.fs_usage
         for p in reachable
-        if isinstance(p.view.get("disk"), dict) and p.view["disk"].get("fsUsage") is not None
+        if p.view is not None and p.view.disk is not None and p.view.disk.fs_usage is not None
     ]
     return Sample(
         cluster=cluster,
         at=obs.at,
-        replication_lag_ms=summary.cluster_view.get("replicationLag") if summary else None,
+        replication_lag_ms=summary.cluster_view.replication_lag_ms if summary else None,
         executions_per_s=rate,
         p95_ms=window.get("p95Duration"),
         success_rate=window.get("successRate"),

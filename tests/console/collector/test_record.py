@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from console.collector.observe import NodePoll, Observation, Summary, Target
 from console.collector.record import Recorder, digest_mismatch
 from console.collector.samples import prune_samples
 from console.events.models import Event
+from daemon.contract import parse_cluster_view, parse_node_health
 
 pytestmark = pytest.mark.django_db
 
@@ -28,27 +30,31 @@ def observe(
     digests: dict[str, tuple[int, str]] | None = None,
     quorum: bool = True,
 ) -> Observation:
-    views, entries = [], []
+    """An observation built from answers shaped as the daemon sends them, read through
+    the same contract the collector reads real answers with."""
+    polls, entries = [], []
     for name in members:
         index, digest = (digests or {}).get(name, (10, "d" * 64))
-        view = {
-            "name": name,
-            "role": "leader" if name == leader else "follower",
-            "term": 2,
-            "commitIndex": index,
-            "appliedIndex": index,
-            "digest": digest,
-            "draining": name in draining,
-            "version": "0.1.0",
-            "disk": {"dataDirBytes": 1000, "fsUsage": 0.5},
-        }
-        target = Target(f"http://{name}", name)
+        role = "leader" if name == leader else "follower"
         up = name not in down
-        views.append(NodePoll(target, view=view if up else None, queue={"active": 1, "queued": 0}))
+        target = Target(f"http://{name}", name)
+        view = parse_node_health(node_answer(name, role, index, digest, name in draining))
+        polls.append(NodePoll(target, view=view if up else None, queue={"active": 1, "queued": 0}))
         lag_ms = (lag or {}).get(name, 0.0)
-        entries.append({"name": name, "httpUrl": f"http://{name}", "lagMs": lag_ms})
+        entries.append(
+            {
+                "name": name,
+                "role": role if up else "unknown",
+                "reachable": up,
+                "draining": name in draining,
+                "httpUrl": f"http://{name}",
+                "lagMs": lag_ms,
+            }
+        )
     cluster_view = {
         "leader": leader or None,
+        "replicated": True,
+        "node": "n0",
         "term": 2,
         "commitIndex": 10,
         "hasQuorum": quorum,
@@ -56,7 +62,27 @@ def observe(
         "replicationLag": max((lag or {}).values(), default=0.0),
         "nodes": entries,
     }
-    return Observation(timezone.now(), views, Summary("http://n0", cluster_view))
+    summary = Summary("http://n0", parse_cluster_view(cluster_view))
+    return Observation(timezone.now(), polls, summary)
+
+
+def node_answer(name: str, role: str, index: int, digest: str, draining: bool) -> dict:
+    """A /health/node answer (only the fields the contract requires, plus disk)."""
+    return {
+        "name": name,
+        "role": role,
+        "term": 2,
+        "commitIndex": index,
+        "appliedIndex": index,
+        "lastLogIndex": index,
+        "digest": digest,
+        "draining": draining,
+        "version": "0.1.0",
+        "leader": None,
+        "hasQuorum": True,
+        "ready": True,
+        "disk": {"dataDirBytes": 1000, "fsUsage": 0.5},
+    }
 
 
 @pytest.fixture
@@ -191,7 +217,7 @@ def with_own_view(obs: Observation, name: str, **changes: object) -> Observation
     """`obs` with `name`'s own /health/node answer changed (as if polled at another moment)."""
     for poll in obs.polls:
         if poll.name == name and poll.view is not None:
-            poll.view.update(changes)
+            poll.view = dataclasses.replace(poll.view, **changes)
     return obs
 
 
