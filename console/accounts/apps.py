@@ -2,7 +2,8 @@ from django.apps import AppConfig
 
 
 class AccountsConfig(AppConfig):
-    """Login, logout and (later) roles: viewer, operator, admin."""
+    """Login, logout, API tokens and API auth; its migration creates the role groups
+    (viewer, operator, admin) that `console.core.roles` reads."""
 
     name = "console.accounts"
     label = "accounts"

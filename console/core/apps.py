@@ -2,7 +2,8 @@ from django.apps import AppConfig
 
 
 class CoreConfig(AppConfig):
-    """Project-wide plumbing: the `up` runner and the helpers it needs."""
+    """Below every app: roles, API types, errors, the admin bootstrap; and the `up`
+    runner with the helpers it needs."""
 
     name = "console.core"
     label = "core"
