@@ -37,6 +37,10 @@ FEED_WINDOW = 100_000  # bounded global window served by /executions?after=
 WRITE_IDS_KEPT = 10_000  # ids of recent non-execution writes, for idempotency
 LEADER_CHANGES_KEPT = 10_000
 ROLLUP_MINUTES_KEPT = 31 * 24 * 60
+# The layout of the pickled state (snapshots). Bump it when a field changes shape, and add
+# the step that upgrades the previous layout to SNAPSHOT_UPGRADES, so a new release loads
+# an old snapshot. A field that is only added needs no step: loading keeps its default.
+SNAPSHOT_SCHEMA = 1
 
 
 def _chain(digest: str, kind: str, payload: Any) -> str:
@@ -66,11 +70,12 @@ class ReplicatedState(SyncObjConsumer):
         self.members: dict[str, dict] = {}  # name -> {"raftAddress", "httpUrl"}
         self.digest = "0" * 64
         self.changes = 0  # effective mutations applied; cheap change detection for readers
+        self.snapshot_schema = SNAPSHOT_SCHEMA
 
     # ---- snapshot hooks -------------------------------------------------
     def _deserialize(self, data: dict) -> None:
         with self._lock:
-            super()._deserialize(data)
+            super()._deserialize(upgrade_snapshot(data))
 
     # ---- helpers (called only with the lock held, inside replicated bodies)
     def _seen_write(self, write_id: str) -> bool:
@@ -314,3 +319,29 @@ class ReplicatedState(SyncObjConsumer):
     def members_snapshot(self) -> dict[str, dict]:
         with self._lock:
             return {k: dict(v) for k, v in self.members.items()}
+
+
+def _schema_0_to_1(data: dict) -> dict:
+    # Schema 0 (before snapshots were versioned) has the same fields as 1.
+    return data
+
+
+SNAPSHOT_UPGRADES = [_schema_0_to_1]  # index i upgrades schema i to i + 1
+
+
+def upgrade_snapshot(data: dict) -> dict:
+    """Bring a loaded snapshot to this build's schema; runs on the tick thread, never raises."""
+    found = data.get("snapshot_schema", 0)
+    if not isinstance(found, int) or found > SNAPSHOT_SCHEMA:
+        # Only a binary rollback past a schema change gets here; the code-version switch
+        # refuses that rollback, so this is an operator override. Load what we can.
+        log.critical(
+            "snapshot schema %r is newer than this build's %d: fields this build does not "
+            "know are kept as they are",
+            found,
+            SNAPSHOT_SCHEMA,
+        )
+        return data
+    for step in SNAPSHOT_UPGRADES[found:SNAPSHOT_SCHEMA]:
+        data = step(data)
+    return {**data, "snapshot_schema": SNAPSHOT_SCHEMA}
