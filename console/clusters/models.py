@@ -1,9 +1,10 @@
-"""Clusters, their nodes, chart samples and the mirrored execution history."""
+"""Clusters, their nodes, chart samples, the mirrored execution history and releases."""
 
 from __future__ import annotations
 
 import os
 
+from django.conf import settings
 from django.db import models
 
 from daemon import contract
@@ -63,6 +64,11 @@ class Node(models.Model):
     lag_ms = models.FloatField(null=True)
     draining = models.BooleanField(default=False)
     version = models.CharField(max_length=64, blank=True)
+    # The build the node reports (`/health/node` -> build): which release it runs.
+    release = models.CharField(max_length=63, blank=True)
+    build_commit = models.CharField(max_length=40, blank=True)
+    code_version = models.IntegerField(null=True, help_text="state-machine version enabled")
+    max_code_version = models.IntegerField(null=True, help_text="highest version it can run")
     digest = models.CharField(max_length=64, blank=True)
     data_dir_bytes = models.BigIntegerField(null=True)
     last_seen_at = models.DateTimeField(null=True, help_text="last successful poll")
@@ -129,3 +135,51 @@ class Execution(models.Model):
             models.Index(fields=["cluster", "node_name", "-seq"], name="exec_node"),
             models.Index(fields=["cluster", "finished_at"], name="exec_time"),
         ]
+
+
+class Release(models.Model):
+    """An installable build of this project (a wheel) that nodes can run.
+
+    The wheel is kept under `RELEASES_DIR` and installed read-only into its own
+    environment there; `max_code_version` is read from the installed build when it is
+    verified, never typed in."""
+
+    class Status(models.TextChoices):
+        REGISTERED = "registered"  # built or uploaded, not yet proven to start
+        VERIFIED = "verified"  # a scratch node started from it and reported its build
+        ACTIVE = "active"  # some node runs it
+        RETIRED = "retired"  # kept, but not offered for new rollouts
+        YANKED = "yanked"  # must not run: refused everywhere
+
+    class Source(models.TextChoices):
+        WORKING_TREE = "working-tree"
+        GIT_REF = "git-ref"
+        UPLOAD = "upload"
+
+    name = models.CharField(max_length=63, unique=True, help_text="the release's version")
+    package_version = models.CharField(max_length=100)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    wheel_path = models.CharField(max_length=500)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    source_ref = models.CharField(max_length=200, blank=True, help_text="git ref or file name")
+    commit = models.CharField(max_length=40, blank=True)
+    dirty = models.BooleanField(default=False, help_text="built from uncommitted changes")
+    max_code_version = models.IntegerField(null=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REGISTERED)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+    verified_at = models.DateTimeField(null=True)
+    verification = models.JSONField(default=dict, blank=True, help_text="last check's result")
+
+    class Meta:
+        ordering = ["-added_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def can_roll_out(self) -> bool:
+        return self.status in (self.Status.VERIFIED, self.Status.ACTIVE)
