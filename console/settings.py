@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "console.clusters",
     "console.events",
     "console.alerts",
+    "console.releases",
     "console.runbooks",
     "console.collector",
     "console.dashboard",
@@ -135,6 +136,9 @@ if REDIS_URL:
 else:
     # In-memory layers do not cross processes; consumers poll the event journal instead.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Release wheels (wheels/<sha256>.whl) and their installed environments (envs/<name>/).
+RELEASES_DIR = Path(env_str("RELEASES_DIR", str(VAR_DIR / "releases"))).resolve()
 
 # Celery reads every CELERY_* setting here (see console/celery.py).
 BROKER_DIR = VAR_DIR / "broker"

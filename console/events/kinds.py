@@ -75,6 +75,10 @@ KINDS: dict[str, EventKind] = {
         EventKind("operation.defined", "operations", ("operation_id", "created")),
         EventKind("operation.deleted", "operations", ("operation_id",)),
         EventKind("operation.executed", "operations", ("operation_id", "execution_id", "status")),
+        # Releases: builds of this project that nodes can run.
+        EventKind("release.registered", "releases", ("release", "source", "sha256", "commit")),
+        EventKind("release.retired", "releases", ("release", "reason")),
+        EventKind("release.yanked", "releases", ("release", "reason")),
         # Accounts: tokens and roles (no cluster: never on a cluster's dashboard).
         EventKind("token.created", "accounts", ("token_id", "name", "user")),
         EventKind("token.revoked", "accounts", ("token_id", "name")),

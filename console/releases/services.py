@@ -132,14 +132,14 @@ def change_status(release: Release, to: str, user: Any, reason: str = "") -> Rel
     """Retire or yank a release. Retiring one that nodes run is refused (yank it instead:
     yanking says it must not run, and upgrades and restarts then refuse it)."""
     to = Status(to)
+    if release.status not in _ALLOWED[to]:
+        raise ReleaseError(f"release {release.name} is {release.status}; it cannot become {to}")
     running = nodes_by_release().get(release.name, [])
     if to == Status.RETIRED and running:
         raise ReleaseError(
             f"release {release.name} is running on {', '.join(running)}; roll those nodes to "
             "another release first, or yank it if it must not run"
         )
-    if release.status not in _ALLOWED[to]:
-        raise ReleaseError(f"release {release.name} is {release.status}; it cannot become {to}")
     with transaction.atomic():
         release.status = to
         release.save(update_fields=["status"])

@@ -6,55 +6,102 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clusters', '0002_execution_operation_status_index'),
+        ("clusters", "0002_execution_operation_status_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='node',
-            name='build_commit',
+            model_name="node",
+            name="build_commit",
             field=models.CharField(blank=True, max_length=40),
         ),
         migrations.AddField(
-            model_name='node',
-            name='code_version',
-            field=models.IntegerField(help_text='state-machine version enabled', null=True),
+            model_name="node",
+            name="code_version",
+            field=models.IntegerField(help_text="state-machine version enabled", null=True),
         ),
         migrations.AddField(
-            model_name='node',
-            name='max_code_version',
-            field=models.IntegerField(help_text='highest version it can run', null=True),
+            model_name="node",
+            name="max_code_version",
+            field=models.IntegerField(help_text="highest version it can run", null=True),
         ),
         migrations.AddField(
-            model_name='node',
-            name='release',
+            model_name="node",
+            name="release",
             field=models.CharField(blank=True, max_length=63),
         ),
         migrations.CreateModel(
-            name='Release',
+            name="Release",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="the release's version", max_length=63, unique=True)),
-                ('package_version', models.CharField(max_length=100)),
-                ('sha256', models.CharField(max_length=64)),
-                ('size_bytes', models.BigIntegerField()),
-                ('wheel_path', models.CharField(max_length=500)),
-                ('source', models.CharField(choices=[('working-tree', 'Working Tree'), ('git-ref', 'Git Ref'), ('upload', 'Upload')], max_length=16)),
-                ('source_ref', models.CharField(blank=True, help_text='git ref or file name', max_length=200)),
-                ('commit', models.CharField(blank=True, max_length=40)),
-                ('dirty', models.BooleanField(default=False, help_text='built from uncommitted changes')),
-                ('max_code_version', models.IntegerField(null=True)),
-                ('status', models.CharField(choices=[('registered', 'Registered'), ('verified', 'Verified'), ('active', 'Active'), ('retired', 'Retired'), ('yanked', 'Yanked')], default='registered', max_length=16)),
-                ('added_at', models.DateTimeField(auto_now_add=True)),
-                ('verified_at', models.DateTimeField(null=True)),
-                ('verification', models.JSONField(blank=True, default=dict, help_text="last check's result")),
-                ('added_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(help_text="the release's version", max_length=63, unique=True),
+                ),
+                ("package_version", models.CharField(max_length=100)),
+                ("sha256", models.CharField(max_length=64)),
+                ("size_bytes", models.BigIntegerField()),
+                ("wheel_path", models.CharField(max_length=500)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("working-tree", "Working Tree"),
+                            ("git-ref", "Git Ref"),
+                            ("upload", "Upload"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "source_ref",
+                    models.CharField(blank=True, help_text="git ref or file name", max_length=200),
+                ),
+                ("commit", models.CharField(blank=True, max_length=40)),
+                (
+                    "dirty",
+                    models.BooleanField(default=False, help_text="built from uncommitted changes"),
+                ),
+                ("max_code_version", models.IntegerField(null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("registered", "Registered"),
+                            ("verified", "Verified"),
+                            ("active", "Active"),
+                            ("retired", "Retired"),
+                            ("yanked", "Yanked"),
+                        ],
+                        default="registered",
+                        max_length=16,
+                    ),
+                ),
+                ("added_at", models.DateTimeField(auto_now_add=True)),
+                ("verified_at", models.DateTimeField(null=True)),
+                (
+                    "verification",
+                    models.JSONField(blank=True, default=dict, help_text="last check's result"),
+                ),
+                (
+                    "added_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-added_at'],
+                "ordering": ["-added_at"],
             },
         ),
     ]
