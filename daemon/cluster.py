@@ -1,60 +1,52 @@
-"""`python -m daemon cluster`: N nodes on this machine, supervised in the foreground."""
+"""`python -m daemon cluster`: N nodes on this machine, watched in the foreground.
+
+Built on daemon.localcluster: each node is a detached process with its own log file and
+pid file under the data dir; this command follows their logs onto stderr and stops them
+all on Ctrl-C. Another process can stop or restart one node meanwhile through the layout.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import secrets
 import signal
-import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from daemon.config import ConfigError
+from daemon.localcluster import Layout, LogFollower, NodeProcess, describe_exit, stored_secret
 from daemon.server import check_free
 
-NAME_PREFIX = "unrdf-daemon-"
-RAFT_PORT_OFFSET = 100
+STOP_GRACE_S = 15.0
 
 
-def _secret(path: Path, env_value: str | None) -> tuple[str, bool]:
-    """(value, generated): env wins; else reuse the stored one; else make one."""
-    if env_value:
-        return env_value, False
-    if path.exists():
-        return path.read_text().strip(), False
-    value = secrets.token_urlsafe(32)
-    path.write_text(value + "\n")
-    path.chmod(0o600)
-    return value, True
+def _layout(args: argparse.Namespace, base: dict) -> Layout:
+    if args.no_auth:
+        base.setdefault("auth", {})["disabled"] = True
+    return Layout.sequential(Path(args.data_dir), args.nodes, args.http_port, args.host, base)
 
 
-def node_configs(args: argparse.Namespace, base: dict) -> list[dict]:
-    names = [f"{NAME_PREFIX}{i}" for i in range(args.nodes)]
-    peers = [
-        {
-            "name": name,
-            "raftAddress": f"{args.host}:{args.http_port + RAFT_PORT_OFFSET + i}",
-            "httpUrl": f"http://{args.host}:{args.http_port + i}",
-        }
-        for i, name in enumerate(names)
-    ]
-    configs = []
-    for i, name in enumerate(names):
-        cfg = json.loads(json.dumps(base))
-        cfg.update(
-            nodeName=name,
-            dataDir=str(Path(args.data_dir, name).resolve()),
-            peers=peers,
-        )
-        cfg.setdefault("http", {}).update(host=args.host, port=args.http_port + i)
-        cfg.setdefault("raft", {}).update(bindAddress=peers[i]["raftAddress"])
-        if args.no_auth:
-            cfg.setdefault("auth", {})["disabled"] = True
-        configs.append(cfg)
-    return configs
+def _check_ports(layout: Layout) -> None:
+    for spec in layout.nodes:
+        check_free(f"{spec.host}:{spec.http_port}", "HTTP port (move with --http-port)")
+        check_free(spec.raft_address, "Raft port (HTTP port + 100; move with --http-port)")
+
+
+def _tokens(layout: Layout) -> tuple[dict[str, str], bool]:
+    """(role -> token, generated): DAEMON_TOKEN wins; else the stored or a new admin.token.
+    The operate and read tokens are taken from the environment when set."""
+    token = os.environ.get("DAEMON_TOKEN")
+    generated = False
+    if not token:
+        token, generated = stored_secret(layout.root / "admin.token")
+    tokens = {"admin": token}
+    for role, var in (("operate", "DAEMON_OPERATE_TOKEN"), ("read", "DAEMON_READ_TOKEN")):
+        if os.environ.get(var):
+            tokens[role] = os.environ[var]
+    return tokens, generated
 
 
 def run_cluster(args: argparse.Namespace) -> int:
@@ -68,84 +60,76 @@ def run_cluster(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             print(f"daemon cluster: --config {args.config}: {exc}", file=sys.stderr)
             return 2
-    data_dir = Path(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    configs = node_configs(args, base)
+    layout = _layout(args, base)
     try:
-        for cfg in configs:
-            check_free(f"{args.host}:{cfg['http']['port']}", "HTTP port (move with --http-port)")
-            check_free(
-                cfg["raft"]["bindAddress"], "Raft port (HTTP port + 100; move with --http-port)"
-            )
+        _check_ports(layout)
     except ConfigError as exc:
         print(f"daemon cluster: {exc}", file=sys.stderr)
         return 2
 
-    password, _ = _secret(data_dir / "raft.secret", os.environ.get("RAFT_PASSWORD"))
-    token, generated = _secret(data_dir / "admin.token", os.environ.get("DAEMON_TOKEN"))
-    env = {**os.environ, "RAFT_PASSWORD": password, "DAEMON_TOKEN": token}
+    layout.save()
+    tokens, generated = _tokens(layout)
+    layout.write_secrets(os.environ.get("RAFT_PASSWORD"), tokens)
+    layout.write_configs()
+    nodes = [NodeProcess(layout, spec.name) for spec in layout.nodes]
+    follower = LogFollower(lambda name, line: print(line, file=sys.stderr, flush=True))
+    for node in nodes:
+        follower.follow(node.name, layout.log_path(node.name))
+    follower.start()
+    for node in nodes:
+        node.start()
 
-    procs: list[tuple[str, subprocess.Popen]] = []
-    for cfg in configs:
-        node_dir = data_dir / cfg["nodeName"]
-        node_dir.mkdir(exist_ok=True)
-        config_path = node_dir / "daemon-config.json"
-        config_path.write_text(json.dumps(cfg, indent=2) + "\n")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run", "--config", str(config_path)], env=env
-        )
-        (node_dir / "pid").write_text(f"{proc.pid}\n")
-        procs.append((cfg["nodeName"], proc))
-
-    print(f"daemon cluster: {len(procs)} nodes", flush=True)
-    for cfg in configs:
-        print(
-            f"  {cfg['nodeName']}  http://{args.host}:{cfg['http']['port']}  raft {cfg['raft']['bindAddress']}"
-        )
+    print(f"daemon cluster: {len(nodes)} nodes", flush=True)
+    for spec in layout.nodes:
+        print(f"  {spec.name}  {spec.url}  raft {spec.raft_address}")
     if args.no_auth:
         print("  auth: DISABLED (--no-auth)")
     elif generated:
-        print(f"  admin token (generated, stored in {data_dir / 'admin.token'}): {token}")
-    else:
         print(
-            "  admin token: from DAEMON_TOKEN"
-            if os.environ.get("DAEMON_TOKEN")
-            else f"  admin token: {data_dir / 'admin.token'}"
+            f"  admin token (generated, stored in {layout.root / 'admin.token'}): {tokens['admin']}"
         )
-    print("  Ctrl-C stops every node.", flush=True)
-    return _supervise(procs)
+    elif os.environ.get("DAEMON_TOKEN"):
+        print("  admin token: from DAEMON_TOKEN")
+    else:
+        print(f"  admin token: {layout.root / 'admin.token'}")
+    print(f"  logs: {layout.root}/<node>/node.log; Ctrl-C stops every node.", flush=True)
+    try:
+        return _supervise(nodes)
+    finally:
+        follower.stop()
 
 
-def _supervise(procs: list[tuple[str, subprocess.Popen]]) -> int:
-    stopping = False
+def _supervise(nodes: list[NodeProcess]) -> int:
+    stop_requested = threading.Event()
 
     def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+        stop_requested.set()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     reported: set[str] = set()
-    while not stopping:
-        for name, proc in procs:
-            code = proc.poll()
-            if code is not None and name not in reported:
-                reported.add(name)
-                print(
-                    f"daemon cluster: {name} exited with code {code}", file=sys.stderr, flush=True
-                )
-        if len(reported) == len(procs):
+    while not stop_requested.wait(0.2):
+        for node in nodes:
+            if node.name in reported or node.running():
+                continue
+            reported.add(node.name)
+            code = node.handle.exit_code()
+            # Another process may have stopped it on purpose (and may start it again).
+            how = describe_exit(code) if code is not None else "stopped"
+            print(f"daemon cluster: {node.name} exited ({how})", file=sys.stderr, flush=True)
+        reported -= {node.name for node in nodes if node.running()}
+        if len(reported) == len(nodes):
             return 1
-        time.sleep(0.2)
-    for _, proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for _, proc in procs:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_all(nodes, STOP_GRACE_S)
     print("daemon cluster: all nodes stopped", flush=True)
     return 0
+
+
+def stop_all(nodes: list[NodeProcess], grace_s: float) -> None:
+    """Stop the nodes in parallel: each within the same bound, not one after the other."""
+    threads = [threading.Thread(target=node.stop, args=(grace_s,)) for node in nodes]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + grace_s + 10
+    for thread in threads:
+        thread.join(timeout=max(0.1, deadline - time.monotonic()))

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from daemon.localcluster import Layout, LayoutError, NodeProcess
 from tests.cluster_harness import ROOT, daemon_free_env, free_port, wait_for
 
 pytestmark = pytest.mark.cluster
@@ -100,10 +101,13 @@ class ClusterCommand:
     def url(self, i: int) -> str:
         return f"http://127.0.0.1:{self.base + i}"
 
+    def layout(self) -> Layout:
+        return Layout.load(self.data_dir)
+
     def node_pids(self) -> list[int]:
-        return [
-            int((self.data_dir / f"unrdf-daemon-{i}" / "pid").read_text()) for i in range(NODES)
-        ]
+        pids = [NodeProcess(self.layout(), f"unrdf-daemon-{i}").pid for i in range(NODES)]
+        assert None not in pids, "every node has a live pid record"
+        return pids  # type: ignore[return-value]
 
     def wait_ready(self) -> None:
         for i in range(NODES):
@@ -125,12 +129,11 @@ class ClusterCommand:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         try:
-            pids = self.node_pids()
-        except OSError:
+            layout = self.layout()
+        except LayoutError:
             return
-        for pid in pids:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        for spec in layout.nodes:
+            NodeProcess(layout, spec.name).stop(grace_s=1)
 
 
 @pytest.fixture
@@ -224,4 +227,4 @@ def test_a_taken_port_gives_one_line_and_exit_2(start, offset: int) -> None:
     assert lines[0].startswith("daemon cluster: ")
     assert f"127.0.0.1:{base + offset}" in lines[0]
     assert "--http-port" in lines[0]
-    assert not (command.data_dir / "unrdf-daemon-0" / "pid").exists()
+    assert not (command.data_dir / "run").exists(), "nothing may start when a port is taken"
