@@ -13,11 +13,17 @@ import os
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 from daemon.config import ConfigError
-from daemon.localcluster import Layout, LogFollower, NodeProcess, describe_exit, stored_secret
+from daemon.localcluster import (
+    Layout,
+    LogFollower,
+    NodeProcess,
+    describe_exit,
+    stop_nodes,
+    stored_secret,
+)
 from daemon.server import check_free
 
 STOP_GRACE_S = 15.0
@@ -120,16 +126,6 @@ def _supervise(nodes: list[NodeProcess]) -> int:
         reported -= {node.name for node in nodes if node.running()}
         if len(reported) == len(nodes):
             return 1
-    stop_all(nodes, STOP_GRACE_S)
+    stop_nodes(nodes, STOP_GRACE_S)
     print("daemon cluster: all nodes stopped", flush=True)
     return 0
-
-
-def stop_all(nodes: list[NodeProcess], grace_s: float) -> None:
-    """Stop the nodes in parallel: each within the same bound, not one after the other."""
-    threads = [threading.Thread(target=node.stop, args=(grace_s,)) for node in nodes]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + grace_s + 10
-    for thread in threads:
-        thread.join(timeout=max(0.1, deadline - time.monotonic()))

@@ -1,24 +1,43 @@
-"""Real daemon clusters for tests and benchmarks: separate processes on loopback.
+"""Real daemon clusters for tests: separate processes on loopback, through the product's
+node-process layer (daemon/localcluster).
 
-Each node is `python -m daemon run --config FILE`, exactly as a pod runs it, on
-free ports. Tests kill and restart these processes to check failover.
+Each node is `python -m daemon run --config FILE`, exactly as a pod runs it, on free
+ports. Tests kill and restart these processes to check failover; `Node.process` is the
+layer's handle, `Node.proc` its Popen (this process started it).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from daemon.localcluster import (
+    Layout,
+    NodeProcess,
+    NodeSpec,
+    free_port,
+    node_env,
+    stop_nodes,
+    wait_for,
+)
+
+__all__ = [
+    "ADMIN_TOKEN",
+    "OPERATE_TOKEN",
+    "RAFT_PASSWORD",
+    "READ_TOKEN",
+    "ROOT",
+    "Cluster",
+    "Node",
+    "daemon_free_env",
+    "free_port",
+    "wait_for",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -29,74 +48,50 @@ RAFT_PASSWORD = "test-raft-secret-0123456789"
 
 def daemon_free_env(**extra: str) -> dict[str, str]:
     """The caller's environment without anything the daemon reads, plus `extra`."""
-    from daemon.config import ENV_OVERRIDES
-
-    daemon_vars = set(ENV_OVERRIDES) | {
-        "RAFT_PASSWORD",
-        "RAFT_PASSWORD_FILE",
-        "DAEMON_TOKEN",
-        "DAEMON_OPERATE_TOKEN",
-        "DAEMON_READ_TOKEN",
-        "DAEMON_TOKENS_FILE",
-    }
-    env = {k: v for k, v in os.environ.items() if k not in daemon_vars}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
-
-
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A free loopback port not handed out before in this test process: the kernel
-    can give the same ephemeral port to two back-to-back bind(0) calls, and two
-    nodes of one cluster must never share one."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-
-
-def wait_for(
-    condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = ""
-) -> Any:
-    """Poll until condition() is truthy; return its value or fail with `what`."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except (httpx.HTTPError, ValueError, KeyError, OSError) as exc:
-            last_error = exc
-        time.sleep(interval)
-    raise AssertionError(
-        f"timed out after {timeout}s waiting for {what or condition}: {last_error}"
-    )
+    return node_env({"PYTHONPATH": str(ROOT), **extra})
 
 
 @dataclass
 class Node:
-    name: str
-    http_port: int
-    raft_port: int
-    data_dir: Path
-    config_path: Path
-    log_path: Path
-    proc: subprocess.Popen | None = None
+    spec: NodeSpec
+    layout: Layout
+    process: NodeProcess | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def http_port(self) -> int:
+        return self.spec.http_port
+
+    @property
+    def raft_port(self) -> int:
+        return self.spec.raft_port
+
+    @property
+    def data_dir(self) -> Path:
+        return self.layout.data_dir(self.name)
+
+    @property
+    def config_path(self) -> Path:
+        return self.layout.config_path(self.name)
+
+    @property
+    def log_path(self) -> Path:
+        return self.layout.log_path(self.name)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return self.spec.url
 
     @property
     def raft_address(self) -> str:
-        return f"127.0.0.1:{self.raft_port}"
+        return self.spec.raft_address
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.process.handle.popen if self.process is not None else None
 
     @property
     def alive(self) -> bool:
@@ -116,74 +111,29 @@ class Cluster:
     _http: httpx.Client | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        for i in range(self.size):
-            self._new_node(i)
-        self._write_configs()
-
-    def _new_node(self, i: int) -> Node:
-        name = f"unrdf-daemon-{i}"
-        node_dir = self.base_dir / name
-        node_dir.mkdir(parents=True, exist_ok=True)
-        node = Node(
-            name=name,
-            http_port=free_port(),
-            raft_port=free_port(),
-            data_dir=node_dir / "data",
-            config_path=node_dir / "daemon-config.json",
-            log_path=node_dir / "node.log",
+        self.layout = Layout.on_free_ports(self.base_dir, self.size, base_config=self.overrides)
+        self.layout.save()
+        self.layout.write_secrets(
+            RAFT_PASSWORD, {"admin": ADMIN_TOKEN, "operate": OPERATE_TOKEN, "read": READ_TOKEN}
         )
-        self.nodes.append(node)
-        return node
+        self.layout.write_configs()
+        self.nodes = [Node(spec, self.layout) for spec in self.layout.nodes]
 
     def peers(self, nodes: list[Node] | None = None) -> list[dict]:
-        return [
-            {"name": n.name, "raftAddress": n.raft_address, "httpUrl": n.url}
-            for n in (nodes or self.nodes)
-        ]
+        return self.layout.peers([n.spec for n in nodes] if nodes else None)
 
     def config_for(self, node: Node, peers: list[dict]) -> dict:
-        config = {
-            "nodeName": node.name,
-            "dataDir": str(node.data_dir),
-            "http": {"host": "127.0.0.1", "port": node.http_port},
-            "raft": {"bindAddress": node.raft_address},
-            "peers": peers,
-        }
-        for key, value in self.overrides.items():
-            if isinstance(value, dict):
-                config.setdefault(key, {}).update(value)
-            else:
-                config[key] = value
-        return config
-
-    def _write_configs(self) -> None:
-        peers = self.peers()
-        for node in self.nodes:
-            node.config_path.write_text(json.dumps(self.config_for(node, peers), indent=2))
+        return self.layout.config_for(node.spec, peers)
 
     # ---- processes -------------------------------------------------------
     def process_env(self) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "RAFT_PASSWORD": RAFT_PASSWORD,
-            "DAEMON_TOKEN": ADMIN_TOKEN,
-            "DAEMON_OPERATE_TOKEN": OPERATE_TOKEN,
-            "DAEMON_READ_TOKEN": READ_TOKEN,
-            "PYTHONPATH": str(ROOT),
-        }
-        env.update(self.env)
-        return env
+        return daemon_free_env(**self.env)
 
     def start_node(self, node: Node, extra_env: dict | None = None) -> None:
-        log = node.log_path.open("ab")
-        node.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run", "--config", str(node.config_path)],
-            cwd=ROOT,
-            env={**self.process_env(), **(extra_env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        node.process = NodeProcess(
+            self.layout, node.name, env={**self.process_env(), **(extra_env or {})}
         )
-        log.close()
+        node.process.start()
 
     def start(self) -> Cluster:
         for node in self.nodes:
@@ -208,16 +158,7 @@ class Cluster:
         if self._http is not None:
             self._http.close()
             self._http = None
-        for node in self.nodes:
-            if node.alive:
-                node.proc.send_signal(signal.SIGTERM)
-        for node in self.nodes:
-            if node.proc is not None:
-                try:
-                    node.proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    node.proc.kill()
-                    node.proc.wait()
+        stop_nodes([n.process for n in self.nodes if n.process is not None], grace_s=20)
 
     # ---- HTTP --------------------------------------------------------------
     @property
@@ -246,8 +187,8 @@ class Cluster:
 
     def add_node(self) -> Node:
         """Start one more node that knows every current member, itself included."""
-        node = self._new_node(len(self.nodes))
-        node.config_path.write_text(json.dumps(self.config_for(node, self.peers())))
+        node = Node(self.layout.add_node(free_port(), free_port()), self.layout)
+        self.nodes.append(node)
         self.start_node(node)
         return node
 

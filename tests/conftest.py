@@ -1,13 +1,13 @@
-"""Shared fixtures: free ports, polling with a deadline, and a real daphne serving the
-console against the test database."""
+"""Shared fixtures: free ports, polling with a deadline (the one `wait_for`, from the
+product's node-process layer), and a real daphne serving the console against the test
+database."""
 
 import logging
 import os
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -15,25 +15,14 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 
+from daemon.localcluster import ProcessHandle, free_port, wait_for
+
+__all__ = ["free_port", "wait_for"]  # re-exported: tests import them from here
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Every poll of a test cluster would otherwise land in a failing test's report.
 logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def free_port() -> int:
-    from tests.cluster_harness import free_port as unique_free_port
-
-    return unique_free_port()
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll `condition` until it holds; fail the test naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def port_answers(port: int) -> bool:
@@ -145,31 +134,22 @@ def console_server(
         CONSOLE_VAR_DIR=str(tmp_path_factory.mktemp("console_var")),
         PYTHONUNBUFFERED="1",
     )
-    log_path = tmp_path_factory.mktemp("logs") / "daphne.log"
-    with log_path.open("wb") as log:
-        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-        server = subprocess.Popen(
-            [*argv, "console.asgi:application"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_for(
-                lambda: port_answers(port) or server.poll() is not None, 30, "daphne to listen"
-            )
-            if server.poll() is not None:
-                pytest.fail(f"daphne exited at start:\n{log_path.read_text()}")
-            yield ConsoleServer(url=f"http://127.0.0.1:{port}", port=port)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    server = ProcessHandle(
+        "daphne",
+        [*argv, "console.asgi:application"],
+        tmp_path_factory.mktemp("logs") / "daphne.log",
+        cwd=REPO_ROOT,
+        env=env,
+    )
+    server.start()
+    try:
+        wait_for(lambda: port_answers(port) or not server.running(), 30, "daphne to listen")
+        if not server.running():
+            pytest.fail(f"daphne exited at start:\n{server.log_path.read_text()}")
+        yield ConsoleServer(url=f"http://127.0.0.1:{port}", port=port)
+    finally:
+        server.stop(grace_s=10)
 
 
 @pytest.fixture

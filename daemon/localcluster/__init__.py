@@ -10,12 +10,13 @@ from daemon.localcluster.layout import (
     Layout,
     LayoutError,
     NodeSpec,
+    free_port,
     node_name,
     stored_secret,
     write_private,
 )
 from daemon.localcluster.logs import LogFollower
-from daemon.localcluster.node import NodeProcess, NodeStatus, node_env, nodes_of
+from daemon.localcluster.node import NodeProcess, NodeStatus, node_env, nodes_of, stop_nodes
 from daemon.localcluster.polling import wait_for, wait_until
 from daemon.localcluster.process import ProcessHandle, describe_exit
 
@@ -30,9 +31,11 @@ __all__ = [
     "NodeStatus",
     "ProcessHandle",
     "describe_exit",
+    "free_port",
     "node_env",
     "node_name",
     "nodes_of",
+    "stop_nodes",
     "stored_secret",
     "wait_for",
     "wait_until",

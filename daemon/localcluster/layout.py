@@ -21,6 +21,7 @@ import copy
 import json
 import os
 import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,22 @@ ROLES = ("admin", "operate", "read")
 
 class LayoutError(Exception):
     """A layout that cannot be loaded or used; the message is one line."""
+
+
+_handed_out: set[int] = set()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A free port on `host` not handed out before by this process: the kernel can give
+    the same ephemeral port to two back-to-back bind(0) calls, and two nodes of one
+    cluster must never share one."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def node_name(index: int) -> str:
@@ -119,6 +136,16 @@ class Layout:
         nodes = [
             NodeSpec(node_name(i), host, http_port + i, http_port + RAFT_PORT_OFFSET + i)
             for i in range(count)
+        ]
+        return cls(root, nodes, base_config or {})
+
+    @classmethod
+    def on_free_ports(
+        cls, root: Path, count: int, host: str = "127.0.0.1", base_config: dict | None = None
+    ) -> Layout:
+        """Every node on its own free HTTP and Raft port (tests, benchmarks, scratch nodes)."""
+        nodes = [
+            NodeSpec(node_name(i), host, free_port(host), free_port(host)) for i in range(count)
         ]
         return cls(root, nodes, base_config or {})
 
