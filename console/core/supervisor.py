@@ -1,17 +1,20 @@
-"""Run several child processes like foreman/honcho: one prefixed, colored log stream, and
-a stop that leaves nothing behind.
+"""Run several processes like foreman/honcho: one prefixed, colored log stream, and a stop
+that leaves nothing behind.
 
-Each child leads its own process group, so stopping it reaches everything it forked
-(daphne's or Celery's workers) and a Ctrl-C in the terminal reaches only us: we then stop
-the groups in order, SIGTERM first and SIGKILL after a grace period.
+Every process is a daemon.localcluster ProcessHandle: it leads its own process group
+(so stopping it reaches everything it forked, daphne's or Celery's workers, and a Ctrl-C
+in the terminal reaches only us) and writes its own log file, which we follow into the
+stream. The console's processes die with us even if we are SIGKILLed; daemon nodes are
+only watched: they outlive a console restart, another process (the node manager) may
+restart one, and we stop them with everything else on Ctrl-C.
 """
 
-import contextlib
-import ctypes
+from __future__ import annotations
+
 import os
 import signal
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -19,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from daemon.localcluster import LogFollower, ProcessHandle, describe_exit
+from daemon.localcluster.process import group_members, signal_group
+
 _COLORS = ["36", "33", "32", "35", "34", "96", "93"]
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -33,58 +38,44 @@ class ProcessSpec:
 @dataclass
 class Child:
     spec: ProcessSpec
-    process: subprocess.Popen[bytes]
+    handle: ProcessHandle
     color: str
-    reader: threading.Thread | None = None
+    # A console process that exits is a failure of the run; a node may be stopped and
+    # started again by the node manager, so its exit is only reported.
+    fatal: bool = True
+    was_running: bool = True
 
     @property
-    def pgid(self) -> int:
-        return self.process.pid  # start_new_session makes the child its group's leader
+    def name(self) -> str:
+        return self.spec.name
 
-
-def _die_with_parent() -> None:
-    # If the supervisor is killed outright (SIGKILL), each group leader gets SIGTERM
-    # instead of living on as an orphan.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _any_alive(groups: list[int]) -> bool:
-    return any(_group_alive(pgid) for pgid in groups)
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signum)
-
-
-def describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        return f"killed by {signal.Signals(-returncode).name}"
-    return f"exit code {returncode}"
+    @property
+    def pgid(self) -> int | None:
+        # start_new_session: a started process leads its own group.
+        return self.handle.popen.pid if self.handle.popen is not None else self.handle.pid
 
 
 class Supervisor:
-    def __init__(self, cwd: Path, out: TextIO = sys.stdout, color: bool | None = None) -> None:
+    def __init__(
+        self,
+        cwd: Path,
+        out: TextIO = sys.stdout,
+        color: bool | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
         self.cwd = cwd
         self.out = out
         self.color = out.isatty() and "NO_COLOR" not in os.environ if color is None else color
+        self.log_dir = log_dir if log_dir is not None else Path(tempfile.mkdtemp(prefix="up-"))
         self.children: list[Child] = []
         self.name_width = len("collector")  # the longest name we start, so columns line up
+        self._colors: dict[str, str] = {}
         self._write_lock = threading.Lock()
         self._stop_requested = threading.Event()
         self._force = threading.Event()
         self.unexpected_exits: list[str] = []
+        self.follower = LogFollower(self._emit)
+        self._following = False
 
     # -- output ----------------------------------------------------------------------
 
@@ -99,37 +90,51 @@ class Supervisor:
     def warn(self, text: str) -> None:
         self.say(text, color="1;31")
 
-    def _pump(self, child: Child) -> None:
-        assert child.process.stdout is not None
-        for raw in iter(child.process.stdout.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.say(line, name=child.spec.name, color=child.color)
+    def _emit(self, name: str, line: str) -> None:
+        self.say(line, name=name, color=self._colors.get(name, "0"))
+
+    def _color_for(self, name: str) -> str:
+        color = _COLORS[len(self._colors) % len(_COLORS)]
+        self._colors[name] = color
+        self.name_width = max(self.name_width, len(name))
+        return color
 
     # -- lifecycle -------------------------------------------------------------------
 
     def start_all(self, specs: list[ProcessSpec]) -> None:
-        """Start every child, then their log readers.
+        """Start every process, each with its log file followed into the stream.
 
-        All spawns happen before any reader thread exists: preexec_fn is only safe in a
-        process without other threads.
+        All spawns happen before the follower thread exists: preexec_fn (die with us) is
+        only safe in a process without other threads.
         """
-        self.name_width = max([self.name_width, *(len(spec.name) for spec in specs)])
-        for index, spec in enumerate(specs):
-            process = subprocess.Popen(
+        for spec in specs:
+            handle = ProcessHandle(
+                spec.name,
                 spec.argv,
+                self.log_dir / f"{spec.name}.log",
                 cwd=self.cwd,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **spec.env},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
+                die_with_parent=True,
             )
-            self.children.append(Child(spec, process, _COLORS[index % len(_COLORS)]))
-        for child in self.children:
-            self.say(f"started {child.spec.name} (pid {child.pgid}): {' '.join(child.spec.argv)}")
-            child.reader = threading.Thread(target=self._pump, args=(child,), daemon=True)
-            child.reader.start()
+            child = Child(spec, handle, self._color_for(spec.name))
+            self.follower.follow(spec.name, handle.log_path)
+            handle.start()
+            self.children.append(child)
+            self.say(f"started {spec.name} (pid {child.pgid}): {' '.join(spec.argv)}")
+        if not self._following:
+            self._following = True
+            self.follower.start()
+
+    def watch(self, name: str, handle: ProcessHandle, start: bool) -> None:
+        """Watch a process someone else may restart (a daemon node), starting it first if
+        asked: follow its log, report when it stops or comes back, stop it with the rest.
+        Call before start_all (no preexec_fn here, but the follower starts there)."""
+        self.follower.follow(name, handle.log_path)  # before it starts: no line missed
+        child = Child(ProcessSpec(name, handle.argv), handle, self._color_for(name), fatal=False)
+        if start:
+            handle.start()
+        child.was_running = handle.running()
+        self.children.append(child)
 
     def install_signal_handlers(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -144,55 +149,77 @@ class Supervisor:
         self._stop_requested.set()
 
     def running(self) -> list[Child]:
-        return [child for child in self.children if child.process.poll() is None]
+        return [child for child in self.children if child.handle.running()]
 
     def supervise(self, when_ready: Callable[[], bool], tick_s: float = 0.2) -> None:
-        """Watch the children until a stop is requested or none is left running.
+        """Watch the processes until a stop is requested or none is left running.
 
         `when_ready` is called each tick until it returns True once (it prints the
-        banner); children that exit on their own are reported as they go.
+        banner); processes that exit on their own are reported as they go.
         """
         ready = False
-        reported: set[int] = set()
         while not self._stop_requested.wait(tick_s):
             for child in self.children:
-                code = child.process.poll()
-                if code is not None and child.pgid not in reported:
-                    reported.add(child.pgid)
-                    message = f"{child.spec.name} exited unexpectedly ({describe_exit(code)})"
-                    self.unexpected_exits.append(message)
-                    self.warn(f"!! {message}")
-            if not self.running():
+                self._report(child)
+            if not any(child.handle.running() for child in self.children if child.fatal):
                 self.warn("!! every process has exited; stopping")
                 return
             if not ready:
                 ready = when_ready()
 
-    def stop_all(self, grace_s: float = 10.0) -> None:
-        """Stop every child and everything it forked.
+    def _report(self, child: Child) -> None:
+        running = child.handle.running()
+        if running == child.was_running:
+            return
+        child.was_running = running
+        if running:
+            self.say(f"{child.name} is running again (pid {child.handle.pid})")
+            return
+        code = child.handle.exit_code()
+        how = describe_exit(code) if code is not None else "stopped"
+        if child.fatal:
+            message = f"{child.name} exited unexpectedly ({how})"
+            self.unexpected_exits.append(message)
+            self.warn(f"!! {message}")
+        else:
+            self.warn(f"{child.name} is not running ({how})")
 
-        SIGTERM goes to each leader first, so a parent with workers (Celery, the daemon
-        cluster) shuts them down its own way; then to each whole group for whatever a
-        leader left behind; SIGKILL for anything still there after the grace period.
+    def stop_all(self, grace_s: float = 10.0) -> None:
+        """Stop every process and everything it forked.
+
+        SIGTERM goes to each leader first, so a parent with workers (Celery) shuts them
+        down its own way; then to each whole group for whatever a leader left behind;
+        SIGKILL for anything still there after the grace period.
         """
-        groups = [child.pgid for child in self.children]
-        if any(_group_alive(pgid) for pgid in groups):
-            self.say("stopping: SIGTERM to " + ", ".join(c.spec.name for c in self.children))
-        for child in self.running():
-            child.process.send_signal(signal.SIGTERM)
+        live = [child for child in self.children if child.handle.running()]
+        # Taken now: a group outlives its leader, and a watched node's leader is only
+        # found through its pid file while it runs.
+        groups = {child.name: child.pgid for child in self.children if child.pgid is not None}
+        if live:
+            self.say("stopping: SIGTERM to " + ", ".join(child.name for child in live))
+        for child in live:
+            child.handle.send(signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         self._wait_until(lambda: not self.running(), deadline)
-        for pgid in groups:
-            _signal_group(pgid, signal.SIGTERM)
-        if not self._wait_until(lambda: not _any_alive(groups), deadline):
-            stubborn = [c.spec.name for c in self.children if _group_alive(c.pgid)]
+        for pgid in groups.values():
+            signal_group(pgid, signal.SIGTERM)
+
+        def none_left() -> bool:
+            # Zombies count: the leaders are ours to reap, and we wait until we have.
+            return not any(group_members(pgid, True) for pgid in groups.values())
+
+        if not self._wait_until(none_left, deadline):
+            stubborn = [name for name, pgid in groups.items() if group_members(pgid, True)]
             self.warn(f"still running after {grace_s:.0f}s, SIGKILL: {', '.join(stubborn)}")
-            for pgid in groups:
-                _signal_group(pgid, signal.SIGKILL)
-            self._wait_until(lambda: not _any_alive(groups), time.monotonic() + 5.0, False)
+            for pgid in groups.values():
+                signal_group(pgid, signal.SIGKILL)
+            self._wait_until(none_left, time.monotonic() + 5.0, False)
         for child in self.children:
-            if child.reader is not None:
-                child.reader.join(timeout=2.0)
+            child.handle.clear_stale_pid_file()
+        if self._following:
+            self.follower.stop()
+        else:
+            self.follower.poll(final=True)
         self.say("all processes stopped")
 
     def _wait_until(
@@ -200,7 +227,7 @@ class Supervisor:
     ) -> bool:
         while time.monotonic() < deadline:
             for child in self.children:
-                child.process.poll()  # reap leaders, or their zombies keep the group alive
+                child.handle.running()  # reaps our leaders: a zombie keeps its group alive
             if condition():
                 return True
             if forceable and self._force.is_set():

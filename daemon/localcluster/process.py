@@ -60,13 +60,17 @@ def uptime_s(ticks: int) -> float:
     return max(0.0, since_boot - ticks / CLK_TCK)
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes in process group `pgid`."""
+def group_members(pgid: int, include_zombies: bool = False) -> list[int]:
+    """Processes in process group `pgid`. Zombies count only if asked: the parent of a
+    group's leader waits until the kernel has let go of all of them, anyone else cannot
+    reap them and only waits until they stopped running."""
     members = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             fields = _stat_fields(int(entry.name))
-            if fields is not None and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            if fields is None or int(fields[2]) != pgid:
+                continue
+            if include_zombies or fields[0] not in ("Z", "X"):
                 members.append(int(entry.name))
     return members
 
@@ -251,7 +255,7 @@ class ProcessHandle:
         record = self.record()
         pgid = record.pid if record is not None else self._pgid()
         if pgid is None or not group_members(pgid):
-            self._forget()
+            self.clear_stale_pid_file()
             return self.exit_code()
         if record is not None:
             with contextlib.suppress(ProcessLookupError):
@@ -259,13 +263,18 @@ class ProcessHandle:
         deadline = time.monotonic() + grace_s
         wait_until(lambda: not self._alive(record), deadline)
         signal_group(pgid, signal.SIGTERM)
-        if not wait_until(lambda: not group_members(pgid), deadline):
+
+        def gone() -> bool:
+            self._alive(None)  # reap our leader, if it is ours
+            return not group_members(pgid, include_zombies=self.popen is not None)
+
+        if not wait_until(gone, deadline):
             signal_group(pgid, signal.SIGKILL)
-            wait_until(lambda: not group_members(pgid), time.monotonic() + 5.0)
+            wait_until(gone, time.monotonic() + 5.0)
         if self.popen is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=5.0)
-        self._forget()
+        self.clear_stale_pid_file()
         return self.exit_code()
 
     def _alive(self, record: PidRecord | None) -> bool:
@@ -273,7 +282,7 @@ class ProcessHandle:
             self.popen.poll()  # reap it: a zombie would look alive to the group check
         return record is not None and record.matches(self.marker)
 
-    def _forget(self) -> None:
+    def clear_stale_pid_file(self) -> None:
         if self.pid_path is not None:
             # Only remove the pid file if it does not describe a running process: a newer
             # start by another process keeps its own.

@@ -5,22 +5,23 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management import call_command, get_commands
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from console.core.bootstrap import ADMIN_USERNAME, ensure_admin_user
+from console.core import local_daemons
 from console.core.ports import PortClaim, first_taken, is_answering
 from console.core.supervisor import ProcessSpec, Supervisor
 from console.env import env_secret, persisted_secret
+from daemon.localcluster import Layout, LayoutError
 
-DAEMON_NODES = 3
-DAEMON_RAFT_OFFSET = 100  # node i: HTTP on DAEMON_HTTP_PORT+i, Raft on DAEMON_HTTP_PORT+100+i
 PIECES = ("daemon", "collector", "worker")
 
 HELP = """\
-Start the local system and supervise it until Ctrl-C: a 3-node daemon cluster (if
-daemon/ exists), the collector (if `manage.py collect` exists), a Celery worker and the
-console on daphne. Migrates the database and creates the `admin` user first.
+Start the local system and supervise it until Ctrl-C: a 3-node daemon cluster (each node
+its own process, logging to var/cluster/<node>/node.log), the collector, a Celery worker
+and the console on daphne. Migrates the database and creates the `admin` user first.
+Daemon nodes still running from an earlier run (whose `up` was killed) are adopted.
 
 Environment:
   CONSOLE_HOST, CONSOLE_PORT   where the console listens (127.0.0.1, 8000)
@@ -54,14 +55,22 @@ class Command(BaseCommand):
     def handle(self, *args: object, skip: list[str], **options: object) -> None:
         base_dir: Path = settings.BASE_DIR
         var_dir: Path = settings.VAR_DIR
-        run_daemon = "daemon" not in skip and (base_dir / "daemon" / "__main__.py").exists()
+        run_daemon = "daemon" not in skip
+        layout = local_daemons.local_layout(var_dir, settings.DAEMON_HTTP_PORT)
+        try:
+            adopted = local_daemons.still_running(layout) if run_daemon else {}
+        except LayoutError as exc:
+            raise CommandError(str(exc)) from None
 
         # Before touching anything: a taken port is a one-line error, not a half-started system.
-        taken = first_taken(self._port_claims(run_daemon))
+        claims = [PortClaim(settings.CONSOLE_PORT, "the console", "CONSOLE_PORT", "the console")]
+        if run_daemon:
+            claims += local_daemons.port_claims(layout, adopted)
+        taken = first_taken(claims)
         if taken:
             raise CommandError(taken.taken_message())
 
-        supervisor = Supervisor(cwd=base_dir)
+        supervisor = Supervisor(cwd=base_dir, log_dir=var_dir / "log")
         supervisor.install_signal_handlers()
         var_dir.mkdir(parents=True, exist_ok=True)
         supervisor.say(f"data in {var_dir}; database {settings.DATABASES['default']['NAME']}")
@@ -79,7 +88,6 @@ class Command(BaseCommand):
             "DAEMON_HTTP_PORT": str(settings.DAEMON_HTTP_PORT),
             "CONSOLE_VAR_DIR": str(var_dir),
         }
-        specs = self._process_specs(supervisor, run_daemon, skip, shared_env)
         url = f"http://{settings.CONSOLE_HOST}:{settings.CONSOLE_PORT}/"
 
         def announce_when_ready() -> bool:
@@ -89,49 +97,32 @@ class Command(BaseCommand):
             return True
 
         try:
-            supervisor.start_all(specs)
+            if run_daemon:
+                self._start_daemons(supervisor, layout, daemon_token, adopted)
+            supervisor.start_all(self._process_specs(skip, shared_env))
             supervisor.supervise(announce_when_ready)
         finally:
             supervisor.stop_all()
         if supervisor.unexpected_exits:
             raise CommandError("; ".join(supervisor.unexpected_exits))
 
-    def _port_claims(self, run_daemon: bool) -> list[PortClaim]:
-        claims = [PortClaim(settings.CONSOLE_PORT, "the console", "CONSOLE_PORT", "the console")]
-        if run_daemon:
-            first = settings.DAEMON_HTTP_PORT
-            for i in range(DAEMON_NODES):
-                claims.append(
-                    PortClaim(
-                        first + i,
-                        f"daemon node {i} (HTTP)",
-                        "DAEMON_HTTP_PORT",
-                        "the daemon cluster",
-                    )
-                )
-                claims.append(
-                    PortClaim(
-                        first + DAEMON_RAFT_OFFSET + i,
-                        f"daemon node {i} (Raft)",
-                        "DAEMON_HTTP_PORT",
-                        "the daemon cluster",
-                    )
-                )
-        return claims
+    def _start_daemons(
+        self, supervisor: Supervisor, layout: Layout, token: str, adopted: dict[str, int]
+    ) -> None:
+        for node in local_daemons.prepare(layout, token):
+            supervisor.watch(node.name, node.handle, start=node.name not in adopted)
+            where = f"{node.url}, raft {node.spec.raft_address}"
+            if node.name in adopted:
+                supervisor.say(f"adopted {node.name} (pid {node.pid}, still running): {where}")
+            else:
+                supervisor.say(f"started {node.name} (pid {node.pid}): {where}")
+        supervisor.say(f"daemon logs: {layout.root}/<node>/node.log")
 
-    def _process_specs(
-        self, supervisor: Supervisor, run_daemon: bool, skip: list[str], env: dict[str, str]
-    ) -> list[ProcessSpec]:
+    def _process_specs(self, skip: list[str], env: dict[str, str]) -> list[ProcessSpec]:
         python = sys.executable
         specs: list[ProcessSpec] = []
-        if run_daemon:
-            specs.append(ProcessSpec("daemon", self._daemon_argv(python), env))
-        elif "daemon" not in skip:
-            supervisor.say("daemon cluster: not started (daemon/__main__.py does not exist yet)")
-        if "collector" not in skip and "collect" in get_commands():
+        if "collector" not in skip:
             specs.append(ProcessSpec("collector", [python, "manage.py", "collect"], env))
-        elif "collector" not in skip:
-            supervisor.say("collector: not started (no `manage.py collect` command yet)")
         if "worker" not in skip:
             worker = [python, "-m", "celery", "-A", "console", "worker", "--loglevel", "INFO"]
             specs.append(ProcessSpec("worker", worker, env))
@@ -142,17 +133,6 @@ class Command(BaseCommand):
         ]  # fmt: skip
         specs.append(ProcessSpec("console", daphne, env))
         return specs
-
-    def _daemon_argv(self, python: str) -> list[str]:
-        data_dir = settings.VAR_DIR / "cluster"
-        if data_dir.is_relative_to(settings.BASE_DIR):
-            data_dir = data_dir.relative_to(settings.BASE_DIR)
-        return [
-            python, "-m", "daemon", "cluster",
-            "--nodes", str(DAEMON_NODES),
-            "--data-dir", str(data_dir),
-            "--http-port", str(settings.DAEMON_HTTP_PORT),
-        ]  # fmt: skip
 
     def _announce(self, supervisor: Supervisor, url: str, password: str | None) -> None:
         supervisor.say("")
