@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from daemon.localcluster import Layout, NodeProcess
 from tests.conftest import REPO_ROOT, embedded_defaults_env, free_port, port_answers, wait_for
 from tests.processes import alive, descendants, groups_of
 
-DAEMON_EXISTS = (REPO_ROOT / "daemon" / "__main__.py").exists()
 
 
 def free_daemon_base_port() -> int:
@@ -45,12 +45,12 @@ class UpRun:
         return self.log.read_text(errors="replace")
 
 
-def start_up(var_dir: Path, log: Path, *args: str) -> UpRun:
+def start_up(var_dir: Path, log: Path, *args: str, daemon_port: int | None = None) -> UpRun:
     console_port = free_port()
     env = embedded_defaults_env(
         CONSOLE_VAR_DIR=str(var_dir),
         CONSOLE_PORT=str(console_port),
-        DAEMON_HTTP_PORT=str(free_daemon_base_port()),
+        DAEMON_HTTP_PORT=str(daemon_port or free_daemon_base_port()),
         NO_COLOR="1",
     )
     env.pop("CONSOLE_ADMIN_PASSWORD", None)
@@ -98,9 +98,14 @@ def test_up_starts_the_console_and_ctrl_c_leaves_no_process_behind(
         wait_until_ready(run)
         # The Celery worker forks pool processes: grandchildren must go too.
         wait_for(lambda: "ready." in run.output(), 60, "the Celery worker to be ready")
+        # Each node is its own process (not one `python -m daemon cluster`), and its log
+        # reaches the one stream, prefixed by its name.
+        node_pids = running_node_pids(var_dir)
+        wait_for(lambda: "unrdf-daemon-2 | " in run.output(), 30, "a node's log line")
         started = descendants(run.process.pid)
         groups = groups_of(started)
-        assert len(started) >= 3, run.output()  # daphne, celery and its pool
+        assert len(started) >= 6, run.output()  # 3 nodes, daphne, celery and its pool
+        assert set(node_pids) <= started
         output = run.output()
         assert f"console ready: http://127.0.0.1:{run.console_port}/" in output
         assert "log in as admin / " in output
@@ -111,6 +116,39 @@ def test_up_starts_the_console_and_ctrl_c_leaves_no_process_behind(
     assert alive(started, groups) == [], run.output()
     assert "all processes stopped" in run.output()
     assert (var_dir / "daemon_token").stat().st_mode & 0o777 == 0o600
+
+
+def running_node_pids(var_dir: Path) -> list[int]:
+    layout = Layout.load(var_dir / "cluster")
+    pids = [NodeProcess(layout, spec.name).pid for spec in layout.nodes]
+    assert len(pids) == 3 and None not in pids, pids
+    return pids  # type: ignore[return-value]
+
+
+def test_daemon_nodes_outlive_a_killed_up_and_the_next_run_adopts_them(
+    var_dir: Path, tmp_path: Path
+) -> None:
+    daemon_port = free_daemon_base_port()
+    skip = ("--skip", "worker", "--skip", "collector")
+    first = start_up(var_dir, tmp_path / "first.log", *skip, daemon_port=daemon_port)
+    try:
+        wait_until_ready(first)
+        pids = running_node_pids(var_dir)
+        console_pids = descendants(first.process.pid) - set(pids)
+    finally:
+        first.process.kill()  # no chance to stop anything
+        first.process.wait()
+    wait_for(lambda: alive(console_pids, set()) == [], 10, "daphne to die with `up`")
+    assert running_node_pids(var_dir) == pids, "the nodes outlive the console"
+
+    second = start_up(var_dir, tmp_path / "second.log", *skip, daemon_port=daemon_port)
+    try:
+        wait_until_ready(second)
+        for i, pid in enumerate(pids):
+            assert f"adopted unrdf-daemon-{i} (pid {pid}, still running)" in second.output()
+    finally:
+        assert interrupt(second) == 0, second.output()
+    assert alive(set(pids), set(pids)) == [], second.output()
 
 
 def test_a_second_run_reuses_the_data_and_does_not_print_a_password(
