@@ -1,4 +1,4 @@
-"""`manage.py up` (what `make run` runs): starts what exists, stops it all, reuses data."""
+"""`manage.py up` (what `make run` runs): starts everything, stops it all, reuses data."""
 
 import signal
 import socket
@@ -13,7 +13,6 @@ import pytest
 from daemon.localcluster import Layout, NodeProcess
 from tests.conftest import REPO_ROOT, embedded_defaults_env, free_port, port_answers, wait_for
 from tests.processes import alive, descendants, groups_of
-
 
 
 def free_daemon_base_port() -> int:
