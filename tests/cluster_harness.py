@@ -1,30 +1,15 @@
-"""Real daemon clusters for tests: separate processes on loopback, through the product's
-node-process layer (daemon/localcluster).
-
-Each node is `python -m daemon run --config FILE`, exactly as a pod runs it, on free
-ports. Tests kill and restart these processes to check failover; `Node.process` is the
-layer's handle, `Node.proc` its Popen (this process started it).
+"""Real daemon clusters for tests: daemon.localcluster's LocalCluster with the tests'
+tokens. Each node is `python -m daemon run --config FILE`, exactly as a pod runs it, on
+free loopback ports; tests kill and restart these processes to check failover.
+`Node.process` is the layer's handle, `Node.proc` its Popen (this process started it).
 """
 
 from __future__ import annotations
 
-import signal
-import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import httpx
-
-from daemon.localcluster import (
-    Layout,
-    NodeProcess,
-    NodeSpec,
-    free_port,
-    node_env,
-    stop_nodes,
-    wait_for,
-)
+from daemon.localcluster import free_port, node_env, wait_for
+from daemon.localcluster.cluster import LocalCluster, LocalNode
 
 __all__ = [
     "ADMIN_TOKEN",
@@ -44,6 +29,9 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 OPERATE_TOKEN = "test-operate-token-0123456789"
 READ_TOKEN = "test-read-token-0123456789ab"
 RAFT_PASSWORD = "test-raft-secret-0123456789"
+TOKENS = {"admin": ADMIN_TOKEN, "operate": OPERATE_TOKEN, "read": READ_TOKEN}
+
+Node = LocalNode
 
 
 def daemon_free_env(**extra: str) -> dict[str, str]:
@@ -51,174 +39,19 @@ def daemon_free_env(**extra: str) -> dict[str, str]:
     return node_env({"PYTHONPATH": str(ROOT), **extra})
 
 
-@dataclass
-class Node:
-    spec: NodeSpec
-    layout: Layout
-    process: NodeProcess | None = None
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def http_port(self) -> int:
-        return self.spec.http_port
-
-    @property
-    def raft_port(self) -> int:
-        return self.spec.raft_port
-
-    @property
-    def data_dir(self) -> Path:
-        return self.layout.data_dir(self.name)
-
-    @property
-    def config_path(self) -> Path:
-        return self.layout.config_path(self.name)
-
-    @property
-    def log_path(self) -> Path:
-        return self.layout.log_path(self.name)
-
-    @property
-    def url(self) -> str:
-        return self.spec.url
-
-    @property
-    def raft_address(self) -> str:
-        return self.spec.raft_address
-
-    @property
-    def proc(self) -> subprocess.Popen[bytes] | None:
-        return self.process.handle.popen if self.process is not None else None
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-@dataclass
-class Cluster:
-    base_dir: Path
-    size: int = 3
-    overrides: dict = field(default_factory=dict)
-    env: dict = field(default_factory=dict)
-    nodes: list[Node] = field(default_factory=list)
-    _http: httpx.Client | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self.layout = Layout.on_free_ports(self.base_dir, self.size, base_config=self.overrides)
-        self.layout.save()
-        self.layout.write_secrets(
-            RAFT_PASSWORD, {"admin": ADMIN_TOKEN, "operate": OPERATE_TOKEN, "read": READ_TOKEN}
+class Cluster(LocalCluster):
+    def __init__(
+        self,
+        base_dir: Path,
+        size: int = 3,
+        overrides: dict | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            base_dir,
+            size,
+            overrides,
+            {"PYTHONPATH": str(ROOT), **(env or {})},
+            tokens=TOKENS,
+            raft_password=RAFT_PASSWORD,
         )
-        self.layout.write_configs()
-        self.nodes = [Node(spec, self.layout) for spec in self.layout.nodes]
-
-    def peers(self, nodes: list[Node] | None = None) -> list[dict]:
-        return self.layout.peers([n.spec for n in nodes] if nodes else None)
-
-    def config_for(self, node: Node, peers: list[dict]) -> dict:
-        return self.layout.config_for(node.spec, peers)
-
-    # ---- processes -------------------------------------------------------
-    def process_env(self) -> dict[str, str]:
-        return daemon_free_env(**self.env)
-
-    def start_node(self, node: Node, extra_env: dict | None = None) -> None:
-        node.process = NodeProcess(
-            self.layout, node.name, env={**self.process_env(), **(extra_env or {})}
-        )
-        node.process.start()
-
-    def start(self) -> Cluster:
-        for node in self.nodes:
-            self.start_node(node)
-        self.wait_ready()
-        return self
-
-    def wait_ready(self, nodes: list[Node] | None = None, timeout: float = 30) -> None:
-        for node in nodes or [n for n in self.nodes if n.alive]:
-            wait_for(
-                lambda n=node: self.get(n, "/health/startup").status_code == 200,
-                timeout=timeout,
-                what=f"{node.name} ready\n{node.log()[-2000:]}",
-            )
-
-    def kill(self, node: Node, sig: int = signal.SIGKILL) -> None:
-        assert node.proc is not None
-        node.proc.send_signal(sig)
-        node.proc.wait(timeout=30)
-
-    def stop_all(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
-        stop_nodes([n.process for n in self.nodes if n.process is not None], grace_s=20)
-
-    # ---- HTTP --------------------------------------------------------------
-    @property
-    def http(self) -> httpx.Client:
-        # One pooled client: a fresh one per call costs ~40 ms (SSL context, no keep-alive).
-        if self._http is None:
-            self._http = httpx.Client()
-        return self._http
-
-    def get(self, node: Node, path: str, **kwargs: Any) -> httpx.Response:
-        return self.http.get(node.url + path, timeout=kwargs.pop("timeout", 5), **kwargs)
-
-    def post(
-        self, node: Node, path: str, token: str | None = ADMIN_TOKEN, **kwargs: Any
-    ) -> httpx.Response:
-        headers = kwargs.pop("headers", {})
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        return self.http.post(
-            node.url + path, headers=headers, timeout=kwargs.pop("timeout", 10), **kwargs
-        )
-
-    def delete(self, node: Node, path: str, token: str | None = ADMIN_TOKEN) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return self.http.delete(node.url + path, headers=headers, timeout=30)
-
-    def add_node(self) -> Node:
-        """Start one more node that knows every current member, itself included."""
-        node = Node(self.layout.add_node(free_port(), free_port()), self.layout)
-        self.nodes.append(node)
-        self.start_node(node)
-        return node
-
-    def cluster_view(self, node: Node | None = None) -> dict:
-        return self.get(node or self.live_nodes()[0], "/health/cluster").json()
-
-    def live_nodes(self) -> list[Node]:
-        return [n for n in self.nodes if n.alive]
-
-    def leader(self, timeout: float = 20) -> Node:
-        def find() -> Node | None:
-            names = {self.get(n, "/health/node").json()["leader"] for n in self.live_nodes()}
-            names.discard(None)
-            if len(names) != 1:
-                return None
-            name = names.pop()
-            return next((n for n in self.live_nodes() if n.name == name), None)
-
-        return wait_for(find, timeout=timeout, what="one agreed leader")
-
-    def define(self, node: Node, op: dict) -> httpx.Response:
-        return self.post(node, "/operations", json=op)
-
-    def wait_converged(self, timeout: float = 20) -> list[dict]:
-        """Wait until every live node has applied the same index with the same digest."""
-
-        def converged() -> list[dict] | None:
-            views = [self.get(n, "/health/node").json() for n in self.live_nodes()]
-            if len({(v["appliedIndex"], v["digest"]) for v in views}) == 1:
-                return views
-            return None
-
-        return wait_for(converged, timeout=timeout, what="all nodes at the same index and digest")
