@@ -1,6 +1,6 @@
 """Shared bits for the benchmarks: machine facts, load checks, clusters, stats, results.
 
-Clusters come from tests/cluster_harness.py (imported, not copied): real
+Clusters are daemon.localcluster's LocalCluster (the product's node-process layer): real
 `python -m daemon run` processes on loopback free ports.
 """
 
@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import platform
+import secrets
 import shutil
 import subprocess
 import sys
@@ -23,15 +24,8 @@ from typing import Any
 
 import httpx
 
-from tests.cluster_harness import (
-    ADMIN_TOKEN,
-    OPERATE_TOKEN,
-    RAFT_PASSWORD,
-    ROOT,
-    Cluster,
-    Node,
-    wait_for,
-)
+from daemon.localcluster import free_port, wait_for
+from daemon.localcluster.cluster import LocalCluster, LocalNode
 
 __all__ = [
     "ADMIN_TOKEN",
@@ -41,8 +35,30 @@ __all__ = [
     "Cluster",
     "Node",
     "RaftTiming",
+    "free_port",
     "wait_for",
 ]
+
+ROOT = Path(__file__).resolve().parent.parent
+# Scratch clusters on loopback: fresh secrets per benchmark process.
+ADMIN_TOKEN = "bench-admin-" + secrets.token_urlsafe(24)
+OPERATE_TOKEN = "bench-operate-" + secrets.token_urlsafe(24)
+RAFT_PASSWORD = "bench-raft-" + secrets.token_urlsafe(24)
+Node = LocalNode
+
+
+class Cluster(LocalCluster):
+    def __init__(
+        self,
+        base_dir: Path,
+        size: int = 3,
+        overrides: dict | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        tokens = {"admin": ADMIN_TOKEN, "operate": OPERATE_TOKEN}
+        env = {"PYTHONPATH": str(ROOT), **(env or {})}
+        super().__init__(base_dir, size, overrides, env, tokens=tokens, raft_password=RAFT_PASSWORD)
+
 
 RESULTS_DIR = ROOT / "bench" / "results"
 NOOP_OP = {"id": "noop", "name": "noop", "handler": {"kind": "noop"}}

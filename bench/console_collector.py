@@ -39,7 +39,7 @@ def collector_cost(size: int, duration_s: float, settle_s: float, logs: Path) ->
         env = console_env(False, **{TOKEN_ENV: ADMIN_TOKEN})
         with collector(env, logs) as proc:
             time.sleep(settle_s)
-            if proc.popen.poll() is not None:
+            if proc.exited():
                 raise RuntimeError(f"collector exited:\n{proc.log_tail()}")
             pids = {"collector": proc.pid, **node_pids(cluster)}
             meter = CpuMeter(pids)

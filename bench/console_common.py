@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,8 +20,8 @@ from typing import Any
 import httpx
 
 from bench.common import ROOT, save_result
-from tests.cluster_harness import free_port, wait_for
-from tests.conftest import embedded_defaults_env
+from console.core.embedded import embedded_defaults_env
+from daemon.localcluster import ProcessHandle, free_port, wait_for
 
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "bench_console"
@@ -137,38 +136,33 @@ def create_cluster_row(seed_urls: list[str]) -> int:
 @dataclass
 class Proc:
     name: str
-    popen: subprocess.Popen
-    log_path: Path
+    handle: ProcessHandle
 
     @property
     def pid(self) -> int:
-        return self.popen.pid
+        assert self.handle.popen is not None
+        return self.handle.popen.pid
+
+    @property
+    def log_path(self) -> Path:
+        return self.handle.log_path
+
+    def exited(self) -> bool:
+        return not self.handle.running()
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
 
 
 def start_process(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Proc:
-    log_path = logs / f"{name}.log"
-    with log_path.open("wb") as log:
-        popen = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    return Proc(name, popen, log_path)
+    handle = ProcessHandle(name, argv, logs / f"{name}.log", cwd=ROOT, env=env)
+    handle.start()
+    return Proc(name, handle)
 
 
 def stop_process(proc: Proc, timeout: float = 15) -> None:
-    """SIGTERM its process group (only ours: start_new_session), then SIGKILL if needed."""
-    if proc.popen.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.popen.pid, signal.SIGTERM)
-    try:
-        proc.popen.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.popen.pid, signal.SIGKILL)
-        proc.popen.wait()
+    """SIGTERM it and its process group (only ours: its own session), SIGKILL if needed."""
+    proc.handle.stop(grace_s=timeout)
 
 
 @contextlib.contextmanager
@@ -181,13 +175,12 @@ def daphne(env: dict[str, str], logs: Path) -> Iterator[tuple[Proc, str]]:
     try:
         wait_for(
             lambda: (
-                proc.popen.poll() is not None
-                or httpx.get(f"{url}/accounts/login/", timeout=2).status_code == 200
+                proc.exited() or httpx.get(f"{url}/accounts/login/", timeout=2).status_code == 200
             ),
             timeout=30,
             what="daphne to answer",
         )
-        if proc.popen.poll() is not None:
+        if proc.exited():
             raise RuntimeError(f"daphne exited at start:\n{proc.log_tail()}")
         yield proc, url
     finally:

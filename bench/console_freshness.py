@@ -35,9 +35,20 @@ from bench.console_common import (
     recreate_database,
     setup_django,
 )
-from tests.browser.support import CHROMIUM_ARGS
 
 CHROMIUM = "/usr/bin/chromium"
+# As tests/browser/support.py: no sandbox as root, and nothing that phones home (its
+# connections would be refused by the closed network, many at a time).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DOM_TIMEOUT_MS = 20_000
 ELECTION_POLL_S = 0.02
 

@@ -23,9 +23,9 @@ from pysyncobj import FAIL_REASON, SyncObj
 
 from bench.common import RAFT_PASSWORD, RaftTiming
 from daemon.config import Config, RaftSettings
+from daemon.localcluster import free_port
 from daemon.raft import build_conf
 from daemon.state import ReplicatedState
-from tests.cluster_harness import free_port
 
 
 @dataclass

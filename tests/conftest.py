@@ -3,7 +3,6 @@ product's node-process layer), and a real daphne serving the console against the
 database."""
 
 import logging
-import os
 import socket
 import sys
 import time
@@ -15,9 +14,11 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 
+from console.core.embedded import embedded_defaults_env
 from daemon.localcluster import ProcessHandle, free_port, wait_for
 
-__all__ = ["free_port", "wait_for"]  # re-exported: tests import them from here
+# Re-exported: tests import them from here.
+__all__ = ["embedded_defaults_env", "free_port", "wait_for"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,28 +32,6 @@ def port_answers(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-# What points a console process at services and a deployment; CI exports some of them.
-SERVICE_SETTINGS = frozenset(
-    {
-        "DATABASE_URL",
-        "REDIS_URL",
-        "CELERY_BROKER_URL",
-        "SECRET_KEY",
-        "ALLOWED_HOSTS",
-        "CONSOLE_ENV",
-        "DEBUG",
-        "DJANGO_SETTINGS_MODULE",
-    }
-)
-
-
-def embedded_defaults_env(**overrides: str) -> dict[str, str]:
-    """The environment of a fresh checkout: no external services, whatever CI exports."""
-    env = {key: value for key, value in os.environ.items() if key not in SERVICE_SETTINGS}
-    env.update(overrides)
-    return env
 
 
 def database_url(settings_dict: dict) -> str:
