@@ -1,22 +1,16 @@
-"""Read the process table from /proc, to prove a stop left nothing running."""
+"""Read the process table from /proc, to prove a stop left nothing running (zombies
+included, unlike the node-process layer's own checks, whose /proc parsing this shares)."""
 
 from pathlib import Path
 
-
-def _stat_fields(pid_dir: Path) -> list[str] | None:
-    try:
-        raw = (pid_dir / "stat").read_text()
-    except OSError:
-        return None  # exited while we looked
-    # comm (field 2) may hold spaces and parentheses; everything after the last ')' is plain.
-    return raw[raw.rindex(")") + 2 :].split()
+from daemon.localcluster.process import stat_fields
 
 
 def process_table() -> dict[int, tuple[str, int, int]]:
     """pid -> (state, parent pid, process group) for every live process."""
     table = {}
     for pid_dir in Path("/proc").iterdir():
-        if pid_dir.name.isdigit() and (fields := _stat_fields(pid_dir)):
+        if pid_dir.name.isdigit() and (fields := stat_fields(int(pid_dir.name))):
             table[int(pid_dir.name)] = (fields[0], int(fields[1]), int(fields[2]))
     return table
 

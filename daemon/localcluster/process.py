@@ -29,7 +29,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 # ---- /proc -------------------------------------------------------------------------------
-def _stat_fields(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
     """Fields 3.. of /proc/<pid>/stat (state first), or None if there is no such process."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
@@ -41,7 +41,7 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 def start_ticks(pid: int) -> int | None:
     """When `pid` started, in clock ticks since boot; None if it is gone or a zombie."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     if fields is None or fields[0] in ("Z", "X"):
         return None
     return int(fields[19])
@@ -67,7 +67,7 @@ def group_members(pgid: int, include_zombies: bool = False) -> list[int]:
     members = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            fields = _stat_fields(int(entry.name))
+            fields = stat_fields(int(entry.name))
             if fields is None or int(fields[2]) != pgid:
                 continue
             if include_zombies or fields[0] not in ("Z", "X"):
