@@ -44,6 +44,7 @@ class Child:
     # started again by the node manager, so its exit is only reported.
     fatal: bool = True
     was_running: bool = True
+    last_pid: int | None = None
 
     @property
     def name(self) -> str:
@@ -87,6 +88,10 @@ class Supervisor:
             self.out.write(f"{prefix} {text}\n")
             self.out.flush()
 
+    def reserve_width(self, names: list[str]) -> None:
+        """Line the prefix column up for names that will come, before the first line."""
+        self.name_width = max([self.name_width, *(len(name) for name in names)])
+
     def warn(self, text: str) -> None:
         self.say(text, color="1;31")
 
@@ -118,7 +123,7 @@ class Supervisor:
             )
             child = Child(spec, handle, self._color_for(spec.name))
             self.follower.follow(spec.name, handle.log_path)
-            handle.start()
+            child.last_pid = handle.start()
             self.children.append(child)
             self.say(f"started {spec.name} (pid {child.pgid}): {' '.join(spec.argv)}")
         if not self._following:
@@ -133,7 +138,8 @@ class Supervisor:
         child = Child(ProcessSpec(name, handle.argv), handle, self._color_for(name), fatal=False)
         if start:
             handle.start()
-        child.was_running = handle.running()
+        child.last_pid = handle.pid
+        child.was_running = child.last_pid is not None
         self.children.append(child)
 
     def install_signal_handlers(self) -> None:
@@ -168,12 +174,18 @@ class Supervisor:
                 ready = when_ready()
 
     def _report(self, child: Child) -> None:
-        running = child.handle.running()
+        pid = child.handle.pid
+        running = pid is not None
+        if running and child.was_running and pid != child.last_pid:
+            # Restarted between two ticks (by the node manager, say).
+            self.say(f"{child.name} was restarted (pid {child.last_pid} -> {pid})")
+        if pid is not None:
+            child.last_pid = pid
         if running == child.was_running:
             return
         child.was_running = running
         if running:
-            self.say(f"{child.name} is running again (pid {child.handle.pid})")
+            self.say(f"{child.name} is running again (pid {pid})")
             return
         code = child.handle.exit_code()
         how = describe_exit(code) if code is not None else "stopped"

@@ -57,7 +57,7 @@ def cmdline(pid: int) -> list[str]:
 
 def uptime_s(ticks: int) -> float:
     since_boot = float(Path("/proc/uptime").read_text().split()[0])
-    return max(0.0, since_boot - ticks / CLK_TCK)
+    return round(max(0.0, since_boot - ticks / CLK_TCK), 2)
 
 
 def group_members(pgid: int, include_zombies: bool = False) -> list[int]:

@@ -71,6 +71,7 @@ class Command(BaseCommand):
             raise CommandError(taken.taken_message())
 
         supervisor = Supervisor(cwd=base_dir, log_dir=var_dir / "log")
+        supervisor.reserve_width([spec.name for spec in layout.nodes] if run_daemon else [])
         supervisor.install_signal_handlers()
         var_dir.mkdir(parents=True, exist_ok=True)
         supervisor.say(f"data in {var_dir}; database {settings.DATABASES['default']['NAME']}")
