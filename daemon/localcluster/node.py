@@ -99,8 +99,7 @@ class NodeProcess:
         return self.handle.stop(grace_s)
 
     def restart(self, grace_s: float = 15.0) -> int:
-        self.stop(grace_s)
-        return self.start()
+        return self.handle.restart(grace_s)
 
     def status(self, log_lines: int = 20) -> NodeStatus:
         record = self.handle.record()

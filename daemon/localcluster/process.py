@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,7 +195,38 @@ class ProcessHandle:
         return tail_lines(self.log_path, count)
 
     # ---- starting ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One start or stop of this process at a time, across processes: two starts
+        racing would both pass the "not running" check, and the loser (refused by the
+        node's data-dir lock) could overwrite the winner's pid file."""
+        if self.pid_path is None:
+            yield
+            return
+        self.pid_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock_path = self.pid_path.with_name(self.pid_path.name + ".lock")
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def start(self) -> int:
+        with self._exclusive():
+            return self._start()
+
+    def stop(self, grace_s: float = 15.0) -> int | None:
+        """SIGTERM to the process (so it shuts down its own way), then to its group for
+        what it left behind; SIGKILL to the group after `grace_s`. Returns the exit code
+        if known. A process that is not running is not an error."""
+        with self._exclusive():
+            return self._stop(grace_s)
+
+    def restart(self, grace_s: float = 15.0) -> int:
+        """Stop and start as one step: no other start or stop gets in between."""
+        with self._exclusive():
+            self._stop(grace_s)
+            return self._start()
+
+    def _start(self) -> int:
         if self.running():
             raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -248,10 +280,7 @@ class ProcessHandle:
             return self.popen.pid
         return None
 
-    def stop(self, grace_s: float = 15.0) -> int | None:
-        """SIGTERM to the process (so it shuts down its own way), then to its group for
-        what it left behind; SIGKILL to the group after `grace_s`. Returns the exit code
-        if known. A process that is not running is not an error."""
+    def _stop(self, grace_s: float) -> int | None:
         record = self.record()
         pgid = record.pid if record is not None else self._pgid()
         if pgid is None or not group_members(pgid):

@@ -220,3 +220,43 @@ def test_a_stale_pid_file_of_a_dead_or_reused_pid_is_not_a_running_node(tmp_path
         for process in (bystander, lookalike):
             process.send_signal(signal.SIGKILL)
             process.wait()
+
+
+def test_two_processes_starting_the_same_node_at_once_start_it_once(tmp_path: Path) -> None:
+    layout = new_layout(tmp_path / "cluster", 1)
+    name = layout.nodes[0].name
+    go = tmp_path / "go"
+    # Both racers load everything, say so, then spin until `go` appears: their start()
+    # calls begin within a millisecond of each other.
+    starter = f"""
+import os, sys, time
+from pathlib import Path
+from daemon.localcluster import Layout, NodeProcess
+node = NodeProcess(Layout.load(Path(sys.argv[1])), {name!r})
+Path(sys.argv[2] + f".{{os.getpid()}}").touch()
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.0002)
+print(node.start())
+"""
+    argv = [sys.executable, "-c", starter, str(layout.root), str(go)]
+    env = daemon_free_env()
+    racers = [
+        subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    wait_for(lambda: len(list(tmp_path.glob("go.*"))) == 2, what="both racers at the line")
+    go.touch()
+    outputs = [racer.communicate(timeout=30) for racer in racers]
+    outcomes = sorted(
+        (racer.returncode, *output) for racer, output in zip(racers, outputs, strict=True)
+    )
+    node = NodeProcess(Layout.load(layout.root), name)
+    try:
+        (won, winner_out, _), (lost, _, loser_err) = outcomes
+        assert won == 0 and lost != 0, outcomes
+        assert b"is already running" in loser_err
+        winner_pid = int(winner_out)
+        assert node.wait_ready(30), "\n".join(node.status(40).log_tail)
+        assert node.pid == winner_pid
+    finally:
+        node.stop(grace_s=10)
