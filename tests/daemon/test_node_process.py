@@ -4,6 +4,7 @@ keep serving; a stale pid file is never taken for a running node."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daemon.localcluster import Layout, NodeProcess, stop_nodes
+from daemon.localcluster import Layout, LayoutError, NodeProcess, stop_nodes
 from daemon.localcluster.process import PidRecord, start_ticks
 from tests.cluster_harness import (
     ADMIN_TOKEN,
@@ -260,3 +261,24 @@ print(node.start())
         assert node.pid == winner_pid
     finally:
         node.stop(grace_s=10)
+
+
+def test_the_layout_keeps_its_secrets_private_and_reuses_the_stored_raft_secret(
+    tmp_path: Path,
+) -> None:
+    layout = Layout.sequential(tmp_path / "cluster", 3, http_port=18080)
+    layout.save()
+    generated = layout.write_secrets(tokens={"admin": ADMIN_TOKEN})
+    assert layout.write_secrets(tokens={"admin": ADMIN_TOKEN}) == generated
+    layout.write_configs()
+    assert layout.root.stat().st_mode & 0o777 == 0o700
+    for path in (layout.raft_secret_path, layout.tokens_path, layout.root / "layout.json"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    config = json.loads(layout.config_path("unrdf-daemon-2").read_text())
+    assert config["http"]["port"] == 18082
+    assert config["raft"]["bindAddress"] == "127.0.0.1:18182"
+    assert config["raft"]["passwordFile"] == str(layout.raft_secret_path)
+    assert RAFT_PASSWORD not in layout.config_path("unrdf-daemon-2").read_text()
+    assert Layout.load(layout.root) == layout
+    with pytest.raises(LayoutError, match="no node named 'unrdf-daemon-7'"):
+        NodeProcess(layout, "unrdf-daemon-7")
