@@ -239,10 +239,22 @@ class Layout:
     def write_config(self, spec: NodeSpec, peers: list[dict[str, str]] | None = None) -> Path:
         node_dir = self.node_dir(spec.name)
         node_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._move_old_data(spec.name)
         path = self.config_path(spec.name)
         config = self.config_for(spec, peers if peers is not None else self.peers())
         path.write_text(json.dumps(config, indent=2) + "\n")
         return path
+
+    def _move_old_data(self, name: str) -> None:
+        # Before this layout, `python -m daemon cluster` (and so `make run`) used the node's
+        # directory itself as its dataDir: carry its Raft journal and snapshot over once,
+        # so an existing var/cluster keeps its state.
+        node_dir, data_dir = self.node_dir(name), self.data_dir(name)
+        old = sorted(node_dir.glob("raft.*"))
+        if old and not data_dir.exists():
+            data_dir.mkdir(mode=0o700)
+            for path in old:
+                path.rename(data_dir / path.name)
 
     def write_configs(self) -> None:
         peers = self.peers()

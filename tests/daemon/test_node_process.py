@@ -282,3 +282,17 @@ def test_the_layout_keeps_its_secrets_private_and_reuses_the_stored_raft_secret(
     assert Layout.load(layout.root) == layout
     with pytest.raises(LayoutError, match="no node named 'unrdf-daemon-7'"):
         NodeProcess(layout, "unrdf-daemon-7")
+
+
+def test_a_node_directory_from_before_the_layout_keeps_its_raft_state(tmp_path: Path) -> None:
+    # `python -m daemon cluster` used to keep the journal in the node's directory itself.
+    layout = Layout.sequential(tmp_path / "cluster", 1, http_port=18080)
+    old_dir = layout.node_dir("unrdf-daemon-0")
+    old_dir.mkdir(parents=True)
+    (old_dir / "raft.journal").write_bytes(b"journal")
+    (old_dir / "raft.journal.meta").write_bytes(b"meta")
+    layout.write_configs()
+    data_dir = layout.data_dir("unrdf-daemon-0")
+    assert (data_dir / "raft.journal").read_bytes() == b"journal"
+    assert (data_dir / "raft.journal.meta").read_bytes() == b"meta"
+    assert not list(old_dir.glob("raft.*"))
