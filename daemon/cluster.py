@@ -113,18 +113,25 @@ def _supervise(nodes: list[NodeProcess]) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    reported: set[str] = set()
+    down: set[str] = set()
+    last_pid = {node.name: node.pid for node in nodes}
     while not stop_requested.wait(0.2):
         for node in nodes:
-            if node.name in reported or node.running():
-                continue
-            reported.add(node.name)
-            code = node.handle.exit_code()
-            # Another process may have stopped it on purpose (and may start it again).
-            how = describe_exit(code) if code is not None else "stopped"
-            print(f"daemon cluster: {node.name} exited ({how})", file=sys.stderr, flush=True)
-        reported -= {node.name for node in nodes if node.running()}
-        if len(reported) == len(nodes):
+            pid, before = node.pid, last_pid[node.name]
+            if pid is not None:
+                last_pid[node.name] = pid
+            if pid is not None and node.name in down:
+                down.discard(node.name)
+                print(f"daemon cluster: {node.name} is running again (pid {pid})", flush=True)
+            elif pid is not None and pid != before:  # stopped and started between two looks
+                print(f"daemon cluster: {node.name} restarted (pid {before} -> {pid})", flush=True)
+            elif pid is None and node.name not in down:
+                down.add(node.name)
+                code = node.handle.exit_code()
+                # Another process may have stopped it on purpose (and may start it again).
+                how = describe_exit(code) if code is not None else "stopped"
+                print(f"daemon cluster: {node.name} exited ({how})", file=sys.stderr, flush=True)
+        if len(down) == len(nodes):
             return 1
     stop_nodes(nodes, STOP_GRACE_S)
     print("daemon cluster: all nodes stopped", flush=True)

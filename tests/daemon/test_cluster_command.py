@@ -192,6 +192,28 @@ def test_three_nodes_start_print_a_generated_token_that_works_and_ctrl_c_stops_t
         assert port_is_free(command.base + 100 + i, reuse=True)
 
 
+def test_another_process_restarts_one_node_and_ctrl_c_still_stops_them_all(start) -> None:
+    command = start(clean_env())
+    command.wait_ready()
+    old_pids = command.node_pids()
+    # What the console's node manager does: it knows the data dir, not this process.
+    node = NodeProcess(command.layout(), "unrdf-daemon-1", env=clean_env())
+    new_pid = node.restart(grace_s=10)
+    assert node.wait_ready(30), "\n".join(node.status(40).log_tail)
+    assert httpx.get(command.url(0) + "/health/startup", timeout=2).status_code == 200
+    wait_for(
+        lambda: (
+            f"unrdf-daemon-1 is running again (pid {new_pid})" in command.stdout
+            or f"unrdf-daemon-1 restarted (pid {old_pids[1]} -> {new_pid})" in command.stdout
+        ),
+        what=f"the restart noticed\n{command.stdout}",
+    )
+    assert command.proc.poll() is None, "one node restarting does not end the command"
+    assert command.ctrl_c() == 0
+    pids = [old_pids[0], new_pid, old_pids[2]]
+    wait_for(lambda: not any(alive(pid) for pid in pids), what="every node process gone")
+
+
 def test_sigint_to_the_supervisor_alone_stops_every_node(start) -> None:
     # `kill -INT <pid>` from another shell reaches only the supervisor.
     command = start(clean_env())
