@@ -293,9 +293,13 @@ class ProcessHandle:
         wait_until(lambda: not self._alive(record), deadline)
         signal_group(pgid, signal.SIGTERM)
 
+        # Zombies count only in a group whose leader we can reap (our child): others are
+        # reaped by their own parent, whenever it gets to it.
+        ours = self.popen is not None and self.popen.pid == pgid
+
         def gone() -> bool:
             self._alive(None)  # reap our leader, if it is ours
-            return not group_members(pgid, include_zombies=self.popen is not None)
+            return not group_members(pgid, include_zombies=ours)
 
         if not wait_until(gone, deadline):
             signal_group(pgid, signal.SIGKILL)
