@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from console.core.bootstrap import ADMIN_USERNAME, ensure_admin_user
 from console.core import local_daemons
+from console.core.bootstrap import ADMIN_USERNAME, ensure_admin_user
 from console.core.ports import PortClaim, first_taken, is_answering
 from console.core.supervisor import ProcessSpec, Supervisor
 from console.env import env_secret, persisted_secret
