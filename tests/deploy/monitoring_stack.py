@@ -165,3 +165,31 @@ def active_alerts(service: Service) -> list[dict[str, Any]]:
 def alert_state(service: Service, name: str) -> str | None:
     states = {a["state"] for a in active_alerts(service) if a["labels"]["alertname"] == name}
     return "firing" if "firing" in states else (states.pop() if states else None)
+
+
+RECEIVERS = ("page", "chat", "email")
+
+
+def webhook_alertmanager_config(directory: Path, receiver: WebhookReceiver) -> Path:
+    """deploy/monitoring/alertmanager.yml with its route tree as shipped, each receiver's
+    integration swapped for a webhook to `receiver` at /<receiver name> (how a deployment
+    configures its receivers), and second-scale timers instead of minutes."""
+    config = yaml.safe_load((MONITORING / "alertmanager.yml").read_text())
+    assert [r["name"] for r in config["receivers"]] == list(RECEIVERS)
+    config["receivers"] = [
+        {
+            "name": name,
+            "webhook_configs": [{"url": receiver.url(f"/{name}"), "send_resolved": True}],
+        }
+        for name in RECEIVERS
+    ]
+    config["global"]["resolve_timeout"] = "5s"
+    for route in [config["route"], *config["route"]["routes"]]:
+        route.update(
+            {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"}
+            if route is config["route"]
+            else {k: "1s" for k in ("group_wait", "group_interval") if k in route}
+        )
+    path = directory / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path

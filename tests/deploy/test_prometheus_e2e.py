@@ -1,7 +1,9 @@
 """End to end with a real Prometheus: it scrapes a real 3-node cluster under
 job="daemon" with the real rules loaded (a copy with one-second evaluation and short
 `for:`), a node is killed, DaemonClusterUnhealthy goes pending then firing through
-Prometheus's own API, the node restarts and the alert resolves."""
+Prometheus's own API, the node restarts and the alert resolves; Prometheus sends it to
+a real Alertmanager running deploy/monitoring/alertmanager.yml (webhook receivers),
+which delivers the firing and the resolution to the P2 (chat) receiver."""
 
 from __future__ import annotations
 
@@ -14,7 +16,14 @@ import yaml
 
 from tests.cluster_harness import Cluster, wait_for
 from tests.deploy.conftest import MONITORING
-from tests.deploy.monitoring_stack import Service, alert_state, prometheus
+from tests.deploy.monitoring_stack import (
+    Service,
+    WebhookReceiver,
+    alert_state,
+    alertmanager,
+    prometheus,
+    webhook_alertmanager_config,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -32,10 +41,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="module")
-def prom(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    targets = [f"127.0.0.1:{n.http_port}" for n in cluster.nodes]
-    with prometheus(tmp_path_factory.mktemp("prometheus"), targets) as service:
-        yield service
+def hooks() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver().running() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def prom(
+    cluster: Cluster, hooks: WebhookReceiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """Prometheus -> the real Alertmanager config (webhook receivers) -> `hooks`."""
+    directory = tmp_path_factory.mktemp("monitoring")
+    with alertmanager(directory, webhook_alertmanager_config(directory, hooks)) as am:
+        targets = [f"127.0.0.1:{n.http_port}" for n in cluster.nodes]
+        with prometheus(directory, targets, alertmanager=f"127.0.0.1:{am.port}") as service:
+            yield service
 
 
 def _query(prom: Service, expr: str) -> list[dict]:
@@ -68,12 +88,13 @@ def test_prometheus_scrapes_every_node_as_job_daemon(prom: Service) -> None:
 
 
 def test_a_killed_node_raises_the_cluster_alert_pending_then_firing_and_resolves_on_restart(
-    cluster: Cluster, prom: Service
+    cluster: Cluster, prom: Service, hooks: WebhookReceiver
 ) -> None:
     wait_for(lambda: _up_count(prom) == 3, timeout=30, what="3 targets up")
     # Before the first scrape there is no target at all, which the rule counts as a
     # cluster of none: wait for that start-up alert to clear.
     wait_for(lambda: alert_state(prom, ALERT) is None, timeout=30, what=f"no {ALERT} at rest")
+    hooks.received.clear()
     victim = cluster.nodes[2]
     cluster.kill(victim)
     wait_for(lambda: _up_count(prom) == 2, timeout=15, what="the scrape to see the node down")
@@ -90,3 +111,13 @@ def test_a_killed_node_raises_the_cluster_alert_pending_then_firing_and_resolves
     cluster.start_node(victim)
     cluster.wait_ready([victim])
     wait_for(lambda: alert_state(prom, ALERT) is None, timeout=30, what=f"{ALERT} resolved")
+
+    # Through Alertmanager to the P2 receiver (chat): the firing, then the resolution.
+    def chat(status: str) -> bool:
+        return any(
+            a["labels"]["alertname"] == ALERT and a["status"] == status
+            for a in hooks.alerts_at("/chat")
+        )
+
+    wait_for(lambda: chat("resolved"), timeout=30, what=f"{ALERT} resolved at /chat")
+    assert chat("firing")
