@@ -24,6 +24,7 @@ from tests.deploy.monitoring_stack import (
     prometheus,
     webhook_alertmanager_config,
 )
+from tests.deploy.test_dashboard import dashboard_queries
 
 pytestmark = pytest.mark.cluster
 
@@ -69,7 +70,9 @@ def _up_count(prom: Service) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-def test_every_daemon_metric_the_rules_use_is_one_the_daemon_exports(cluster: Cluster) -> None:
+def test_every_daemon_metric_the_rules_and_dashboard_use_is_one_the_daemon_exports(
+    cluster: Cluster,
+) -> None:
     # Per-peer lag is exported by the leader only, so read every node's exposition.
     exported: set[str] = set()
     for node in cluster.nodes:
@@ -77,6 +80,7 @@ def test_every_daemon_metric_the_rules_use_is_one_the_daemon_exports(cluster: Cl
         exported |= set(re.findall(r"^(daemon_\w+?)(?:\{| )", text, re.MULTILINE))
     rules = yaml.safe_load((MONITORING / "rules" / "daemon-rules.yml").read_text())
     exprs = " ".join(rule["expr"] for group in rules["groups"] for rule in group["rules"])
+    exprs += " ".join(dashboard_queries())
     used = set(re.findall(r"\bdaemon_\w+", exprs))
     assert len(used) >= 5, used
     assert used <= exported, f"not exported: {sorted(used - exported)}"
@@ -85,6 +89,12 @@ def test_every_daemon_metric_the_rules_use_is_one_the_daemon_exports(cluster: Cl
 def test_prometheus_scrapes_every_node_as_job_daemon(prom: Service) -> None:
     wait_for(lambda: _up_count(prom) == 3, timeout=30, what="3 targets up\n" + prom.log())
     assert _query(prom, 'sum(daemon_raft_is_leader{job="daemon"})')[0]["value"][1] == "1"
+
+
+def test_every_dashboard_query_runs_on_real_data(prom: Service) -> None:
+    wait_for(lambda: _up_count(prom) == 3, timeout=30, what="3 targets up")
+    for query in dashboard_queries():
+        _query(prom, query)  # asserts Prometheus answered "success"
 
 
 def test_a_killed_node_raises_the_cluster_alert_pending_then_firing_and_resolves_on_restart(
