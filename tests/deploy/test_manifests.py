@@ -124,14 +124,14 @@ def test_raft_is_open_only_to_peers_and_http_to_peers_console_and_prometheus() -
 def test_the_console_image_runs_daphne_the_worker_and_the_collector() -> None:
     objects = _objects("base")
     commands = {
-        o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0]["args"][0:2]
+        o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0]["args"][0:3]
         for o in objects
         if o["kind"] == "Deployment"
     }
     assert commands == {
-        "unrdf-console": ["daphne", "-b"],
-        "unrdf-console-worker": ["celery", "-A"],
-        "unrdf-console-collector": ["python", "manage.py"],
+        "unrdf-console": ["python3", "-m", "daphne"],
+        "unrdf-console-worker": ["python3", "-m", "celery"],
+        "unrdf-console-collector": ["python3", "manage.py", "collect"],
     }
 
 
