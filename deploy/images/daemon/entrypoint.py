@@ -21,13 +21,20 @@ from pathlib import Path
 DEFAULT_CONFIG = "/etc/daemon/daemon-config.json"
 
 
+def node_name_of(data: object, env: dict[str, str]) -> str:
+    """NODE_NAME (the pod's name, from the downward API), else the file's nodeName,
+    else the hostname (a StatefulSet pod's hostname is its name)."""
+    from_file = data.get("nodeName") if isinstance(data, dict) else None
+    return env.get("NODE_NAME") or from_file or env.get("HOSTNAME", "")
+
+
 def member_error(config_path: str, env: dict[str, str]) -> str | None:
     """Why this pod must not start, or None when it is a configured member."""
-    node_name = env.get("NODE_NAME") or env.get("HOSTNAME", "")
     try:
         data = json.loads(Path(config_path).read_text())
     except (OSError, ValueError) as exc:
         return f"cannot read {config_path}: {exc}"
+    node_name = node_name_of(data, env)
     peers = data.get("peers") if isinstance(data, dict) else None
     if not peers:
         return None  # a single node, or membership given some other way: the daemon decides
@@ -48,8 +55,9 @@ def main(argv: list[str]) -> int:
     if error:
         print(f"daemon-entrypoint: {error}", file=sys.stderr)
         return 2
-    if env.get("NODE_NAME") is None and env.get("HOSTNAME"):
-        os.environ["NODE_NAME"] = env["HOSTNAME"]
+    if not env.get("NODE_NAME"):
+        data = json.loads(Path(config_path).read_text())
+        os.environ["NODE_NAME"] = node_name_of(data, env)
     if argv[:1] == ["--check"]:
         from daemon.config import ConfigError, load_config
 
