@@ -55,7 +55,9 @@ make_base() {
         if [ ! -s "$tarball" ]; then
             mkdir -p "$CACHE"
             log "making the Debian base rootfs with mmdebstrap (cached in $tarball)"
-            mmdebstrap --quiet --variant=essential --include="$BASE_PACKAGES" \
+            # The partial file must end in .tar: mmdebstrap picks the format from the name.
+            local partial=$CACHE/partial-$key.tar
+            if ! mmdebstrap --quiet --variant=essential --include="$BASE_PACKAGES" \
                 --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
                 --aptopt='APT::Install-Recommends "false"' \
                 --dpkgopt='path-exclude=/usr/share/doc/*' \
@@ -64,8 +66,12 @@ make_base() {
                 --dpkgopt='path-exclude=/usr/share/info/*' \
                 --dpkgopt='path-exclude=/usr/share/locale/*' \
                 --dpkgopt='path-exclude=/usr/lib/x86_64-linux-gnu/gconv/*' \
-                bookworm "$tarball.partial"
-            mv "$tarball.partial" "$tarball"
+                bookworm "$partial" >"$CACHE/mmdebstrap.log" 2>&1; then
+                tail -20 "$CACHE/mmdebstrap.log" >&2
+                rm -f "$partial"
+                exit 1
+            fi
+            mv "$partial" "$tarball"
         fi
         log "importing $tarball as $BASE_NAME-$key"
         podman import --quiet "$tarball" "$BASE_NAME-$key" >/dev/null
