@@ -112,9 +112,12 @@ build_daemon() {
 build_console() {
     local ctx=$1/console
     mkdir -p "$ctx/app"
-    # Everything `pip install .` would install (the console needs no test extras).
-    site_packages "$ctx/site" "$ROOT"
-    rm -rf "$ctx/site/console" "$ctx/site/daemon" "$ctx"/site/raftops*
+    # pyproject.toml's dependencies (not its test extras), at the lock's versions; the
+    # project itself is copied as source below, so no wheel of it is built.
+    local requirements
+    mapfile -t requirements < <("$PYTHON" -c 'import sys, tomllib
+print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))' "$ROOT/pyproject.toml")
+    site_packages "$ctx/site" "${requirements[@]}"
     (cd "$ROOT" && git ls-files -z manage.py console daemon templates static | xargs -0 cp --parents -t "$ctx/app")
     build console "$ctx"
 }
