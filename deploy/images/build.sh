@@ -88,6 +88,25 @@ site_packages() {
         --prefer-binary --target "$target" -c "$ROOT/constraints.txt" "$@"
     rm -rf "${target:?}/bin"
     find "$target" -name __pycache__ -type d -prune -exec rm -rf {} +
+    # Reproducible from the lock: every distribution installed must be pinned there, at
+    # that version (a new transitive dependency would otherwise float).
+    "$PYTHON" - "$target" "$ROOT/constraints.txt" <<'CHECK'
+import pathlib, re, sys
+site, lock = sys.argv[1:]
+def norm(name): return re.sub(r"[-_.]+", "-", name).lower()
+pinned = dict(
+    (norm(line.split("==")[0]), line.split("==")[1].strip())
+    for line in open(lock) if "==" in line and not line.startswith("#")
+)
+loose = [
+    info.name[: -len(".dist-info")]
+    for info in pathlib.Path(site).glob("*.dist-info")
+    if pinned.get(norm(info.name[: -len(".dist-info")].rsplit("-", 1)[0]))
+    != info.name[: -len(".dist-info")].rsplit("-", 1)[1]
+]
+if loose:
+    sys.exit("build: not pinned in constraints.txt: " + ", ".join(sorted(loose)))
+CHECK
 }
 
 build() {
