@@ -158,6 +158,10 @@ def test_a_cluster_of_daemon_containers_fails_over_and_takes_a_restarted_one_bac
     cluster: list[Container],
 ) -> None:
     old_leader = _leader(cluster)
+    # The StatefulSet's three probes answer as the manifests expect.
+    for container in cluster:
+        for probe in ("/health/startup", "/health/live", "/health/ready"):
+            assert httpx.get(container.url + probe, timeout=2).status_code == 200, probe
     victim = next(c for c in cluster if c.node == old_leader)
     survivors = [c for c in cluster if c is not victim]
     _podman("kill", victim.name)
@@ -189,6 +193,33 @@ def test_a_cluster_of_daemon_containers_fails_over_and_takes_a_restarted_one_bac
         timeout=30,
         what="all three members reachable again",
     )
+
+
+def test_the_daemon_image_refuses_a_pod_that_is_not_a_configured_member(
+    images: dict, tmp_path: Path
+) -> None:
+    """What `kubectl scale --replicas=4` would start: unrdf-daemon-3 with the ConfigMap's
+    three-member config. The image's entrypoint exits 2 with one line."""
+    from deploy.kubernetes.render import render
+
+    [configmap] = [o for o in render(DEPLOY / "kubernetes" / "base") if o["kind"] == "ConfigMap"]
+    config = tmp_path / "daemon-config.json"
+    config.write_text(configmap["data"]["daemon-config.json"])
+    result = _podman(
+        *PODMAN_RUN,
+        "--rm",
+        "--network",
+        "none",
+        "-e",
+        "NODE_NAME=unrdf-daemon-3",
+        "-v",
+        f"{config}:/etc/daemon/daemon-config.json:ro",
+        f"unrdf-daemon:{TAG}",
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "unrdf-daemon-3 is not a member" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
 
 
 def test_the_console_image_serves_daphne(images: dict) -> None:

@@ -242,3 +242,13 @@ def test_the_renderer_agrees_with_real_kustomize(overlay: str) -> None:
     }
     ours = {(o["kind"], o["metadata"]["name"]): _canonical(o) for o in _objects(overlay)}
     assert ours == real
+
+
+def test_the_monitoring_kustomization_renders_the_operator_objects() -> None:
+    # prometheus-operator's CRDs have no schema in kubernetes-validate; test_rules.py
+    # checks their content instead.
+    kinds = {(o["apiVersion"], o["kind"]) for o in render(KUBE / "monitoring")}
+    assert kinds == {
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    }
