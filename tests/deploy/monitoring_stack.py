@@ -18,7 +18,7 @@ import httpx
 import yaml
 
 from tests.cluster_harness import free_port, wait_for
-from tests.deploy.conftest import MONITORING, tool_or_skip
+from tests.deploy.tools import MONITORING, tool_or_skip
 
 
 @dataclass

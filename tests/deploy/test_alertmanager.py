@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.cluster_harness import wait_for
-from tests.deploy.conftest import MONITORING, tool_or_skip
 from tests.deploy.monitoring_stack import WebhookReceiver, alertmanager, webhook_alertmanager_config
+from tests.deploy.tools import MONITORING, tool_or_skip
 
 CONFIG = MONITORING / "alertmanager.yml"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.deploy.conftest import MONITORING, tool_or_skip
+from tests.deploy.tools import MONITORING, tool_or_skip
 
 DASHBOARD = MONITORING / "grafana" / "daemon-dashboard.json"
 # Grafana's own variables, replaced by what Grafana would put there.

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.cluster_harness import ADMIN_TOKEN, RAFT_PASSWORD, free_port, wait_for
-from tests.deploy.conftest import DEPLOY, ROOT, tool_or_skip
+from tests.deploy.tools import DEPLOY, ROOT, tool_or_skip
 
 pytestmark = [pytest.mark.cluster, pytest.mark.images]
 

@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from tests.cluster_harness import Cluster, wait_for
-from tests.deploy.conftest import MONITORING
 from tests.deploy.monitoring_stack import (
     Service,
     WebhookReceiver,
@@ -25,6 +24,7 @@ from tests.deploy.monitoring_stack import (
     webhook_alertmanager_config,
 )
 from tests.deploy.test_dashboard import dashboard_queries
+from tests.deploy.tools import MONITORING
 
 pytestmark = pytest.mark.cluster
 

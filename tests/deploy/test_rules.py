@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.deploy.conftest import DEPLOY, MONITORING, tool_or_skip
+from tests.deploy.tools import DEPLOY, MONITORING, tool_or_skip
 
 RULES = MONITORING / "rules" / "daemon-rules.yml"
 RULE_TESTS = MONITORING / "rules" / "daemon-rules.test.yml"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cluster_harness import ADMIN_TOKEN, Cluster, wait_for
-from tests.deploy.conftest import DEPLOY, tool_or_skip
+from tests.deploy.tools import DEPLOY, tool_or_skip
 
 pytestmark = pytest.mark.cluster
 

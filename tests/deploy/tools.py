@@ -1,4 +1,4 @@
-"""Helpers for the deploy/ tests: the real tools operators run, or a clear skip."""
+"""Helpers for the deploy/ tests: where things are, and the real tools operators run, or a clear skip."""
 
 from __future__ import annotations
 
