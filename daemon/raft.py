@@ -21,10 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
+from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj.monotonic import monotonic as pysyncobj_clock
 
 from daemon.config import Config
+from daemon.raft_protocol import SafeSyncObj
 from daemon.state import ReplicatedState
 
 log = logging.getLogger("daemon.raft")
@@ -99,7 +100,7 @@ class RaftNode:
         self._shrink_requested = threading.Event()
         self._shrink_done = threading.Event()
         peers = [p.raft_address for p in config.peers]
-        self.obj = SyncObj(
+        self.obj = SafeSyncObj(
             config.raft_advertise,
             peers,
             conf=build_conf(config, self._on_state_changed),

@@ -1,0 +1,1 @@
+"""Fault scenarios against real daemon processes, run inside a private network namespace."""

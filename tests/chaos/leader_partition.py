@@ -1,0 +1,168 @@
+"""Scenario: the leader's Raft traffic is dropped for a few seconds under a steady
+writer, then healed. Prints one JSON line: what clients were told, and what every
+node holds afterwards.
+
+    unshare --net -- python -m tests.chaos.leader_partition BASE_DIR [--drop-s 6]
+
+Run only through `netns.run_in_private_netns` (it refuses the machine's namespace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from tests.chaos import netns
+from tests.chaos.writer import Writer
+from tests.cluster_harness import ADMIN_TOKEN, Cluster, Node, wait_for
+
+NOOP = {"id": "noop-op", "name": "noop", "handler": {"kind": "noop"}}
+
+
+def lowest_raft_address(cluster: Cluster) -> Node:
+    """The node every peer dials (pysyncobj connects from higher to lower address),
+    so cutting its own port cuts all of its links."""
+    return min(cluster.nodes, key=lambda n: n.raft_address)
+
+
+def make_leader(cluster: Cluster, node: Node) -> None:
+    def leads() -> bool:
+        if cluster.leader().name == node.name:
+            return True
+        cluster.post(node, "/admin/transfer-leader", json={"target": node.name})
+        return False
+
+    wait_for(leads, timeout=30, interval=0.5, what=f"{node.name} to lead")
+
+
+def execution_ids(cluster: Cluster, node: Node) -> list[str]:
+    ids: list[str] = []
+    after = 0
+    while True:
+        page = cluster.get(node, f"/executions?after={after}&limit=1000").json()
+        ids.extend(r["id"] for r in page["executions"])
+        if not page["executions"]:
+            return ids
+        after = page["nextAfter"]
+
+
+def node_views(cluster: Cluster) -> dict[str, dict]:
+    views = {}
+    for node in cluster.nodes:
+        view = cluster.get(node, "/health/node").json()
+        ready = cluster.get(node, "/health/ready").status_code == 200
+        views[node.name] = {
+            k: view[k] for k in ("role", "term", "commitIndex", "appliedIndex", "lastLogIndex")
+        } | {"digest": view["digest"][:12], "ready": ready}
+    return views
+
+
+def converged(cluster: Cluster) -> bool:
+    views = [cluster.get(n, "/health/node").json() for n in cluster.nodes]
+    return len({(v["appliedIndex"], v["digest"]) for v in views}) == 1
+
+
+def wait_until(condition: Any, timeout_s: float) -> float | None:
+    """Seconds until condition() held, or None if it never did within timeout_s."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        try:
+            if condition():
+                return time.monotonic() - started
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    return None
+
+
+def run(base_dir: Path, drop_s: float, converge_timeout_s: float) -> dict[str, Any]:
+    cluster = Cluster(base_dir, size=3, env={"DAEMON_RAFT_TRACE": "1"})
+    cut: netns.RaftCut | None = None
+    try:
+        cluster.start()
+        assert cluster.define(cluster.nodes[0], NOOP).status_code in (200, 201)
+        target = lowest_raft_address(cluster)
+        make_leader(cluster, target)
+        others = [n for n in cluster.nodes if n is not target]
+        with Writer([n.url for n in cluster.nodes], NOOP["id"], ADMIN_TOKEN) as writer:
+            wait_for(lambda: writer.count() >= 200, what="200 acknowledged before the cut")
+            cut = netns.RaftCut(target.raft_port)
+            cut_at = time.monotonic()
+            cut.drop()
+            new_leader_s = wait_until(
+                lambda: (
+                    {cluster.get(n, "/health/node").json()["leader"] for n in others}
+                    - {None, target.name}
+                ),
+                drop_s,
+            )
+            time.sleep(max(0.0, drop_s - (time.monotonic() - cut_at)))
+            old_leader_during = cluster.get(target, "/health/node").json()
+            healed_at = time.monotonic()
+            cut.heal()
+            acked_at_heal = writer.count()
+            # Keep writing after the heal: 200 more acknowledged, or 15 s if writes
+            # to a node that never caught up keep timing out.
+            wait_until(lambda: writer.count() >= acked_at_heal + 200, 15)
+        writer_stopped_at = time.monotonic()
+        converge_s = wait_until(lambda: converged(cluster), converge_timeout_s)
+        acked = writer.acked_ids()
+        per_node = {}
+        for node in cluster.nodes:
+            ids = execution_ids(cluster, node)
+            counts = Counter(ids)
+            per_node[node.name] = {
+                "records": len(ids),
+                "missingAcked": len(set(acked) - counts.keys()),
+                "duplicated": sum(1 for c in counts.values() if c > 1),
+            }
+        leader_log = "\n".join(n.log() for n in others)
+        trace = [line for line in leader_log.splitlines() if "rejected, hint" in line]
+        return {
+            "partitioned": target.name,
+            "dropS": drop_s,
+            "newLeaderAfterS": new_leader_s,
+            "firstAckAfterCutS": writer.first_ack_after(cut_at),
+            "firstAckAfterHealS": writer.first_ack_after(healed_at),
+            "oldLeaderDuringCut": {
+                k: old_leader_during[k] for k in ("role", "leader", "hasQuorum", "term")
+            },
+            # The writer runs on for a while after the heal; convergence is judged
+            # once it stops (under writes the nodes are never at one index).
+            "convergedAfterWriterStoppedS": None if converge_s is None else round(converge_s, 2),
+            "writerStoppedAfterHealS": round(writer_stopped_at - healed_at, 2),
+            "converged": converge_s is not None,
+            "acked": len(acked),
+            "ackedDistinct": len(set(acked)),
+            "outcomes": dict(writer.outcomes),
+            "slowestFailureS": round(writer.slowest_failure_s, 2),
+            "nodes": node_views(cluster),
+            "executions": per_node,
+            "rejections": len(trace),
+            "rejectionSample": trace[:6] + trace[-6:],
+            "criticalTruncations": sum(
+                n.log().count("truncating already-applied") for n in cluster.nodes
+            ),
+        }
+    finally:
+        if cut is not None:
+            cut.heal()
+        cluster.stop_all()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("base_dir", type=Path)
+    parser.add_argument("--drop-s", type=float, default=6.0)
+    parser.add_argument("--converge-timeout-s", type=float, default=30.0)
+    args = parser.parse_args()
+    netns.enter()
+    print(json.dumps(run(args.base_dir, args.drop_s, args.converge_timeout_s)))
+
+
+if __name__ == "__main__":
+    main()
