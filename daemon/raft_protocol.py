@@ -1,9 +1,41 @@
 """pysyncobj 0.3.17's Raft message handling, corrected where it is wrong.
 
-`SafeSyncObj` subclasses pysyncobj's SyncObj and overrides name-mangled
-private methods (``_SyncObj__onMessageReceived``): pysyncobj registers its
-handlers through ``self.__name``, which resolves through the subclass. Only
-``daemon/raft*.py`` may reach into pysyncobj internals.
+`SafeSyncObj` subclasses pysyncobj's SyncObj and overrides name-mangled private
+methods (``_SyncObj__onMessageReceived``, ``_SyncObj__sendNextNodeIdx``):
+pysyncobj calls them as ``self.__name``, which resolves through the subclass.
+Only ``daemon/raft*.py`` may reach into pysyncobj internals.
+
+Why a partitioned leader never caught up (issue 12, reproduced by
+``tests/chaos/leader_partition.py`` with ``DAEMON_RAFT_TRACE=1``):
+
+* The new leader pipelines its log to a follower in 64 KiB batches, several per
+  cycle, each advancing ``nextIndex`` before any answer arrives.
+* The old leader holds entries from its isolated term. It answers the first batch
+  (whose ``prevLogIdx`` it holds with another term) "step back to prevLogIdx", and
+  every later batch (whose ``prevLogIdx`` lies past its log) "start at my last
+  index + 1".
+* The leader applied those answers in order, so the last one won: nextIndex went
+  back to last + 1 every cycle (trace: ``hint 160, nextIndex 505 -> 160``, then
+  ``hint 161, nextIndex 160 -> 161``), never below the conflict. The follower
+  stayed at its old commit index forever while reporting ready.
+
+The fix, on both sides (so a mixed-version cluster heals too):
+
+* Leader: a rejection only ever lowers ``nextIndex`` (``min(nextIndex, hint)``);
+  an earlier answer's step back is no longer undone by a later one's.
+* Follower: a rejection's hint is never above ``commitIndex + 1``. Entries up to
+  the commit index are committed, so the leader holds them too (Raft's leader
+  completeness): the next append from there matches in one round trip, instead of
+  stepping back one entry per cycle.
+
+And one more correction on the follower: pysyncobj truncated its log after
+``prevLogIdx`` on *every* append, even when the entries were the ones it already
+held (a re-sent batch). That logged CRITICAL "truncating already-applied log
+entries" after restarts and leader changes with nothing wrong, and could drop
+entries the follower had already acknowledged. Now the follower skips entries
+it holds with the same term and truncates only from a real conflict; truncating
+an applied entry is then a real divergence, logged loud (see
+``divergent_truncations``).
 """
 
 from __future__ import annotations
@@ -14,6 +46,7 @@ from typing import Any
 
 from pysyncobj import SyncObj
 
+log = logging.getLogger("daemon.raft")
 trace = logging.getLogger("daemon.raft.trace")
 if os.environ.get("DAEMON_RAFT_TRACE"):
     # Off by default: one line per rejected append, for the chaos scenarios.
@@ -23,19 +56,92 @@ LEADER = 2
 
 
 class SafeSyncObj(SyncObj):
+    divergent_truncations = 0  # applied entries replaced by the leader: must stay 0
+
     def _SyncObj__onMessageReceived(self, node: Any, message: dict) -> None:
         kind = message.get("type")
-        tracing = trace.isEnabledFor(logging.DEBUG)
-        if tracing and kind == "next_node_idx" and message.get("reset"):
-            before = self._SyncObj__raftNextIndex.get(node)
-            super()._SyncObj__onMessageReceived(node, message)
-            if self._SyncObj__raftState == LEADER:
-                trace.debug(
-                    "leader: %s rejected, hint %s, nextIndex %s -> %s",
-                    getattr(node, "address", node),
-                    message.get("next_node_idx"),
-                    before,
-                    self._SyncObj__raftNextIndex.get(node),
-                )
+        if kind == "append_entries" and "prevLogIdx" in message:
+            message = self._skip_entries_already_held(message)
+        elif kind == "next_node_idx" and message.get("reset"):
+            self._on_rejection(node, message)
             return
         super()._SyncObj__onMessageReceived(node, message)
+
+    # ---- leader side ------------------------------------------------------
+    def _on_rejection(self, node: Any, message: dict) -> None:
+        next_index = self._SyncObj__raftNextIndex
+        before = next_index.get(node)
+        super()._SyncObj__onMessageReceived(node, message)
+        if self._SyncObj__raftState != LEADER or before is None or node not in next_index:
+            return
+        # pysyncobj set nextIndex to the hint; a later (higher) hint must not undo
+        # an earlier step back, so keep the lower of the two.
+        next_index[node] = min(before, next_index[node])
+        trace.debug(
+            "leader: %s rejected, hint %s, nextIndex %s -> %s",
+            getattr(node, "address", node),
+            message.get("next_node_idx"),
+            before,
+            next_index[node],
+        )
+
+    # ---- follower side ----------------------------------------------------
+    def _SyncObj__sendNextNodeIdx(
+        self,
+        node: Any,
+        reset: bool = False,
+        nextNodeIdx: int | None = None,
+        success: bool = False,
+    ) -> None:
+        if reset and not success:
+            # A rejection: "start at my commit index + 1" at the latest (see above).
+            hint = nextNodeIdx if nextNodeIdx is not None else self._last_index() + 1
+            nextNodeIdx = min(hint, self._SyncObj__raftCommitIndex + 1)
+        super()._SyncObj__sendNextNodeIdx(node, reset, nextNodeIdx, success)
+
+    def _last_index(self) -> int:
+        return self._SyncObj__raftLog[-1][1]
+
+    def _term_at(self, index: int) -> int | None:
+        entries = self._SyncObj__getEntries(index, 1)
+        return entries[0][2] if entries else None
+
+    def _skip_entries_already_held(self, message: dict) -> dict:
+        """Rewrite an append so pysyncobj truncates only from the first conflict.
+
+        pysyncobj deletes everything after ``prevLogIdx`` before appending. Raft
+        says: skip entries already held with the same term, truncate from the
+        first that differs, and keep the rest when nothing differs."""
+        if message.get("transmission") is not None or message["term"] < self.raftCurrentTerm:
+            return message
+        prev_idx, prev_term = message["prevLogIdx"], message["prevLogTerm"]
+        if prev_idx is None or self._term_at(prev_idx) != prev_term:
+            return message  # pysyncobj rejects it; nothing to skip
+        entries = list(message.get("entries") or [])
+        last = self._last_index()
+        while entries and entries[0][1] <= last and self._term_at(entries[0][1]) == entries[0][2]:
+            prev_idx, prev_term = entries[0][1], entries[0][2]
+            entries.pop(0)
+        if not entries and last > prev_idx:
+            # Everything sent is already here, and more. Entries of the leader's
+            # own term came from this leader, so they match its log: keep them
+            # all. Older ones past the commit index may not match: pysyncobj
+            # drops those. Committed ones do match (leader completeness): keep.
+            keep_to = last if self._term_at(last) == message["term"] else None
+            if keep_to is None:
+                keep_to = max(prev_idx, min(last, self._SyncObj__raftCommitIndex))
+            prev_idx, prev_term = keep_to, self._term_at(keep_to)
+        elif entries and entries[0][1] <= self.raftLastApplied:
+            # A real conflict below the applied index: the state machine already
+            # ran an entry the leader replaces. Raft forbids this; say so loudly.
+            self.divergent_truncations += 1
+            log.critical(
+                "the leader replaces applied entry %d (term %s here, %s on the leader): "
+                "this node's state may have diverged; rebuild it from a snapshot",
+                entries[0][1],
+                self._term_at(entries[0][1]),
+                entries[0][2],
+            )
+        if prev_idx == message["prevLogIdx"] and len(entries) == len(message.get("entries") or []):
+            return message
+        return {**message, "prevLogIdx": prev_idx, "prevLogTerm": prev_term, "entries": entries}

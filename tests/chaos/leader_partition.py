@@ -102,8 +102,18 @@ def run(base_dir: Path, drop_s: float, converge_timeout_s: float) -> dict[str, A
             )
             time.sleep(max(0.0, drop_s - (time.monotonic() - cut_at)))
             old_leader_during = cluster.get(target, "/health/node").json()
+            commit_at_heal = max(
+                cluster.get(n, "/health/node").json()["commitIndex"] for n in others
+            )
             healed_at = time.monotonic()
             cut.heal()
+            # How long the old leader takes to apply what the others had committed.
+            caught_up_s = wait_until(
+                lambda: (
+                    cluster.get(target, "/health/node").json()["appliedIndex"] >= commit_at_heal
+                ),
+                15,
+            )
             acked_at_heal = writer.count()
             # Keep writing after the heal: 200 more acknowledged, or 15 s if writes
             # to a node that never caught up keep timing out.
@@ -128,6 +138,7 @@ def run(base_dir: Path, drop_s: float, converge_timeout_s: float) -> dict[str, A
             "newLeaderAfterS": new_leader_s,
             "firstAckAfterCutS": writer.first_ack_after(cut_at),
             "firstAckAfterHealS": writer.first_ack_after(healed_at),
+            "oldLeaderCaughtUpAfterHealS": caught_up_s,
             "oldLeaderDuringCut": {
                 k: old_leader_during[k] for k in ("role", "leader", "hasQuorum", "term")
             },
