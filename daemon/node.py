@@ -41,6 +41,8 @@ log = logging.getLogger("daemon.node")
 
 UPTIME_MARK_EVERY_S = 15.0
 RESULT_MAX_CHARS = 1024
+RECORD_RETRY_FOR_S = 600.0
+RECORD_RETRY_PAUSE_MAX_S = 60.0
 
 
 def small_result(result: Any) -> Any:
@@ -248,17 +250,30 @@ class DaemonNode:
         return self.state.execution_by_id(rid) or record
 
     async def _retry_record(self, record: dict) -> None:
+        """Bounded: each attempt resubmits (about once per election timeout) for
+        a few seconds, the pause between attempts doubles, and after
+        RECORD_RETRY_FOR_S it gives up loudly: a node that cannot commit must not
+        write into the log forever (issue 12: nine stuck records, ~9 entries/s)."""
         rid = record["id"]
+        give_up_at = time.monotonic() + RECORD_RETRY_FOR_S
+        pause_s = 1.0
         while self.state.execution_by_id(rid) is None:
+            if time.monotonic() > give_up_at:
+                log.error(
+                    "execution %s ran but its record was not committed in %.0f s; giving up",
+                    rid,
+                    RECORD_RETRY_FOR_S,
+                )
+                break
             try:
                 await self.raft.submit(
                     self.state.record_execution,
                     record,
                     confirmed=lambda: self.state.execution_by_id(rid) is not None,
-                    timeout_s=30,
                 )
             except NotCommitted:
-                await asyncio.sleep(1)
+                await asyncio.sleep(pause_s)
+                pause_s = min(pause_s * 2, RECORD_RETRY_PAUSE_MAX_S)
         self._pending_records.pop(rid, None)
 
     # ---- shutdown --------------------------------------------------------

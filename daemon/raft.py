@@ -25,6 +25,7 @@ from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj.monotonic import monotonic as pysyncobj_clock
 
 from daemon.config import Config
+from daemon.raft_liveness import CatchUpWatch
 from daemon.raft_protocol import SafeSyncObj
 from daemon.state import ReplicatedState
 
@@ -99,6 +100,7 @@ class RaftNode:
         self._last_keepalive = 0.0
         self._shrink_requested = threading.Event()
         self._shrink_done = threading.Event()
+        self.catch_up = CatchUpWatch()
         peers = [p.raft_address for p in config.peers]
         self.obj = SafeSyncObj(
             config.raft_advertise,
@@ -134,14 +136,16 @@ class RaftNode:
         if not self._append_samples or self._append_samples[-1][1] != last:
             self._append_samples.append((time.monotonic(), last))
         digest, changes = self.state.digest, self.state.changes
+        view_applied = obj.raftLastApplied
         self._view = AppliedView(
-            applied_index=obj.raftLastApplied,
+            applied_index=view_applied,
             commit_index=obj.raftCommitIndex,
             last_log_index=last,
             term=obj.raftCurrentTerm,
             digest=digest,
             changes=changes,
         )
+        self.catch_up.observe(time.monotonic(), obj._SyncObj__leaderCommitIndex, view_applied)
         self._hasten_election_if_leader_gone()
         self._keep_peer_connections_fresh()
         if self._shrink_requested.is_set() or self._journal_slack() > SHRINK_MIN_BYTES:
@@ -245,6 +249,11 @@ class RaftNode:
 
     def is_ready(self) -> bool:
         return self.obj.isReady()
+
+    def is_caught_up(self) -> bool:
+        """False while this node has not applied what the leader had committed
+        CATCH_UP_BOUND_S ago (raft_liveness.py): it must not report ready."""
+        return self.catch_up.caught_up
 
     def leader_address(self) -> str | None:
         leader = self.obj._getLeader()

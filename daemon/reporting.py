@@ -50,6 +50,9 @@ class Reporting:
     def readiness(self) -> tuple[bool, str, str]:
         if not self._raft.is_ready():
             return False, "starting", "catching up with the cluster log"
+        if not self._raft.is_caught_up():
+            bound_s = self._raft.catch_up.bound_s
+            return False, "behind", f"has not applied the leader's commits for over {bound_s:g} s"
         if self._executor.draining:
             return False, "draining", "node is draining: it takes no new work"
         if not self._raft.has_quorum:

@@ -1,0 +1,46 @@
+"""How far behind the leader this node is, judged over time (readiness).
+
+A follower always trails the leader by the entries in flight, so "behind right
+now" says nothing. What matters is whether it applies, within a bound, what the
+leader had committed: a node that has not applied the leader's commit index of
+``bound_s`` ago is stuck (issue 12: an old leader sat 1,800 entries behind,
+reporting ready, for good) and must not take traffic.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+CATCH_UP_BOUND_S = 5.0
+
+
+class CatchUpWatch:
+    """Fed on the tick thread with (time, leader's commit index, applied index);
+    read from anywhere (a tuple swap is atomic)."""
+
+    def __init__(self, bound_s: float = CATCH_UP_BOUND_S) -> None:
+        self.bound_s = bound_s
+        # (time, leader commit index), appended when the leader's index rises.
+        self._samples: deque[tuple[float, int]] = deque()
+        self._verdict: tuple[bool, float] = (True, 0.0)  # (caught up, behind since)
+
+    def observe(self, now: float, leader_commit: int | None, applied: int) -> None:
+        samples = self._samples
+        if leader_commit is not None and (not samples or leader_commit > samples[-1][1]):
+            samples.append((now, leader_commit))
+        # Keep one sample at least bound_s old: the reference to judge against.
+        while len(samples) > 1 and samples[1][0] <= now - self.bound_s:
+            samples.popleft()
+        reference = samples[0] if samples and samples[0][0] <= now - self.bound_s else None
+        if reference is None or applied >= reference[1]:
+            self._verdict = (True, 0.0)
+        elif self._verdict[0]:
+            self._verdict = (False, reference[0])
+
+    @property
+    def caught_up(self) -> bool:
+        return self._verdict[0]
+
+    def behind_for_s(self, now: float) -> float:
+        caught_up, since = self._verdict
+        return 0.0 if caught_up else now - since
