@@ -342,6 +342,9 @@ class RaftNode:
         while True:
             if confirmed():
                 return
+            if self.obj.isolated:
+                # CheckQuorum stepped this node down: no majority will answer soon.
+                raise NotCommitted("this node cannot reach a majority; the write may still commit")
             future: asyncio.Future = loop.create_future()
 
             def done(result: Any, error: int, future: asyncio.Future = future) -> None:
@@ -365,7 +368,7 @@ class RaftNode:
     ) -> int | None:
         loop = asyncio.get_running_loop()
         slice_s = 0.01
-        while loop.time() < deadline:
+        while loop.time() < deadline and not self.obj.isolated:
             try:
                 return await asyncio.wait_for(
                     asyncio.shield(future), min(slice_s, deadline - loop.time())

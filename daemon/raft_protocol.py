@@ -44,7 +44,7 @@ import logging
 import os
 from typing import Any
 
-from pysyncobj import SyncObj
+from daemon.raft_election import ElectionSafety
 
 log = logging.getLogger("daemon.raft")
 trace = logging.getLogger("daemon.raft.trace")
@@ -55,7 +55,7 @@ if os.environ.get("DAEMON_RAFT_TRACE"):
 LEADER = 2
 
 
-class SafeSyncObj(SyncObj):
+class SafeSyncObj(ElectionSafety):
     divergent_truncations = 0  # applied entries replaced by the leader: must stay 0
 
     def _SyncObj__onMessageReceived(self, node: Any, message: dict) -> None:
