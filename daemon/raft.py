@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import shutil
 import threading
 import time
 from collections import deque
@@ -24,6 +22,7 @@ from typing import Any
 from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj.monotonic import monotonic as pysyncobj_clock
 
+from daemon import raft_storage as storage
 from daemon.config import Config
 from daemon.raft_liveness import CatchUpWatch
 from daemon.raft_protocol import SafeSyncObj
@@ -39,8 +38,6 @@ RETRYABLE = {
     FAIL_REASON.NOT_LEADER,
     FAIL_REASON.LEADER_CHANGED,
 }
-# A journal whose file is this much larger than its live records gets rewritten.
-SHRINK_MIN_BYTES = 1 << 20
 KEEPALIVE_EVERY_S = 1.0  # well inside pysyncobj's connectionTimeout (>= 3.5 s)
 
 
@@ -148,9 +145,13 @@ class RaftNode:
         self.catch_up.observe(time.monotonic(), obj._SyncObj__leaderCommitIndex, view_applied)
         self._hasten_election_if_leader_gone()
         self._keep_peer_connections_fresh()
-        if self._shrink_requested.is_set() or self._journal_slack() > SHRINK_MIN_BYTES:
+        journal = obj._SyncObj__raftLog
+        if (
+            self._shrink_requested.is_set()
+            or storage.journal_slack(journal) > storage.SHRINK_MIN_BYTES
+        ):
             self._shrink_requested.clear()
-            self._shrink_journal()
+            storage.shrink_journal(journal)
             self._shrink_done.set()
 
     def _keep_peer_connections_fresh(self) -> None:
@@ -200,35 +201,6 @@ class RaftNode:
         soon = now + rank * 0.1 + random.uniform(0, 0.05)
         if obj._SyncObj__raftElectionDeadline > soon:
             obj._SyncObj__raftElectionDeadline = soon
-
-    def _journal(self) -> Any:
-        return self.obj._SyncObj__raftLog
-
-    def _journal_slack(self) -> int:
-        """Bytes of the journal file past its live records."""
-        journal = self._journal()
-        try:
-            used = journal._FileJournal__currentOffset
-            size = journal._FileJournal__journalFile._ResizableFile__mm.size()
-        except AttributeError:
-            return 0
-        # Keep headroom so steady appends don't resize on every entry.
-        return size - max(2 * used, 1 << 16)
-
-    def _shrink_journal(self) -> None:
-        """pysyncobj's journal file doubles as it grows and never shrinks, even
-        after compaction drops its records. Truncate it to its live records plus
-        headroom (mmap.resize truncates the file on Linux)."""
-        journal = self._journal()
-        try:
-            used = journal._FileJournal__currentOffset
-            mm = journal._FileJournal__journalFile._ResizableFile__mm
-            target = max(2 * used, 1 << 16)
-            if mm.size() > target:
-                journal.flush()
-                mm.resize(target)
-        except (AttributeError, OSError, ValueError, SystemError):
-            log.exception("journal shrink failed; will retry after the next compaction")
 
     # ---- reads -----------------------------------------------------------
     @property
@@ -293,33 +265,18 @@ class RaftNode:
         return progress
 
     def journal_bytes(self) -> int:
-        try:
-            return os.path.getsize(self.config.journal_file)
-        except OSError:
-            return 0
+        return storage.file_bytes(self.config.journal_file)
 
     def disk_usage(self) -> dict[str, float]:
-        """The data dir's own bytes and its filesystem's fill, for the disk alert."""
-        try:
-            fs = shutil.disk_usage(self.config.data_dir)
-        except OSError:
-            return {"dataDirBytes": self.data_dir_bytes()}
-        return {
-            "dataDirBytes": self.data_dir_bytes(),
-            "fsUsedBytes": fs.used,
-            "fsTotalBytes": fs.total,
-            "fsUsage": round(fs.used / fs.total, 4) if fs.total else 0.0,
-        }
+        return storage.disk_usage(self.config.data_dir)
 
     def data_dir_bytes(self) -> int:
-        total = 0
-        try:
-            for entry in os.scandir(self.config.data_dir):
-                if entry.is_file(follow_symlinks=False):
-                    total += entry.stat().st_size
-        except OSError:
-            pass
-        return total
+        return storage.data_dir_bytes(self.config.data_dir)
+
+    @property
+    def divergences(self) -> int:
+        """Applied entries the leader replaced (raft_protocol.py): must stay 0."""
+        return self.obj.divergent_truncations
 
     # ---- writes ----------------------------------------------------------
     async def submit(

@@ -80,6 +80,7 @@ class Reporting:
             "raftAddress": self._config.raft_advertise,
             "uptimeSeconds": round(time.time() - self._started_at, 1),
             "disk": self._raft.disk_usage(),
+            "raftDivergences": self._raft.divergences,  # applied entries replaced: must be 0
         }
         progress = self._raft.follower_progress()
         if progress:
