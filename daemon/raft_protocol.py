@@ -117,11 +117,17 @@ class SafeSyncObj(ElectionSafety):
         prev_idx, prev_term = message["prevLogIdx"], message["prevLogTerm"]
         if prev_idx is None or self._term_at(prev_idx) != prev_term:
             return message  # pysyncobj rejects it; nothing to skip
-        entries = list(message.get("entries") or [])
+        sent = message.get("entries") or []
         last = self._last_index()
-        while entries and entries[0][1] <= last and self._term_at(entries[0][1]) == entries[0][2]:
-            prev_idx, prev_term = entries[0][1], entries[0][2]
-            entries.pop(0)
+        held = 0
+        while (
+            held < len(sent)
+            and sent[held][1] <= last
+            and self._term_at(sent[held][1]) == sent[held][2]
+        ):
+            prev_idx, prev_term = sent[held][1], sent[held][2]
+            held += 1
+        entries = sent[held:]
         if not entries and last > prev_idx:
             # Everything sent is already here, and more. Entries of the leader's
             # own term came from this leader, so they match its log: keep them
@@ -142,6 +148,6 @@ class SafeSyncObj(ElectionSafety):
                 self._term_at(entries[0][1]),
                 entries[0][2],
             )
-        if prev_idx == message["prevLogIdx"] and len(entries) == len(message.get("entries") or []):
-            return message
+        if prev_idx == message["prevLogIdx"]:
+            return message  # nothing held twice: pysyncobj's own path is right
         return {**message, "prevLogIdx": prev_idx, "prevLogTerm": prev_term, "entries": entries}
