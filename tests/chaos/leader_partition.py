@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from tests.chaos import netns
 from tests.chaos.cluster_ops import (
@@ -27,7 +30,32 @@ from tests.chaos.cluster_ops import (
     wait_until,
 )
 from tests.chaos.writer import Writer
-from tests.cluster_harness import ADMIN_TOKEN, Cluster, wait_for
+from tests.cluster_harness import ADMIN_TOKEN, Cluster, Node, wait_for
+
+STRANDED_WRITES = 8
+
+
+class StrandedWrites:
+    """Concurrent operation definitions sent to one node (each is its own Raft entry)."""
+
+    def __init__(self, cluster: Cluster, node: Node, count: int) -> None:
+        self.answers: Counter[str] = Counter()
+        self.threads = [
+            threading.Thread(target=self._define, args=(cluster, node, i)) for i in range(count)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _define(self, cluster: Cluster, node: Node, i: int) -> None:
+        op = {"id": f"stranded-{i}", "name": "stranded", "handler": {"kind": "noop"}}
+        try:
+            self.answers[str(cluster.define(node, op).status_code)] += 1
+        except httpx.HTTPError:
+            self.answers["no answer"] += 1
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(timeout=30)
 
 
 def run(base_dir: Path, drop_s: float, converge_timeout_s: float) -> dict[str, Any]:
@@ -44,6 +72,10 @@ def run(base_dir: Path, drop_s: float, converge_timeout_s: float) -> dict[str, A
             cut = netns.RaftCut(target.raft_port)
             cut_at = time.monotonic()
             cut.drop()
+            # Writes the cut-off leader appends but cannot replicate: the divergent
+            # tail that the new leader must overwrite once healed (the batcher sends
+            # one record batch at a time, so the steady writer alone leaves ~none).
+            stranded = StrandedWrites(cluster, target, STRANDED_WRITES)
             new_leader_s = wait_until(
                 lambda: (
                     {cluster.get(n, "/health/node").json()["leader"] for n in others}
@@ -53,6 +85,7 @@ def run(base_dir: Path, drop_s: float, converge_timeout_s: float) -> dict[str, A
             )
             time.sleep(max(0.0, drop_s - (time.monotonic() - cut_at)))
             old_leader_during = cluster.get(target, "/health/node").json()
+            stranded.join()
             commit_at_heal = max(
                 cluster.get(n, "/health/node").json()["commitIndex"] for n in others
             )
@@ -91,8 +124,13 @@ def run(base_dir: Path, drop_s: float, converge_timeout_s: float) -> dict[str, A
             "firstAckAfterHealS": writer.first_ack_after(healed_at),
             "oldLeaderCaughtUpAfterHealS": caught_up_s,
             "oldLeaderDuringCut": {
-                k: old_leader_during[k] for k in ("role", "leader", "hasQuorum", "term")
+                k: old_leader_during[k]
+                for k in ("role", "leader", "hasQuorum", "term", "commitIndex", "lastLogIndex")
             },
+            # Entries the old leader held past its commit index when the cut healed.
+            "oldLeaderUncommittedTail": old_leader_during["lastLogIndex"]
+            - old_leader_during["commitIndex"],
+            "strandedWriteAnswers": dict(stranded.answers),
             # The writer runs on for a while after the heal; convergence is judged
             # once it stops (under writes the nodes are never at one index).
             "convergedAfterWriterStoppedS": None if converge_s is None else round(converge_s, 2),

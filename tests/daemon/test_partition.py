@@ -24,6 +24,8 @@ def test_a_partitioned_leader_catches_up_and_no_acknowledged_execution_is_lost(
 ) -> None:
     result = run_in_private_netns("tests.chaos.leader_partition", str(tmp_path), "--drop-s", "6")
     summary = {k: v for k, v in result.items() if k != "rejectionSample"}
+    # The cut-off leader held entries it could not commit: the tail to overwrite.
+    assert result["oldLeaderUncommittedTail"] > 0, summary
     # The majority elected a new leader and kept acknowledging writes during the cut.
     assert result["newLeaderAfterS"] is not None, summary
     assert result["acked"] > 200 and result["acked"] == result["ackedDistinct"], summary
