@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -41,15 +42,26 @@ def run_in_private_netns(module: str, *args: str, timeout_s: float = 240) -> dic
     """Run `python -m module args` in a fresh network namespace; return the JSON
     object it prints as its last stdout line."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
+    # Its own process group, which the daemon nodes it starts join: on a timeout
+    # the whole group goes, not just the scenario (no orphaned nodes).
+    proc = subprocess.Popen(
         ["unshare", "--net", "--", sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout_s,
-        check=False,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        raise AssertionError(
+            f"scenario {module} did not finish in {timeout_s:.0f} s\nstderr: {stderr[-5000:]}"
+        ) from None
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         raise AssertionError(
