@@ -1,7 +1,11 @@
 """pysyncobj, driven safely: one place that knows its internals.
 
-Everything that reaches into pysyncobj's private attributes lives here, pinned
-to pysyncobj 0.3.17 (see constraints.txt). The rest of the daemon sees a small
+Everything that reaches into pysyncobj's private attributes lives here and in
+its ``raft_*.py`` siblings, pinned to pysyncobj 0.3.17 (see constraints.txt):
+``raft_protocol.py`` corrects its log replication (issue 12: a partitioned leader
+never caught up), ``raft_election.py`` adds CheckQuorum and PreVote,
+``raft_liveness.py`` judges whether this node keeps up with the leader, and
+``raft_storage.py`` shrinks the journal. The rest of the daemon sees a small
 surface: ``submit`` (an awaitable, retried, idempotent write), ``status``,
 per-follower lag, compaction that really frees disk, membership and leadership
 transfer.
