@@ -2,9 +2,10 @@
 peer; it must step down within about an election timeout, answer writes 503 at
 once, and, once healed, rejoin without deposing the new leader (no flapping).
 
-    unshare --net -- python -m tests.chaos.isolated_leader BASE_DIR [--drop-s 6]
+    python -m tests.chaos.isolated_leader BASE_DIR [--drop-s 6]
 
-Prints one JSON line. Run only through `netns.run_in_private_netns`.
+Prints one JSON line. Run it through `netns.run_in_private_netns`, which starts it in
+network and PID namespaces of its own (it refuses to run in the caller's).
 """
 
 from __future__ import annotations

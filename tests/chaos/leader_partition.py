@@ -2,9 +2,10 @@
 writer, then healed. Prints one JSON line: what clients were told, and what every
 node holds afterwards.
 
-    unshare --net -- python -m tests.chaos.leader_partition BASE_DIR [--drop-s 6]
+    python -m tests.chaos.leader_partition BASE_DIR [--drop-s 6]
 
-Run only through `netns.run_in_private_netns` (it refuses the machine's namespace).
+Run it through `netns.run_in_private_netns`, which starts it in network and PID
+namespaces of its own (it refuses to run in the caller's).
 """
 
 from __future__ import annotations

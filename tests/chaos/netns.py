@@ -1,9 +1,10 @@
 """Run a scenario inside a network namespace of its own, and cut Raft links there.
 
 The pytest side calls `run_in_private_netns`, which starts the scenario module under
-`unshare --net`; everything the scenario starts (daemon nodes, writers) is its
-child and shares that namespace, so iptables rules and addresses never leak to the
-machine. The scenario side refuses to touch iptables outside such a namespace.
+`unshare --net --pid`; everything the scenario starts (daemon nodes, writers) is its
+child and shares those namespaces, so iptables rules and addresses never leak to the
+machine, and no node outlives the scenario. The scenario side refuses to touch
+iptables outside such a namespace.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--"]
+HOST_NETNS_VAR = "CHAOS_HOST_NETNS"  # the caller's namespace, which a scenario must not be in
 
 
 def why_no_netns() -> str | None:
@@ -28,7 +31,19 @@ def why_no_netns() -> str | None:
         if shutil.which(tool) is None:
             return f"`{tool}` is not installed"
     probe = subprocess.run(
-        ["unshare", "--net", "--", "ip", "link", "set", "lo", "up"],
+        [
+            "unshare",
+            "--net",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--",
+            "ip",
+            "link",
+            "set",
+            "lo",
+            "up",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -41,11 +56,12 @@ def why_no_netns() -> str | None:
 def run_in_private_netns(module: str, *args: str, timeout_s: float = 240) -> dict[str, Any]:
     """Run `python -m module args` in a fresh network namespace; return the JSON
     object it prints as its last stdout line."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    # Its own process group, which the daemon nodes it starts join: on a timeout
-    # the whole group goes, not just the scenario (no orphaned nodes).
+    env = {**os.environ, "PYTHONPATH": str(ROOT), HOST_NETNS_VAR: _namespace_of("self")}
+    # A PID namespace too, with the scenario as its init: when it exits or is
+    # killed, the kernel kills every node it started (they run in sessions of
+    # their own, so no process group would catch them).
     proc = subprocess.Popen(
-        ["unshare", "--net", "--", sys.executable, "-m", module, *args],
+        [*UNSHARE, sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -56,7 +72,7 @@ def run_in_private_netns(module: str, *args: str, timeout_s: float = 240) -> dic
     try:
         stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)  # unshare, hence (--kill-child) the scenario
         stdout, stderr = proc.communicate()
         raise AssertionError(
             f"scenario {module} did not finish in {timeout_s:.0f} s\nstderr: {stderr[-5000:]}"
@@ -76,10 +92,10 @@ def _namespace_of(pid: str) -> str:
 
 
 def enter() -> None:
-    """Called first by a scenario: refuse to run in the machine's own namespace,
-    then bring loopback up (a new namespace starts with it down)."""
-    # `unshare --net -- python ...` execs in place, so the parent is still outside.
-    if _namespace_of("self") == _namespace_of(str(os.getppid())):
+    """Called first by a scenario: refuse to run in the caller's network namespace
+    (or without knowing it), then bring loopback up (a new one starts with it down)."""
+    host = os.environ.get(HOST_NETNS_VAR)
+    if not host or _namespace_of("self") == host:
         raise SystemExit("refusing to add iptables rules outside a private network namespace")
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 
