@@ -28,7 +28,11 @@ from pysyncobj.monotonic import monotonic as clock
 log = logging.getLogger("daemon.raft")
 
 FOLLOWER, CANDIDATE, LEADER = 0, 1, 2
-PREVOTE_RETRY_S = 0.1  # a refused pre-vote is asked again this often (while leaderless)
+# While leaderless, a refused pre-vote is asked again after 20 ms, then less and less
+# often: a peer that has not yet seen the old leader's socket close answers yes a
+# moment later, and a node that keeps being refused does not flood its peers.
+PREVOTE_RETRY_MIN_S = 0.02
+PREVOTE_RETRY_MAX_S = 0.5
 
 
 class ElectionSafety(SyncObj):
@@ -39,6 +43,7 @@ class ElectionSafety(SyncObj):
         self._prevote_sent_at = 0.0
         self._prevotes: set[Any] = set()
         self._prevote_won_at = 0.0
+        self._prevote_retry_s = PREVOTE_RETRY_MIN_S
         super().__init__(*args, **kwargs)
 
     def _majority(self) -> int:
@@ -87,8 +92,9 @@ class ElectionSafety(SyncObj):
             # believes in (pysyncobj clears it when an election starts).
             self._SyncObj__raftLeader = None
             self._SyncObj__onLeaderChanged()
-        if now - self._prevote_sent_at >= PREVOTE_RETRY_S:
+        if now - self._prevote_sent_at >= self._prevote_retry_s:
             self._ask_for_prevotes(now)
+            self._prevote_retry_s = min(self._prevote_retry_s * 2, PREVOTE_RETRY_MAX_S)
         return False
 
     def _ask_for_prevotes(self, now: float) -> None:
@@ -140,5 +146,6 @@ class ElectionSafety(SyncObj):
             return
         if kind == "append_entries" and message["term"] >= self._SyncObj__raftCurrentTerm:
             self._leader_heard_at = clock()
+            self._prevote_retry_s = PREVOTE_RETRY_MIN_S
             self.isolated = False
         super()._SyncObj__onMessageReceived(node, message)
