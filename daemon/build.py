@@ -59,6 +59,15 @@ class Build:
         body["maxCodeVersion"] = body.pop("max_code_version")
         return body
 
+    def as_wire(self) -> dict[str, Any]:
+        """The `build` object of /health/node: what was built, not what it supports."""
+        return {
+            "release": self.release,
+            "package": self.package,
+            "commit": self.commit,
+            "dirty": self.dirty,
+        }
+
 
 def _baked() -> dict[str, Any]:
     try:

@@ -182,6 +182,32 @@ class DiskUsage:
 
 
 @dataclass(frozen=True)
+class BuildInfo:
+    """What a node runs: the release it was started from, its package version, the git
+    commit it was built from and whether that tree had uncommitted changes."""
+
+    release: str
+    package: str
+    commit: str
+    dirty: bool
+
+
+def _build(body: object, what: str) -> BuildInfo:
+    read = _Reader(body, what)
+    return BuildInfo(
+        release=read.text("release"),
+        package=read.text("package"),
+        commit=read.text("commit"),
+        dirty=read.flag("dirty"),
+    )
+
+
+def _opt_build(body: Mapping[str, Any], what: str) -> BuildInfo | None:
+    value = body.get("build")
+    return None if value is None else _build(value, what)
+
+
+@dataclass(frozen=True)
 class NodeHealth:
     """One node's own view of itself: GET /health/node."""
 
@@ -198,6 +224,10 @@ class NodeHealth:
     has_quorum: bool
     ready: bool
     code_version: int | None = None
+    """The state-machine code version the cluster has enabled (as this node applied it)."""
+    max_code_version: int | None = None
+    """The highest code version this node's build supports."""
+    build: BuildInfo | None = None
     raft_ready: bool | None = None
     http_url: str | None = None
     raft_address: str | None = None
@@ -256,6 +286,8 @@ def parse_node_health(body: object) -> NodeHealth:
         has_quorum=read.flag("hasQuorum"),
         ready=read.flag("ready"),
         code_version=read.opt_integer("codeVersion"),
+        max_code_version=read.opt_integer("maxCodeVersion"),
+        build=_opt_build(read.body, "/health/node build"),
         raft_ready=raft_ready,
         http_url=read.opt_text("httpUrl"),
         raft_address=read.opt_text("raftAddress"),
@@ -289,6 +321,10 @@ class Member:
     match_index: int | None
     lag_entries: int | None
     lag_ms: float | None
+    # What the member says it runs; null while unreachable or from an older node.
+    build: BuildInfo | None = None
+    code_version: int | None = None
+    max_code_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -307,6 +343,16 @@ class ClusterView:
     fault_tolerance: int
     node: str  # the node that answered
     members: tuple[Member, ...]
+
+    @property
+    def releases(self) -> dict[str, list[str]]:
+        """Release -> names of the reachable members reporting it: more than one key
+        means the cluster runs mixed releases."""
+        found: dict[str, list[str]] = {}
+        for m in self.members:
+            if m.build is not None:
+                found.setdefault(m.build.release, []).append(m.name)
+        return found
 
     def member(self, name: str) -> Member | None:
         return next((m for m in self.members if m.name == name), None)
@@ -336,6 +382,9 @@ def _member(body: object, index: int) -> Member:
         match_index=read.opt_integer("matchIndex"),
         lag_entries=read.opt_integer("lagEntries"),
         lag_ms=read.opt_number("lagMs"),
+        build=_opt_build(read.body, f"/health/cluster nodes[{index}] build"),
+        code_version=read.opt_integer("codeVersion"),
+        max_code_version=read.opt_integer("maxCodeVersion"),
     )
 
 

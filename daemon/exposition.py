@@ -270,9 +270,19 @@ def _node_families(snapshot: Mapping[str, Any]) -> Iterator[Metric]:
         "Seconds since this node's process started.",
         _num(snapshot, "uptimeSeconds"),
     )
-    info = InfoMetricFamily("daemon_build", "Version and name of this node (always 1).")
+    info = InfoMetricFamily(
+        "daemon_build", "Version, name, release, package and commit of this node (always 1)."
+    )
+    built = _section(snapshot, "build")
     info.add_metric(
-        [], {"version": str(snapshot.get("version", "")), "node": str(snapshot.get("node", ""))}
+        [],
+        {
+            "version": str(snapshot.get("version", "")),
+            "node": str(snapshot.get("node", "")),
+            "release": str(built.get("release", "")),
+            "package": str(built.get("package", "")),
+            "commit": str(built.get("commit", "")),
+        },
     )
     yield info
 

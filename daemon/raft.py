@@ -388,6 +388,23 @@ class RaftNode:
     async def transfer_leadership(self, address: str | None) -> int:
         return await self._utility(self.obj.transferLeadership, address)
 
+    # ---- code version ------------------------------------------------------
+    def code_version(self) -> int:
+        """The state-machine code version the cluster has enabled (a replicated entry)."""
+        return int(self.obj.getCodeVersion())
+
+    async def set_code_version(self, version: int, timeout_s: float = 10) -> int:
+        """Commit a switch to `version` (0 on success, else a FAIL_REASON; -1 on timeout).
+
+        pysyncobj raises at once if this build's own methods stop below `version` or the
+        enabled one is already above it; the caller checks both first, so that raise
+        only happens in a race, and it becomes a refusal, not a 500."""
+        try:
+            return await self._utility(self.obj.setCodeVersion, version, timeout_s=timeout_s)
+        except Exception:  # pysyncobj raises a bare Exception for a wrong version
+            log.warning("setCodeVersion(%d) refused by pysyncobj", version, exc_info=True)
+            return -2
+
 
 def _resolve(future: asyncio.Future, error: int) -> None:
     if not future.done():

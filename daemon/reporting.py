@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Any
 
-from daemon import __version__, exposition, rollups
+from daemon import __version__, build, exposition, rollups
 from daemon.cache import ResultCache
 from daemon.config import Config
 from daemon.contract import fault_tolerance, quorum_size
@@ -71,7 +71,9 @@ class Reporting:
             "digest": view.digest,
             "draining": self._executor.draining,
             "version": __version__,
-            "codeVersion": self._raft.obj.getCodeVersion(),
+            "codeVersion": self._raft.code_version(),
+            "maxCodeVersion": build.current().max_code_version,
+            "build": build.current().as_wire(),
             "leader": self._directory.leader_name(),
             "hasQuorum": self._raft.has_quorum,
             "ready": self.readiness()[0],  # what /health/ready answers
@@ -117,6 +119,11 @@ class Reporting:
                 "appliedIndex": (view or {}).get("appliedIndex"),
                 "commitIndex": (view or {}).get("commitIndex"),
                 "digest": (view or {}).get("digest"),
+                # What the member says it runs (null while unreachable, or from a node
+                # that predates builds): a rolling upgrade reads these to see mixed releases.
+                "build": (view or {}).get("build"),
+                "codeVersion": (view or {}).get("codeVersion"),
+                "maxCodeVersion": (view or {}).get("maxCodeVersion"),
                 "httpUrl": entry.get("httpUrl"),
                 "raftAddress": entry.get("raftAddress"),
             }
@@ -198,6 +205,7 @@ class Reporting:
         return {
             "node": self.name,
             "version": __version__,
+            "build": build.current().as_wire(),
             "local": self._local_rollup,
             "cluster": self._state.rollup_window(0, None),
             "raft": {

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from daemon import contract
+from daemon import build, contract
 from daemon.contract import (
     ContractError,
     fault_tolerance,
@@ -45,6 +45,8 @@ LEADER_NODE: dict[str, Any] = {
     "draining": False,
     "version": "0.1.0",
     "codeVersion": 0,
+    "maxCodeVersion": 1,
+    "build": {"release": "r-1", "package": "0.1.0+r.1", "commit": "0a1b2c", "dirty": False},
     "leader": "unrdf-daemon-0",
     "hasQuorum": True,
     "ready": True,
@@ -87,6 +89,9 @@ CLUSTER: dict[str, Any] = {
             "appliedIndex": 120,
             "commitIndex": 120,
             "digest": "9f2c00aa",
+            "build": {"release": "r-1", "package": "0.1.0+r.1", "commit": "0a1b", "dirty": True},
+            "codeVersion": 0,
+            "maxCodeVersion": 1,
             "httpUrl": "http://127.0.0.1:8080",
             "raftAddress": "127.0.0.1:8180",
             "matchIndex": 121,
@@ -171,11 +176,28 @@ def test_a_leaders_node_health_parses_with_its_followers_and_disk() -> None:
 
 
 def test_a_followers_node_health_without_optional_fields_parses() -> None:
-    body = {k: v for k, v in LEADER_NODE.items() if k not in ("followers", "disk", "codeVersion")}
+    optional = ("followers", "disk", "codeVersion", "maxCodeVersion", "build")
+    body = {k: v for k, v in LEADER_NODE.items() if k not in optional}
     body.update(role="follower", leader=None)
     health = parse_node_health(body)
     assert not health.is_leader and health.leader is None
     assert health.followers == {} and health.disk is None and health.code_version is None
+    assert health.build is None and health.max_code_version is None
+
+
+def test_a_node_health_carries_its_build_and_code_versions() -> None:
+    health = parse_node_health(LEADER_NODE)
+    assert health.build == contract.BuildInfo("r-1", "0.1.0+r.1", "0a1b2c", False)
+    assert (health.code_version, health.max_code_version) == (0, 1)
+
+
+def test_a_cluster_view_says_which_members_run_which_release() -> None:
+    view = parse_cluster_view(CLUSTER)
+    leader = view.by_name["unrdf-daemon-0"]
+    assert leader.build is not None and leader.build.dirty
+    assert (leader.code_version, leader.max_code_version) == (0, 1)
+    assert view.by_name["unrdf-daemon-2"].build is None  # unreachable: unknown, not absent
+    assert view.releases == {"r-1": ["unrdf-daemon-0"]}
 
 
 @pytest.mark.parametrize(
@@ -187,6 +209,9 @@ def test_a_followers_node_health_without_optional_fields_parses() -> None:
         ("role", "boss", "unknown role 'boss'"),
         ("disk", {"fsUsage": 0.1}, "'dataDirBytes' must be an integer (missing)"),
         ("followers", [], "followers must be a JSON object"),
+        ("build", {"release": "r"}, "'package' must be a string (missing)"),
+        ("build", "r-1", "build must be a JSON object"),
+        ("maxCodeVersion", "1", "'maxCodeVersion' must be an integer (got str)"),
     ],
 )
 def test_a_malformed_node_health_names_the_field(key: str, value: Any, message: str) -> None:
@@ -297,7 +322,10 @@ def test_real_health_answers_from_leader_and_follower_parse(cluster: Cluster) ->
     assert led.is_leader and led.name == leader.name
     assert set(led.followers) == names - {leader.name}
     assert led.disk is not None and led.disk.data_dir_bytes > 0
-    assert led.code_version is not None and led.ready
+    assert led.code_version == 0 and led.ready
+    assert led.max_code_version == build.current().max_code_version
+    assert led.build is not None and led.build.release == "dev"
+    assert led.build.commit == build.current().commit
 
     leader_body = cluster.get(leader, "/health/node").json()
     undocumented = [k for k in (*leader_body, *leader_body["disk"]) if not documented(k)]
@@ -317,6 +345,8 @@ def test_real_health_answers_from_leader_and_follower_parse(cluster: Cluster) ->
         assert (view.cluster_size, view.quorum_size, view.reachable_nodes) == (3, 2, 3)
         assert view.fault_tolerance == 1 and view.has_quorum
         assert all(m.http_url and m.raft_address for m in view.members)
+        assert view.releases == {"dev": sorted(names)}
+        assert all(m.code_version == 0 and m.max_code_version is not None for m in view.members)
 
     # An unreachable member is part of the contract too: its fields go null.
     other = next(n for n in cluster.nodes if n not in (leader, follower))
@@ -332,5 +362,7 @@ def test_real_health_answers_from_leader_and_follower_parse(cluster: Cluster) ->
         what=f"{other.name} seen as unreachable",
     )
     down = view.by_name[other.name]
-    assert down.role == "unknown" and down.term is None and down.version is None
+    assert (
+        down.role == "unknown" and down.term is None and down.version is None and down.build is None
+    )
     assert view.reachable_nodes == 2 and view.fault_tolerance == 0

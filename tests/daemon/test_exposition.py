@@ -57,6 +57,7 @@ def sample_snapshot() -> dict:
     return {
         "node": "unrdf-daemon-0",
         "version": "0.1.0",
+        "build": {"release": "r-2", "package": "0.1.0+r.2", "commit": "abc123", "dirty": False},
         "local": local,
         "cluster": merge_rollups([local, local]),
         "raft": {
@@ -196,7 +197,7 @@ def test_render_text_format_round_trip() -> None:
     assert value("daemon_raft_replication_lag_ms", "daemon_raft_replication_lag_ms",
                  peer="unrdf-daemon-2") == 150.0  # fmt: skip
     assert value("daemon_build_info", "daemon_build_info", node="unrdf-daemon-0",
-                 version="0.1.0") == 1  # fmt: skip
+                 version="0.1.0", release="r-2", package="0.1.0+r.2", commit="abc123") == 1  # fmt: skip
     assert value("daemon_raft_is_leader", "daemon_raft_is_leader") == 1
     assert value("daemon_draining", "daemon_draining") == 0  # absent key -> not draining
     assert value("daemon_failover", "daemon_failover_total") == 2
