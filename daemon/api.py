@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from daemon import exposition
+from daemon import codeversion, exposition
 from daemon.contract import METRICS_WINDOWS, valid_operation_id
 from daemon.executor import Draining, QueueFull
 from daemon.node import ApiError, DaemonNode
@@ -280,6 +280,15 @@ def build_app(node: DaemonNode) -> Starlette:
     async def remove_member(request: Request) -> Response:
         return JSONResponse(await node.admin.remove_member(request.path_params["name"]))
 
+    @read
+    async def get_code_version(request: Request) -> Response:
+        return JSONResponse(codeversion.current(node.raft, node.name))
+
+    @admin
+    async def set_code_version(request: Request) -> Response:
+        body = await read_json(request, node)
+        return JSONResponse(await codeversion.switch(node.raft, node.reporting, body))
+
     @admin
     async def shutdown(request: Request) -> Response:
         node._spawn(node.graceful_shutdown())
@@ -308,6 +317,8 @@ def build_app(node: DaemonNode) -> Starlette:
         Route("/admin/members", list_members, methods=["GET"]),
         Route("/admin/members", add_member, methods=["POST"]),
         Route("/admin/members/{name}", remove_member, methods=["DELETE"]),
+        Route("/admin/code-version", get_code_version, methods=["GET"]),
+        Route("/admin/code-version", set_code_version, methods=["POST"]),
         Route("/shutdown", shutdown, methods=["POST"]),
     ]
 
