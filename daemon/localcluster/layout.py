@@ -8,6 +8,7 @@ started it.
       layout.json               the node list and the base config
       raft.secret               0600, the Raft password (written with O_EXCL)
       tokens.json               0600, [{"token", "role"}] every node accepts
+      releases.json             which release each node runs (absent: the checkout)
       run/<name>.pid            0600, the running node's pid record (see process.py)
       <name>/daemon-config.json the node's generated config
       <name>/data/              its Raft journal and snapshots (dataDir)
@@ -20,16 +21,21 @@ import contextlib
 import copy
 import json
 import os
+import re
 import secrets
+import shutil
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from daemon.localcluster import releases
+
 NAME_PREFIX = "unrdf-daemon-"
 RAFT_PORT_OFFSET = 100  # node i: HTTP on base+i, Raft on base+100+i
 LAYOUT_FILE = "layout.json"
+RELEASES_FILE = "releases.json"
 ROLES = ("admin", "operate", "read")
 
 
@@ -55,6 +61,23 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def node_name(index: int) -> str:
     return f"{NAME_PREFIX}{index}"
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class ReleaseChoice:
+    """A node runs `release`, installed as an environment under `root` (see releases.py)."""
+
+    release: str
+    root: Path
 
 
 @dataclass(frozen=True)
@@ -261,11 +284,103 @@ class Layout:
         for spec in self.nodes:
             self.write_config(spec, peers)
 
-    def add_node(self, http_port: int, raft_port: int, host: str = "127.0.0.1") -> NodeSpec:
-        """One more node, named after the next index; its config knows every node so far,
-        itself included (the others learn of it through a membership change)."""
-        spec = NodeSpec(node_name(len(self.nodes)), host, http_port, raft_port)
+    def next_index(self) -> int:
+        """The lowest index no node of this layout is named after."""
+        taken = {int(m[1]) for s in self.nodes if (m := re.fullmatch(r".*-(\d+)", s.name))}
+        return next(i for i in range(len(taken) + 1) if i not in taken)
+
+    def _ports_for(self, index: int, host: str) -> tuple[int, int]:
+        # A sequential layout (make run) keeps its scheme when the ports are free.
+        first = self.nodes[0] if self.nodes else None
+        if first is not None and all(
+            s.http_port - first.http_port == int(s.name.rsplit("-", 1)[1])
+            and s.raft_port == s.http_port + RAFT_PORT_OFFSET
+            for s in self.nodes
+            if re.fullmatch(r".*-\d+", s.name)
+        ):
+            base = first.http_port - int(first.name.rsplit("-", 1)[1])
+            http, raft = base + index, base + RAFT_PORT_OFFSET + index
+            if port_is_free(http, host) and port_is_free(raft, host):
+                return http, raft
+        return free_port(host), free_port(host)
+
+    def add_node(
+        self, http_port: int | None = None, raft_port: int | None = None, host: str | None = None
+    ) -> NodeSpec:
+        """One more node, named after the next free index, on free ports (given ones are
+        checked); its config knows every node so far, itself included (the others learn
+        of it through a membership change, POST /admin/members)."""
+        host = host or (self.nodes[0].host if self.nodes else "127.0.0.1")
+        index = self.next_index()
+        if http_port is None or raft_port is None:
+            http_port, raft_port = self._ports_for(index, host)
+        for port in (http_port, raft_port):
+            if not port_is_free(port, host):
+                raise LayoutError(f"port {port} on {host} is taken; cannot add a node on it")
+        spec = NodeSpec(node_name(index), host, http_port, raft_port)
+        shutil.rmtree(self.node_dir(spec.name), ignore_errors=True)  # debris of a removed one
         self.nodes.append(spec)
         self.save()
         self.write_config(spec)
         return spec
+
+    def remove_node(self, name: str) -> NodeSpec:
+        """Forget a node that has left the membership and been stopped: its spec, its
+        release choice and its data (a node re-added under its name must start empty,
+        not from a journal of a membership it is no longer part of)."""
+        spec = self.node(name)
+        self.nodes.remove(spec)
+        self.save()
+        self._set_release(name, None)
+        shutil.rmtree(self.node_dir(name), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_path(name).unlink()
+        return spec
+
+    # ---- releases --------------------------------------------------------------------------
+    # Kept apart from layout.json, which `make run` rewrites on every start: the choice
+    # must survive that, and any process that restarts a node reads it from disk then.
+    @property
+    def releases_path(self) -> Path:
+        return self.root / RELEASES_FILE
+
+    def _release_choices(self) -> dict[str, dict[str, str]]:
+        try:
+            data = json.loads(self.releases_path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise LayoutError(f"cannot read {self.releases_path}: {exc}") from None
+        return data if isinstance(data, dict) else {}
+
+    def release_of(self, name: str) -> ReleaseChoice | None:
+        """The release `name` runs, or None: it runs this checkout (today's behaviour)."""
+        entry = self._release_choices().get(name)
+        if not isinstance(entry, dict) or not entry.get("release"):
+            return None
+        return ReleaseChoice(str(entry["release"]), Path(str(entry["root"])))
+
+    def run_on(self, name: str, release: str | None, releases_root: Path | None = None) -> None:
+        """Record that `name` runs `release` from `releases_root` from its next start on
+        (None: the checkout). The release must be installed there."""
+        self.node(name)
+        if release is not None:
+            if releases_root is None:
+                raise LayoutError("run_on needs the releases root the release is installed in")
+            try:
+                installed = releases.is_installed(Path(releases_root), release)
+            except releases.ReleaseError as exc:
+                raise LayoutError(str(exc)) from None
+            if not installed:
+                raise LayoutError(f"release {release!r} is not installed in {releases_root}")
+        self._set_release(name, release, releases_root)
+
+    def _set_release(self, name: str, release: str | None, root: Path | None = None) -> None:
+        choices = self._release_choices()
+        if release is None:
+            if choices.pop(name, None) is None:
+                return
+        else:
+            choices[name] = {"release": release, "root": str(Path(root or ".").resolve())}
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private(self.releases_path, json.dumps(choices, indent=2) + "\n")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import httpx
 
 from daemon.config import ENV_OVERRIDES
+from daemon.localcluster import releases
 from daemon.localcluster.layout import Layout, LayoutError, NodeSpec
 from daemon.localcluster.polling import wait_until
 from daemon.localcluster.process import ProcessHandle
@@ -49,6 +50,7 @@ class NodeStatus:
     exit_code: int | None  # known only to the process that started it
     uptime_s: float | None
     log_tail: list[str]
+    release: str | None = None  # what it starts from; None: this checkout
 
 
 class NodeProcess:
@@ -62,6 +64,8 @@ class NodeProcess:
     ) -> None:
         self.layout = layout
         self.spec: NodeSpec = layout.node(name)
+        self._python = python
+        self._env = dict(env or {})
         config_path = layout.config_path(name)
         self.handle = ProcessHandle(
             name,
@@ -74,6 +78,35 @@ class NodeProcess:
             # anything else does not contain it.
             marker=str(config_path),
         )
+
+    @property
+    def release(self) -> str | None:
+        """The release this node starts from (None: this checkout), as recorded now."""
+        choice = self.layout.release_of(self.name)
+        return choice.release if choice else None
+
+    def _prepare(self) -> None:
+        """Set the command from the release recorded in the layout at the moment of the
+        start, so whichever process restarts the node keeps what `run_on` chose.
+
+        On a release: that environment's python with -P and without the caller's
+        PYTHONPATH, so it imports the release's code and never this checkout's."""
+        config_path = str(self.layout.config_path(self.name))
+        choice = self.layout.release_of(self.name)
+        if choice is None:
+            self.handle.argv = [self._python, "-m", "daemon", "run", "--config", config_path]
+            self.handle.env = node_env(self._env)
+            return
+        python = releases.python_of(choice.root, choice.release)
+        if not releases.is_installed(choice.root, choice.release):
+            raise LayoutError(
+                f"{self.name} is set to run release {choice.release!r}, which is not "
+                f"installed in {choice.root}"
+            )
+        env = node_env({**self._env, "DAEMON_RELEASE": choice.release})
+        env.pop("PYTHONPATH", None)
+        self.handle.argv = [str(python), "-P", "-m", "daemon", "run", "--config", config_path]
+        self.handle.env = env
 
     @property
     def name(self) -> str:
@@ -93,12 +126,14 @@ class NodeProcess:
     def start(self) -> int:
         if not self.layout.config_path(self.name).exists():
             raise LayoutError(f"{self.name} has no config; write the layout's configs first")
+        self._prepare()
         return self.handle.start()
 
     def stop(self, grace_s: float = 15.0) -> int | None:
         return self.handle.stop(grace_s)
 
     def restart(self, grace_s: float = 15.0) -> int:
+        self._prepare()
         return self.handle.restart(grace_s)
 
     def status(self, log_lines: int = 20) -> NodeStatus:
@@ -110,6 +145,7 @@ class NodeProcess:
             exit_code=self.handle.exit_code(),
             uptime_s=self.handle.uptime_s() if record else None,
             log_tail=self.handle.log_tail(log_lines),
+            release=self.release,
         )
 
     def answers_ready(self, timeout_s: float = 2.0) -> bool:
