@@ -12,6 +12,7 @@ from typing import Any, NoReturn, TextIO
 import httpx
 
 from daemon.contract import METRICS_WINDOWS, ContractError
+from daemon.ctl import local
 from daemon.ctl.client import DEFAULT_TIMEOUT_S, DEFAULT_URL, Client, split_urls
 from daemon.ctl.commands import (
     Output,
@@ -243,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--window", choices=tuple(METRICS_WINDOWS), help="5m, 1h, 24h, 7d or month (31 days)"
     )
     _sub(commands, "queue", cmd_queue, "this node's executor: active, queued, capacity, items")
+    local.add_commands(commands, _sub, _group)
     return parser
 
 

@@ -10,9 +10,11 @@ log lines when it would not start). Membership changes go through the daemon
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from daemon.contract import quorum_size
+from daemon.localcluster import releases
 from daemon.localcluster.manager import MIN_CLUSTER, LifecycleError, LocalNodes, Outcome
 from daemon.localcluster.polling import wait_for
 
@@ -54,6 +56,43 @@ def start_node(nodes: LocalNodes, name: str) -> Outcome:
                 outcome.detail["alreadyRunning"] = True
                 return outcome
         _start_and_rejoin(nodes, name, outcome)
+    return outcome
+
+
+def run_on_release(
+    nodes: LocalNodes, name: str, release: str | None, releases_root: Path | None
+) -> Outcome:
+    """Restart `name` on `release` (None: the checkout), as restart_node does. A node
+    that does not come up on it is put back on the release it ran before, and the
+    action fails with the node's own last log lines."""
+    previous = nodes.layout.release_of(name)
+    with nodes.action("run_on", name) as outcome:
+        with nodes.step("preflight") as step:
+            nodes.layout.node(name)
+            if not nodes.process(name).running():
+                raise LifecycleError(f"{name} is not running; start it first")
+            nodes.check_quorum_without(name, "restarting")
+            if release is not None and (
+                releases_root is None or not releases.is_installed(releases_root, release)
+            ):
+                raise LifecycleError(f"release {release!r} is not installed in {releases_root}")
+            step.detail = (
+                f"{previous.release if previous else 'checkout'} -> {release or 'checkout'}"
+            )
+        _drain_and_stop(nodes, name, outcome)
+        with nodes.step("switch release"):
+            nodes.layout.run_on(name, release, releases_root)
+        try:
+            _start_and_rejoin(nodes, name, outcome)
+        except LifecycleError:
+            nodes.process(name).stop()
+            nodes.layout.run_on(name, previous.release if previous else None,
+                                previous.root if previous else None)  # fmt: skip
+            with nodes.step("put back on the previous release"):
+                nodes.start_and_wait(name)
+                nodes.set_draining(name, False)
+            raise
+        outcome.detail["release"] = release
     return outcome
 
 

@@ -22,6 +22,7 @@ from daemon.contract import quorum_size
 from daemon.localcluster.layout import Layout, LayoutError, NodeSpec
 from daemon.localcluster.node import NodeProcess
 from daemon.localcluster.polling import TRANSIENT_ERRORS, wait_for
+from daemon.localcluster.releases import ReleaseError
 
 MIN_CLUSTER = 3
 Say = Callable[[dict[str, Any]], None]
@@ -144,7 +145,10 @@ class LocalNodes:
         self.say(asdict(step))
         try:
             yield step
-        except (LifecycleError, LayoutError, AssertionError, *TRANSIENT_ERRORS) as exc:
+        except (
+            LifecycleError, LayoutError, ReleaseError, RuntimeError, AssertionError,
+            *TRANSIENT_ERRORS,
+        ) as exc:  # fmt: skip
             step.status, step.elapsed_s = "failed", round(time.monotonic() - started, 3)
             step.detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.say(asdict(step))
