@@ -188,7 +188,20 @@ class LocalNodes:
         leader = self.leader_spec()
         if leader.name != name:
             return None
-        answer = self.call(leader, "POST", "/admin/transfer-leader", {})
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                answer = self.call(leader, "POST", "/admin/transfer-leader", {})
+                break
+            except LifecycleError:
+                # Refused while no other member is caught up (a busy machine, a member
+                # that just restarted): it passes once one is; the deadline bounds it.
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+                leader = self.leader_spec()
+                if leader.name != name:
+                    return leader.name
         wait_for(
             lambda: self.leader_spec().name != name,
             self.timeout_s,
@@ -231,6 +244,16 @@ class LocalNodes:
             if member != name:
                 return self.layout.node(member)
         raise LifecycleError(f"no running member other than {name} answers")
+
+    def wait_converged(self) -> int:
+        """Until every node of the layout has applied the same index with the same digest."""
+
+        def converged() -> int | None:
+            views = [self.get(spec, "/health/node") for spec in self.layout.nodes]
+            same = {(v["appliedIndex"], v["digest"]) for v in views}
+            return views[0]["appliedIndex"] if len(same) == 1 else None
+
+        return wait_for(converged, self.timeout_s, "every node at the same index and digest")
 
     def rewrite_configs(self) -> None:
         """Every node's config lists the current members, so a restart starts right."""

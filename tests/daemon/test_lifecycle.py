@@ -31,7 +31,9 @@ def writer_for(cluster: Cluster, nodes: LocalNodes, rate: float = 25) -> SteadyW
 
 
 def assert_nothing_acknowledged_was_lost(cluster: Cluster, writer: SteadyWriter) -> None:
-    cluster.wait_converged(timeout=30)
+    # Every node of the layout, not only those this process started (the lifecycle
+    # functions restart nodes as their own processes).
+    manager(cluster).wait_converged()
     acknowledged = set(writer.acknowledged_ids)
     assert acknowledged
     for spec in cluster.layout.nodes:
