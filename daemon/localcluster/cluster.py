@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from daemon.localcluster.layout import Layout, NodeSpec, free_port
+from daemon.localcluster.layout import Layout, LayoutError, NodeSpec, free_port
 from daemon.localcluster.node import NodeProcess, stop_nodes
 from daemon.localcluster.polling import wait_for
 
@@ -130,7 +130,17 @@ class LocalCluster:
         if self._http is not None:
             self._http.close()
             self._http = None
-        stop_nodes([n.process for n in self.nodes if n.process is not None], grace_s=20)
+        processes = [n.process for n in self.nodes if n.process is not None]
+        # Nodes another process started on this layout (a `daemonctl scale`, a restart
+        # by the lifecycle functions) are stopped too: nothing outlives the cluster.
+        try:
+            on_disk = Layout.load(self.layout.root).nodes
+        except LayoutError:
+            on_disk = []
+        ours = {p.name for p in processes}
+        layout = Layout(self.layout.root, on_disk, self.overrides)
+        processes += [NodeProcess(layout, spec.name) for spec in on_disk if spec.name not in ours]
+        stop_nodes(processes, grace_s=20)
 
     # ---- HTTP --------------------------------------------------------------
     @property
