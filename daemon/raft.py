@@ -102,6 +102,7 @@ class RaftNode:
         self._shrink_requested = threading.Event()
         self._shrink_done = threading.Event()
         self.catch_up = CatchUpWatch()
+        self._version_map: Any = None  # see keep_code_version_map
         peers = [p.raft_address for p in config.peers]
         self.obj = SafeSyncObj(
             config.raft_advertise,
@@ -149,6 +150,7 @@ class RaftNode:
         self.catch_up.observe(time.monotonic(), obj._SyncObj__leaderCommitIndex, view_applied)
         self._hasten_election_if_leader_gone()
         self._keep_peer_connections_fresh()
+        self._version_map = keep_code_version_map(obj, self._version_map)
         journal = obj._SyncObj__raftLog
         if (
             self._shrink_requested.is_set()
@@ -404,6 +406,24 @@ class RaftNode:
         except Exception:  # pysyncobj raises a bare Exception for a wrong version
             log.warning("setCodeVersion(%d) refused by pysyncobj", version, exc_info=True)
             return -2
+
+
+def keep_code_version_map(obj: SyncObj, fixed: Any) -> Any:
+    """Keep pysyncobj's method map at the enabled code version; returns the map to pass
+    back next time.
+
+    pysyncobj sends each replicated call as the `<name>_v<ver>` body of the enabled code
+    version. After loading a snapshot (at start, or one the leader sent) it rebuilds
+    that map for version 0 whatever version is enabled, so on that node a method added
+    at ver=1 fails (KeyError) even though the cluster switched long ago. Called on the
+    tick thread, right after pysyncobj's own work in the same tick."""
+    names = obj._SyncObj__currentVersionFuncNames
+    if names is fixed:
+        return fixed
+    enabled = obj.getCodeVersion()
+    if enabled:
+        obj._SyncObj__onSetCodeVersion(enabled)
+    return obj._SyncObj__currentVersionFuncNames
 
 
 def _resolve(future: asyncio.Future, error: int) -> None:
