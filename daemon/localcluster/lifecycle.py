@@ -76,6 +76,8 @@ def run_on_release(
                 releases_root is None or not releases.is_installed(releases_root, release)
             ):
                 raise LifecycleError(f"release {release!r} is not installed in {releases_root}")
+            if release is not None and releases_root is not None:
+                _check_code_version(nodes, name, release, releases_root)
             step.detail = (
                 f"{previous.release if previous else 'checkout'} -> {release or 'checkout'}"
             )
@@ -94,6 +96,19 @@ def run_on_release(
             raise
         outcome.detail["release"] = release
     return outcome
+
+
+def _check_code_version(nodes: LocalNodes, name: str, release: str, root: Path) -> None:
+    """A release that cannot apply the code version the cluster has enabled would stop
+    applying the log at once: refused before anything is stopped."""
+    supported = int(releases.inspect(root, release)["maxCodeVersion"])
+    health = nodes.health(nodes.layout.node(name)) or {}
+    enabled = health.get("codeVersion") or 0
+    if supported < enabled:
+        raise LifecycleError(
+            f"refused: release {release} supports code versions up to {supported}, but the "
+            f"cluster has code version {enabled} enabled; it could not apply the log"
+        )
 
 
 def _drain_and_stop(nodes: LocalNodes, name: str, outcome: Outcome) -> None:

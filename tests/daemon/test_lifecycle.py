@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from daemon.localcluster.lifecycle import restart_node, scale, start_node, status, stop_node
+from daemon.localcluster.lifecycle import (
+    restart_node,
+    run_on_release,
+    scale,
+    start_node,
+    status,
+    stop_node,
+)
 from daemon.localcluster.manager import LifecycleError, LocalNodes
 from daemon.localcluster.writer import SteadyWriter, executed_ids
 from tests.cluster_harness import ADMIN_TOKEN, ROOT, Cluster
@@ -95,3 +102,32 @@ def test_scaling_below_three_is_refused(cluster: Cluster) -> None:
     with pytest.raises(LifecycleError, match="at least 3 members"):
         scale(manager(cluster), 2)
     assert cluster.cluster_view()["clusterSize"] == 3
+
+
+BROKEN_PYTHON = """#!/bin/sh
+# Imports fine (answers the build probe), but the node itself will not start.
+case "$*" in
+  *"-c "*) echo '{"release": "broken", "maxCodeVersion": 0}'; exit 0 ;;
+esac
+echo "release broken: cannot start ($*)" >&2
+exit 3
+"""
+
+
+def test_a_node_that_will_not_start_on_a_release_is_put_back_with_its_log_in_the_reason(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    envs = tmp_path / "envs"
+    python = envs / "broken" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(BROKEN_PYTHON)
+    python.chmod(0o755)
+    (envs / "broken" / ".installed").write_text("{}")
+    nodes = manager(cluster)
+    follower = next(n for n in cluster.nodes if n is not cluster.leader())
+    with pytest.raises(LifecycleError, match="release broken: cannot start"):
+        run_on_release(nodes, follower.name, "broken", envs)
+    assert cluster.layout.release_of(follower.name) is None
+    health = cluster.get(follower, "/health/node").json()
+    assert health["build"]["release"] == "dev" and not health["draining"]
+    assert cluster.cluster_view()["reachableNodes"] == 3

@@ -12,7 +12,7 @@ import pytest
 
 from daemon.localcluster import releases
 from daemon.localcluster.lifecycle import restart_node, run_on_release
-from daemon.localcluster.manager import LocalNodes
+from daemon.localcluster.manager import LifecycleError, LocalNodes
 from daemon.localcluster.writer import SteadyWriter, executed_ids
 from tests.cluster_harness import ADMIN_TOKEN, ROOT, Cluster, wait_for
 
@@ -115,6 +115,10 @@ def test_nodes_upgraded_one_at_a_time_under_writes_then_code_version_1(
         # A node restarted after the switch replays it: it stays at 1.
         restart_node(nodes, order[0].name)
         assert cluster.get(order[0], "/health/node").json()["codeVersion"] == 1
+        # Release 1 could not apply the log any more: going back is refused, nothing stops.
+        with pytest.raises(LifecycleError, match="supports code versions up to 0"):
+            run_on_release(nodes, order[0].name, "mv-1", installed)
+        assert cluster.get(order[0], "/health/node").json()["build"]["release"] == "mv-2"
 
     assert writer.report.failed == 0, writer.report.as_json()
     nodes.wait_converged()
