@@ -87,6 +87,12 @@ class LocalNodes:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> LocalNodes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ---- HTTP --------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}

@@ -71,7 +71,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def switch(cluster: Cluster, version: int) -> tuple[int, dict]:
-    response = cluster.post(cluster.nodes[0], "/admin/code-version", json={"version": version})
+    # Asked of a follower: pysyncobj forwards the switch to the leader like any write.
+    with LocalNodes(cluster.layout) as nodes:
+        leader = nodes.leader_spec().name
+    follower = next(n for n in cluster.nodes if n.name != leader)
+    response = cluster.post(follower, "/admin/code-version", json={"version": version})
     return response.status_code, response.json()
 
 
