@@ -426,3 +426,47 @@ def parse_cluster_view(body: object) -> ClusterView:
         node=read.text("node"),
         members=members,
     )
+
+
+# ---- /admin/code-version ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodeVersion:
+    """GET or POST /admin/code-version: the enabled state-machine code version.
+
+    `changed`, `previous` and `members` (name -> the maxCodeVersion it reported) come
+    only with a POST."""
+
+    node: str
+    code_version: int
+    max_code_version: int
+    rollback_safe: bool
+    note: str
+    changed: bool | None = None
+    previous: int | None = None
+    members: Mapping[str, int | None] = field(default_factory=dict)
+
+
+def parse_code_version(body: object) -> CodeVersion:
+    read = _Reader(body, "/admin/code-version")
+    members = read.body.get("members")
+    members = {} if members is None else _object(members, "/admin/code-version members")
+    changed = read.body.get("changed")
+    if changed is not None and not isinstance(changed, bool):
+        raise ContractError("/admin/code-version: 'changed' must be true or false")
+    return CodeVersion(
+        node=read.text("node"),
+        code_version=read.integer("codeVersion"),
+        max_code_version=read.integer("maxCodeVersion"),
+        rollback_safe=read.flag("rollbackSafe"),
+        note=read.text("note"),
+        changed=changed,
+        previous=read.opt_integer("previous"),
+        members={
+            str(name): _Reader(
+                {"v": v}, f"/admin/code-version member {str(name)[:40]!r}"
+            ).opt_integer("v")
+            for name, v in members.items()
+        },
+    )

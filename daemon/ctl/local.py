@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from daemon.contract import parse_code_version
 from daemon.ctl.client import Client
 from daemon.ctl.errors import EXIT_ERROR, EXIT_OK, CliError, UsageError
 from daemon.localcluster import Layout, LayoutError
@@ -128,13 +129,14 @@ def cmd_code_version(client: Client, args: argparse.Namespace, out: Output) -> i
         if args.version < 0:
             raise UsageError("the code version must not be negative")
         data = client.request("POST", "/admin/code-version", body={"version": args.version}).data
+    answer = parse_code_version(data)
     if args.json:
         out.write(json.dumps(data, indent=2) + "\n")
     else:
-        changed = " (switched from {})".format(data["previous"]) if data.get("changed") else ""
+        changed = f" (switched from {answer.previous})" if answer.changed else ""
         out.write(
-            f"code version {data['codeVersion']}{changed}; this node supports up to "
-            f"{data['maxCodeVersion']}\n{data['note']}\n"
+            f"code version {answer.code_version}{changed}; this node supports up to "
+            f"{answer.max_code_version}\n{answer.note}\n"
         )
     return EXIT_OK
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from daemon import build
+from daemon.contract import ContractError, parse_code_version
 from tests.cluster_harness import OPERATE_TOKEN, READ_TOKEN, Cluster
 
 pytestmark = pytest.mark.cluster
@@ -33,7 +34,9 @@ def test_asking_for_the_enabled_version_changes_nothing_and_says_rollback_is_saf
     response = cluster.post(cluster.nodes[0], "/admin/code-version", json={"version": 0})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["changed"] is False and body["codeVersion"] == 0 and body["rollbackSafe"]
+    answer = parse_code_version(body)
+    assert answer.changed is False and answer.code_version == 0 and answer.rollback_safe
+    assert answer.members == {n.name: 0 for n in cluster.nodes}
     shown = cluster.get(
         cluster.nodes[1], "/admin/code-version", headers={"Authorization": f"Bearer {READ_TOKEN}"}
     ).json()
@@ -63,3 +66,13 @@ def test_switching_the_code_version_needs_the_admin_token(cluster: Cluster) -> N
         cluster.nodes[0], "/admin/code-version", token=OPERATE_TOKEN, json={"version": 0}
     )
     assert response.status_code == 403
+
+
+def test_a_malformed_code_version_answer_names_the_field() -> None:
+    good = {"node": "n", "codeVersion": 1, "maxCodeVersion": 1, "rollbackSafe": False,
+            "note": "x"}  # fmt: skip
+    assert parse_code_version(good).members == {}
+    with pytest.raises(ContractError, match="'codeVersion' must be an integer"):
+        parse_code_version({**good, "codeVersion": "1"})
+    with pytest.raises(ContractError, match="members must be a JSON object"):
+        parse_code_version({**good, "members": []})
