@@ -328,7 +328,12 @@ class Layout:
         """Forget a node that has left the membership and been stopped: its spec, its
         release choice and its data (a node re-added under its name must start empty,
         not from a journal of a membership it is no longer part of)."""
+        from daemon.localcluster.process import PidRecord  # process.py imports this module
+
         spec = self.node(name)
+        record = PidRecord.read(self.pid_path(name))
+        if record is not None and record.matches(str(self.config_path(name))):
+            raise LayoutError(f"{name} is still running (pid {record.pid}); stop it first")
         self.nodes.remove(spec)
         self.save()
         self._set_release(name, None)

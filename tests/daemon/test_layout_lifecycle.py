@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,22 @@ def test_add_node_on_a_taken_port_is_refused(tmp_path: Path) -> None:
         with pytest.raises(LayoutError, match=f"port {port} .* is taken"):
             layout.add_node(port, port + 1 if port < 65535 else port - 1)
     assert len(Layout.load(layout.root).nodes) == 3
+
+
+def test_a_running_node_cannot_be_removed_from_the_layout(tmp_path: Path) -> None:
+    layout = Layout.on_free_ports(tmp_path / "c", 3)
+    layout.save()
+    layout.write_configs()
+    node = NodeProcess(layout, "unrdf-daemon-0")
+    # Any long-running process whose command line names the node's config will do.
+    marker = str(layout.config_path("unrdf-daemon-0"))
+    node.handle.argv = [sys.executable, "-c", "import time; time.sleep(30)", marker]
+    node.handle.start()
+    try:
+        with pytest.raises(LayoutError, match="still running"):
+            layout.remove_node("unrdf-daemon-0")
+        assert layout.data_dir("unrdf-daemon-0").parent.exists()
+    finally:
+        node.stop(grace_s=2)
+    layout.remove_node("unrdf-daemon-0")
+    assert [s.name for s in layout.nodes] == ["unrdf-daemon-1", "unrdf-daemon-2"]
