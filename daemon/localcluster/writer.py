@@ -106,8 +106,7 @@ class SteadyWriter:
         attempt = 0
         while True:
             urls = self.urls()
-            url = urls[(i + attempt) % len(urls)]
-            error = self._attempt(url)
+            error = self._attempt(urls[(i + attempt) % len(urls)]) if urls else "no-nodes"
             if error is None:
                 return self._done(started, attempt)
             with self._lock:
@@ -118,7 +117,7 @@ class SteadyWriter:
                 with self._lock:
                     self.report.failed += 1
                 return None
-            time.sleep(0.02 if attempt % len(urls) else 0.2)
+            time.sleep(0.02 if urls and attempt % len(urls) else 0.2)
 
     def _attempt(self, url: str) -> str | None:
         """None when acknowledged, else why not (a status code or an error name)."""
