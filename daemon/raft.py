@@ -23,13 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
+from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj.monotonic import monotonic as pysyncobj_clock
 
 from daemon import raft_storage as storage
 from daemon.config import Config
-from daemon.raft_liveness import CatchUpWatch
-from daemon.raft_protocol import SafeSyncObj
+from daemon.raft_liveness import CatchUpWatch, replication_progress
+from daemon.raft_protocol import SafeSyncObj, keep_code_version_map
 from daemon.state import ReplicatedState
 
 log = logging.getLogger("daemon.raft")
@@ -245,30 +245,12 @@ class RaftNode:
         """On the leader: {raft address: {matchIndex, lagEntries, lagMs}}; empty elsewhere."""
         if not self.is_leader:
             return {}
-        match = dict(self.obj._SyncObj__raftMatchIndex)
-        last = self._view.last_log_index
-        now = time.monotonic()
-        samples = list(self._append_samples)
-        progress = {}
-        for node, idx in match.items():
-            if not hasattr(node, "address"):
-                continue  # a read-only observer (no address): not a member, no lag to report
-            if idx == 0:
-                # A new leader knows nothing of this follower until its first
-                # append-entries answer: unknown, not "behind since forever".
-                progress[node.address] = {"matchIndex": None, "lagEntries": None, "lagMs": None}
-                continue
-            behind = max(0, last - idx)
-            lag_ms = 0.0
-            if behind:
-                appended_at = next((t for t, i in samples if i > idx), None)
-                lag_ms = (now - appended_at) * 1000 if appended_at is not None else 0.0
-            progress[node.address] = {
-                "matchIndex": idx,
-                "lagEntries": behind,
-                "lagMs": round(lag_ms, 3),
-            }
-        return progress
+        return replication_progress(
+            dict(self.obj._SyncObj__raftMatchIndex),
+            self._view.last_log_index,
+            list(self._append_samples),
+            time.monotonic(),
+        )
 
     def journal_bytes(self) -> int:
         return storage.file_bytes(self.config.journal_file)
@@ -406,24 +388,6 @@ class RaftNode:
         except Exception:  # pysyncobj raises a bare Exception for a wrong version
             log.warning("setCodeVersion(%d) refused by pysyncobj", version, exc_info=True)
             return -2
-
-
-def keep_code_version_map(obj: SyncObj, fixed: Any) -> Any:
-    """Keep pysyncobj's method map at the enabled code version; returns the map to pass
-    back next time.
-
-    pysyncobj sends each replicated call as the `<name>_v<ver>` body of the enabled code
-    version. After loading a snapshot (at start, or one the leader sent) it rebuilds
-    that map for version 0 whatever version is enabled, so on that node a method added
-    at ver=1 fails (KeyError) even though the cluster switched long ago. Called on the
-    tick thread, right after pysyncobj's own work in the same tick."""
-    names = obj._SyncObj__currentVersionFuncNames
-    if names is fixed:
-        return fixed
-    enabled = obj.getCodeVersion()
-    if enabled:
-        obj._SyncObj__onSetCodeVersion(enabled)
-    return obj._SyncObj__currentVersionFuncNames
 
 
 def _resolve(future: asyncio.Future, error: int) -> None:

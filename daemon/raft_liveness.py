@@ -10,6 +10,7 @@ reporting ready, for good) and must not take traffic.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 CATCH_UP_BOUND_S = 5.0
 
@@ -44,3 +45,31 @@ class CatchUpWatch:
     def behind_for_s(self, now: float) -> float:
         caught_up, since = self._verdict
         return 0.0 if caught_up else now - since
+
+
+def replication_progress(
+    match: dict[Any, int], last: int, samples: list[tuple[float, int]], now: float
+) -> dict[str, dict[str, float | None]]:
+    """Per follower {matchIndex, lagEntries, lagMs} from the leader's matchIndex table,
+    its last log index and (monotonic time, last index) samples of when its log grew:
+    a follower at matchIndex m lags by the age of the first sample past m."""
+    progress: dict[str, dict[str, float | None]] = {}
+    for node, idx in match.items():
+        if not hasattr(node, "address"):
+            continue  # a read-only observer (no address): not a member, no lag to report
+        if idx == 0:
+            # A new leader knows nothing of this follower until its first
+            # append-entries answer: unknown, not "behind since forever".
+            progress[node.address] = {"matchIndex": None, "lagEntries": None, "lagMs": None}
+            continue
+        behind = max(0, last - idx)
+        lag_ms = 0.0
+        if behind:
+            appended_at = next((t for t, i in samples if i > idx), None)
+            lag_ms = (now - appended_at) * 1000 if appended_at is not None else 0.0
+        progress[node.address] = {
+            "matchIndex": idx,
+            "lagEntries": behind,
+            "lagMs": round(lag_ms, 3),
+        }
+    return progress

@@ -44,6 +44,8 @@ import logging
 import os
 from typing import Any
 
+from pysyncobj import SyncObj
+
 from daemon.raft_election import ElectionSafety
 
 log = logging.getLogger("daemon.raft")
@@ -151,3 +153,21 @@ class SafeSyncObj(ElectionSafety):
         if prev_idx == message["prevLogIdx"]:
             return message  # nothing held twice: pysyncobj's own path is right
         return {**message, "prevLogIdx": prev_idx, "prevLogTerm": prev_term, "entries": entries}
+
+
+def keep_code_version_map(obj: SyncObj, fixed: Any) -> Any:
+    """Keep pysyncobj's method map at the enabled code version; returns the map to pass
+    back next time.
+
+    pysyncobj sends each replicated call as the `<name>_v<ver>` body of the enabled code
+    version. After loading a snapshot (at start, or one the leader sent) it rebuilds
+    that map for version 0 whatever version is enabled, so on that node a method added
+    at ver=1 fails (KeyError) even though the cluster switched long ago. Called on the
+    tick thread, right after pysyncobj's own work in the same tick."""
+    names = obj._SyncObj__currentVersionFuncNames
+    if names is fixed:
+        return fixed
+    enabled = obj.getCodeVersion()
+    if enabled:
+        obj._SyncObj__onSetCodeVersion(enabled)
+    return obj._SyncObj__currentVersionFuncNames

@@ -1,7 +1,7 @@
 """After a snapshot is loaded, a method added at ver=1 still works where version 1 is on.
 
 pysyncobj 0.3.17 rebuilds its method map for version 0 when it loads a snapshot, whatever
-version is enabled; daemon.raft.keep_code_version_map puts it back. A real SyncObj here
+version is enabled; daemon.raft_protocol.keep_code_version_map puts it back. A real SyncObj here
 (one node, loopback), with a state that has a ver=1 method as release 2 of the
 mixed-version test does."""
 
@@ -15,7 +15,7 @@ import pytest
 from pysyncobj import SyncObj, SyncObjConf, replicated
 
 from daemon.localcluster import free_port, wait_for
-from daemon.raft import keep_code_version_map
+from daemon.raft_protocol import keep_code_version_map
 from daemon.state import ReplicatedState
 
 
