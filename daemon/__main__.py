@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         "--config", help="base daemon-config.json merged into each node's generated config"
     )
 
+    from daemon.restore import add_parser as add_restore_parser
+
+    add_restore_parser(sub)
+
     args = parser.parse_args(argv)
     if args.command == "run":
         from daemon.config import ConfigError, load_config
@@ -73,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         _setup_logging(args.log_level, config.node_name)
         return run(config)
     _setup_logging(args.log_level)
+    if args.command == "restore":
+        from daemon.restore import run_restore
+
+        return run_restore(args)
     from daemon.cluster import run_cluster
 
     return run_cluster(args)

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from daemon import backup as backups
 from daemon import codeversion, exposition
 from daemon.contract import METRICS_WINDOWS, valid_operation_id
 from daemon.executor import Draining, QueueFull
@@ -225,6 +226,26 @@ def build_app(node: DaemonNode) -> Starlette:
     async def snapshot(request: Request) -> Response:
         return JSONResponse(await node.admin.snapshot())
 
+    @admin
+    async def take_backup(request: Request) -> Response:
+        try:
+            manifest, body, held_ms = await backups.take(node)
+        except (backups.BackupError, TimeoutError) as exc:
+            raise ApiError(503, f"backup failed: {exc or 'the tick thread did not answer'}")
+        headers = {
+            "Content-Disposition": f'attachment; filename="backup-{manifest["appliedIndex"]}.bak"',
+            "X-Backup-Applied-Index": str(manifest["appliedIndex"]),
+            "X-Backup-Lock-Held-Ms": f"{held_ms:.1f}",
+        }
+        return Response(body, media_type="application/octet-stream", headers=headers)
+
+    @admin
+    async def backup_summary(request: Request) -> Response:
+        try:
+            return JSONResponse(await backups.live_summary(node))
+        except TimeoutError:
+            raise ApiError(503, "the tick thread did not answer in time") from None
+
     def drain_endpoint(draining: bool) -> Handler:
         @admin
         async def endpoint(request: Request) -> Response:
@@ -311,6 +332,8 @@ def build_app(node: DaemonNode) -> Starlette:
         Route("/metrics/{window}", metrics_window, methods=["GET"]),
         Route("/queue", queue, methods=["GET"]),
         Route("/admin/snapshot", snapshot, methods=["POST"]),
+        Route("/admin/backup", take_backup, methods=["POST"]),
+        Route("/admin/backup/summary", backup_summary, methods=["GET"]),
         Route("/admin/drain", drain_endpoint(True), methods=["POST"]),
         Route("/admin/undrain", drain_endpoint(False), methods=["POST"]),
         Route("/admin/transfer-leader", transfer_leader, methods=["POST"]),

@@ -14,7 +14,11 @@ transfer.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import gzip
 import logging
+import os
+import queue
 import random
 import threading
 import time
@@ -23,8 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObjConf
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
+from pysyncobj import pickle as pysyncobj_pickle
 from pysyncobj.monotonic import monotonic as pysyncobj_clock
+from pysyncobj.node import TCPNode
 
 from daemon import raft_storage as storage
 from daemon.config import Config
@@ -103,6 +109,7 @@ class RaftNode:
         self._shrink_done = threading.Event()
         self.catch_up = CatchUpWatch()
         self._version_map: Any = None  # see keep_code_version_map
+        self._tick_jobs: queue.SimpleQueue = queue.SimpleQueue()
         peers = [p.raft_address for p in config.peers]
         self.obj = SafeSyncObj(
             config.raft_advertise,
@@ -133,6 +140,7 @@ class RaftNode:
 
     # ---- tick thread -----------------------------------------------------
     def _on_tick(self) -> None:
+        self._run_tick_jobs()
         obj = self.obj
         last = obj._SyncObj__getCurrentLogIndex()
         if not self._append_samples or self._append_samples[-1][1] != last:
@@ -159,6 +167,24 @@ class RaftNode:
             self._shrink_requested.clear()
             storage.shrink_journal(journal)
             self._shrink_done.set()
+
+    def on_tick_thread(self, job: Callable[[int, int], Any]) -> concurrent.futures.Future:
+        """Run job(applied index, term) once on the tick thread, between two applied
+        entries: there the index, the term and the state agree (a backup's cut)."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._tick_jobs.put((job, future))
+        return future
+
+    def _run_tick_jobs(self) -> None:
+        while True:
+            try:
+                job, future = self._tick_jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                future.set_result(job(self.obj.raftLastApplied, self.obj.raftCurrentTerm))
+            except Exception as exc:  # the tick thread must survive a failing job
+                future.set_exception(exc)
 
     def _keep_peer_connections_fresh(self) -> None:
         """pysyncobj drops a connection on the first *send* after `connectionTimeout`
@@ -393,3 +419,25 @@ class RaftNode:
 def _resolve(future: asyncio.Future, error: int) -> None:
     if not future.done():
         future.set_result(error)
+
+
+# ---- restore: the full-dump file a node loads at start (pysyncobj 0.3.17's format) ----------
+def write_full_dump(
+    path: str, state_data: dict, code_version: int, applied_index: int, members: list[str]
+) -> None:
+    """Write the file pysyncobj loads at start (``fullDumpFile``) so a node whose journal is
+    empty begins at `applied_index` with `state_data` and these Raft members. The dump is
+    ``(data, entry at the applied index, the entry before it, cluster)``: two no-op entries
+    of term 0 (a new cluster starts its own terms), the enabled code version and the state."""
+    no_op = bytes([1])  # pysyncobj's _COMMAND_TYPE.NO_OP
+    data = [{"_SyncObj__enabledCodeVersion": code_version}, state_data]
+    dump = (
+        data,
+        (no_op, applied_index, 0),
+        (no_op, applied_index - 1, 0),
+        {TCPNode(address) for address in members},
+    )
+    temporary = f"{path}.tmp"
+    with open(temporary, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out:
+        pysyncobj_pickle.dump(dump, out)
+    os.replace(temporary, path)
