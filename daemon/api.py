@@ -231,7 +231,8 @@ def build_app(node: DaemonNode) -> Starlette:
         try:
             manifest, body, held_ms = await backups.take(node)
         except (backups.BackupError, TimeoutError) as exc:
-            raise ApiError(503, f"backup failed: {exc or 'the tick thread did not answer'}")
+            reason = str(exc) or "the tick thread did not answer"
+            raise ApiError(503, f"backup failed: {reason}") from None
         headers = {
             "Content-Disposition": f'attachment; filename="backup-{manifest["appliedIndex"]}.bak"',
             "X-Backup-Applied-Index": str(manifest["appliedIndex"]),
