@@ -30,10 +30,12 @@ import asyncio
 import hashlib
 import io
 import json
+import os
 import pickle
 import time
 import zlib
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -281,3 +283,29 @@ async def live_summary(node: Any) -> dict[str, Any]:
         **summary,
         "codeVersion": node.raft.obj.getCodeVersion(),
     }
+
+
+def write_file(chunks: Iterable[bytes], dest: Path) -> int:
+    """Write a backup to `dest` (0600) through a temporary file beside it, check it, then
+    rename it into place: a failure (a full disk, a broken stream, a corrupt backup)
+    removes the partial file and leaves nothing at `dest`. Returns the bytes written."""
+    dest = Path(dest)
+    partial = dest.with_name(f".{dest.name}.partial")
+    written = 0
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                written += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        read(partial)
+        os.replace(partial, dest)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"cannot write {dest}: {exc.strerror or exc}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return written

@@ -125,6 +125,10 @@ class Client:
             raise CliError(f"unexpected non-JSON answer from {response.request.url}") from None
         return Reply(response.status_code, data, base)
 
+    def stream(self, method: str, url: str, timeout: float) -> Any:
+        """A streamed request to one node (a binary answer: a backup)."""
+        return self._http.stream(method, url, timeout=timeout)
+
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs).data
 

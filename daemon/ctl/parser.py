@@ -13,6 +13,7 @@ import httpx
 
 from daemon.contract import METRICS_WINDOWS, ContractError
 from daemon.ctl import local
+from daemon.ctl.backups import add_commands as add_backup_commands
 from daemon.ctl.client import DEFAULT_TIMEOUT_S, DEFAULT_URL, Client, split_urls
 from daemon.ctl.commands import (
     Output,
@@ -243,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--window", choices=tuple(METRICS_WINDOWS), help="5m, 1h, 24h, 7d or month (31 days)"
     )
+    add_backup_commands(commands, _sub)
     _sub(commands, "queue", cmd_queue, "this node's executor: active, queued, capacity, items")
     local.add_commands(commands, _sub, _group)
     return parser

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import os
+import secrets
+import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
+
+import pytest
 
 from daemon import backup
 from daemon.restore import RESTORED_FROM_FILE, restore_layout
@@ -106,3 +114,58 @@ def _admin() -> dict[str, str]:
     from tests.cluster_harness import ADMIN_TOKEN
 
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def test_daemonctl_backup_writes_a_checked_file_and_refuses_to_overwrite(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    from daemon.ctl.parser import main
+    from tests.cluster_harness import ADMIN_TOKEN
+
+    cluster.define(cluster.nodes[0], {"id": "one", "handler": {"kind": "noop"}})
+    urls = ",".join(n.url for n in cluster.nodes)
+    out, err = io.StringIO(), io.StringIO()
+    dest = tmp_path / "ctl.bak"
+    args = ["--url", urls, "--token", ADMIN_TOKEN, "backup", "--out", str(dest)]
+    assert main(args, stdout=out, stderr=err) == 0, err.getvalue()
+    assert "1 operations" in out.getvalue()
+    assert backup.read(dest)[0]["operations"] == 1
+    assert oct(dest.stat().st_mode & 0o777) == "0o600"
+    assert main(args, stdout=out, stderr=err) == 1
+    assert "exists" in err.getvalue()
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare"
+)
+def test_a_full_disk_fails_the_backup_cleanly_and_leaves_the_cluster_serving(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    from tests.cluster_harness import ADMIN_TOKEN, ROOT, daemon_free_env
+
+    node = cluster.nodes[0]
+    for i in range(40):  # ~40 KB of incompressible definitions: more than the 16 KB disk
+        op = {"id": f"op{i}", "handler": {"kind": "noop"}, "description": secrets.token_hex(500)}
+        assert cluster.define(node, op).is_success
+    small = tmp_path / "small"
+    small.mkdir()
+    urls = ",".join(n.url for n in cluster.nodes)
+    script = (
+        f"mount -t tmpfs -o size=16k tmpfs {small} && "
+        f"{sys.executable} -m daemon.ctl --url {urls} --token {ADMIN_TOKEN} "
+        f"backup --out {small}/b.bak; echo exit=$?; ls -A {small}"
+    )
+    run = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=daemon_free_env(),
+        timeout=120,
+    )
+    assert "exit=1" in run.stdout, run.stdout + run.stderr
+    assert "No space left on device" in run.stderr
+    assert run.stdout.strip().endswith("exit=1")  # `ls -A` printed nothing: no partial file
+    assert list(small.iterdir()) == []  # and the mount never leaked out of the namespace
+    assert cluster.post(node, "/execute/op1").is_success
+    assert cluster.get(node, "/health/ready").status_code == 200
