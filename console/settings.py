@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "console.runbooks",
     "console.collector",
     "console.dashboard",
+    "console.backups",
 ]
 
 MIDDLEWARE = [
@@ -155,6 +156,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 CELERY_TASK_IGNORE_RESULT = True  # RunbookRun rows are the record, not a result backend
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Scheduled backups and the backup alert rules (console/backups/tasks.py); the worker
+# that `manage.py up` starts runs beat too (-B), its schedule state in var/.
+CELERY_BEAT_SCHEDULE = {"backups-tick": {"task": "backups.tick", "schedule": 60.0}}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Backup files (0700), and the layout of the local cluster a restore rewrites.
+BACKUPS_DIR = Path(env_str("BACKUPS_DIR", str(VAR_DIR / "backups"))).resolve()
+BACKUPS_LOCAL_CLUSTER_DIR = Path(
+    env_str("BACKUPS_LOCAL_CLUSTER_DIR", str(VAR_DIR / "cluster"))
+).resolve()
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

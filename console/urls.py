@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("console.accounts.urls")),
     path("alerts/", include("console.alerts.urls")),
     path("runbooks/", include("console.runbooks.urls")),
+    path("", include("console.backups.urls")),
     path("events/", include("console.events.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),

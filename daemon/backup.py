@@ -309,3 +309,8 @@ def write_file(chunks: Iterable[bytes], dest: Path) -> int:
         partial.unlink(missing_ok=True)
         raise
     return written
+
+
+def read_manifest_file(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as stream:
+        return read_manifest(stream)

@@ -79,6 +79,11 @@ KINDS: dict[str, EventKind] = {
         EventKind("release.registered", "releases", ("release", "source", "sha256", "commit")),
         EventKind("release.retired", "releases", ("release", "reason")),
         EventKind("release.yanked", "releases", ("release", "reason")),
+        # Backups: taken, verified in a scratch node, pruned by retention.
+        EventKind("backup.taken", "backups", ("backup_id", "node", "applied_index", "size_bytes")),
+        EventKind("backup.verified", "backups", ("backup_id", "seconds", "reason")),
+        EventKind("backup.verify_failed", "backups", ("backup_id", "seconds", "reason")),
+        EventKind("backup.pruned", "backups", ("backup_id", "created_at", "verification")),
         # Accounts: tokens and roles (no cluster: never on a cluster's dashboard).
         EventKind("token.created", "accounts", ("token_id", "name", "user")),
         EventKind("token.revoked", "accounts", ("token_id", "name")),

@@ -125,7 +125,7 @@ class Command(BaseCommand):
         if "collector" not in skip:
             specs.append(ProcessSpec("collector", [python, "manage.py", "collect"], env))
         if "worker" not in skip:
-            worker = [python, "-m", "celery", "-A", "console", "worker", "--loglevel", "INFO"]
+            worker = [python, "-m", "celery", "-A", "console", "worker", "-B", "--loglevel", "INFO"]
             specs.append(ProcessSpec("worker", worker, env))
         daphne = [
             python, "-m", "daphne",
