@@ -27,6 +27,7 @@ from console.runbooks.actions.base import (
 from console.runbooks.live import ClusterView, read_view, url_of
 from daemon.backup import BackupError, read
 from daemon.localcluster import Layout, LayoutError
+from daemon.restore import mismatches, summary_of
 
 ACTOR = "worker"
 BackupId = Annotated[int, Field(ge=1, description="the id of a backup of this cluster")]
@@ -159,8 +160,8 @@ class RestoreBackup(Action):
             token = ctx.cluster.api_token or ""
             found = {}
             for spec in layout.nodes:
-                summary = _call(procedures.summary_of, spec.url, token)
-                wrong = procedures.mismatches(row.manifest, summary)
+                summary = _call(summary_of, spec.url, token)
+                wrong = mismatches(row.manifest, summary)
                 if wrong:
                     raise StepFailed(f"{spec.name} does not match the manifest: {'; '.join(wrong)}")
                 found[spec.name] = summary["contentDigest"][:16]

@@ -11,9 +11,6 @@
 
 from __future__ import annotations
 
-import secrets
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,20 +25,14 @@ from console.events import journal
 from daemon import backup as daemon_backup
 from daemon.contract import ClusterView
 from daemon.localcluster import Layout, NodeProcess, stop_nodes, wait_for
-from daemon.restore import restore_layout, target_layout
+from daemon.restore import (
+    restore_layout,
+    target_layout,
+    verify_in_scratch_node,
+)
 
 BACKUP_TIMEOUT_S = 300.0
 SCRATCH_READY_S = 60.0
-# What a restored node must report exactly as the manifest says. The chain digest is
-# checked on the restored files instead: a running node extends it with its own leader
-# and uptime entries at once (daemon/backup.py explains).
-CHECKED = (
-    "contentDigest",
-    "operations",
-    "executionRecordsHeld",
-    "historyRecords",
-    "totalExecutions",
-)
 
 
 def caught_up_source(view: ClusterView) -> Any:
@@ -94,28 +85,6 @@ def take(
     return row
 
 
-def summary_of(url: str, token: str) -> dict[str, Any]:
-    response = httpx.get(
-        url + "/admin/backup/summary", headers={"Authorization": f"Bearer {token}"}, timeout=60
-    )
-    response.raise_for_status()
-    return response.json()
-
-
-def mismatches(manifest: dict[str, Any], summary: dict[str, Any]) -> list[str]:
-    found = [
-        f"{field}: manifest {manifest.get(field)!r}, restored {summary.get(field)!r}"
-        for field in CHECKED
-        if manifest.get(field) != summary.get(field)
-    ]
-    if int(summary.get("appliedIndex") or 0) < int(manifest["appliedIndex"]):
-        found.append(
-            f"appliedIndex: restored node at {summary.get('appliedIndex')}, "
-            f"below the manifest's {manifest['appliedIndex']}"
-        )
-    return found
-
-
 def verify(row: Backup, actor: str, storage: Storage | None = None) -> dict[str, Any]:
     """Restore `row` into a scratch node and compare; records and journals the result."""
     storage = storage or default_storage()
@@ -123,7 +92,7 @@ def verify(row: Backup, actor: str, storage: Storage | None = None) -> dict[str,
     started = time.monotonic()
     try:
         with storage.local_file(row.location) as path:
-            result = _verify_file(path)
+            result = verify_in_scratch_node(path, SCRATCH_READY_S)
         ok = not result["mismatches"]
     except daemon_backup.BackupError as exc:
         result, ok = {"error": str(exc), "mismatches": []}, False
@@ -145,37 +114,6 @@ def verify(row: Backup, actor: str, storage: Storage | None = None) -> dict[str,
     )
     row.refresh_from_db()
     return result
-
-
-def _verify_file(path: Path) -> dict[str, Any]:
-    manifest, data = daemon_backup.read(path)  # hash, manifest against payload, code version
-    scratch = Path(tempfile.mkdtemp(prefix="backup-verify-"))
-    token = secrets.token_urlsafe(24)
-    process = None
-    try:
-        layout = Layout.on_free_ports(scratch / "cluster", 1)
-        layout.save()
-        layout.write_secrets(None, {"admin": token})
-        layout.write_configs()
-        restore_layout(layout, manifest, data)
-        spec = layout.nodes[0]
-        process = NodeProcess(layout, spec.name)
-        process.start()
-        if not process.wait_ready(SCRATCH_READY_S):
-            tail = "\n".join(process.status(5).log_tail)
-            raise daemon_backup.BackupError(f"the scratch node did not start: {tail[-300:]}")
-        summary = summary_of(spec.url, token)
-        return {
-            "node": spec.url,
-            "summary": summary,
-            "mismatches": mismatches(manifest, summary),
-        }
-    except httpx.HTTPError as exc:
-        raise daemon_backup.BackupError(f"the scratch node did not answer: {exc}") from None
-    finally:
-        if process is not None:
-            process.stop(10)
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # ---- restore (a cluster this machine runs) ------------------------------------------------
