@@ -13,10 +13,11 @@ import pytest
 from django.utils import timezone
 
 from console.alerts.models import Alert
-from console.backups import alerting, procedures, retention
+from console.backups import alerting, procedures, retention, tasks
 from console.backups.models import Backup, BackupSchedule
 from console.events.models import Event
 from console.runbooks import runner, services
+from console.runbooks.models import RunbookRun
 from daemon.localcluster import nodes_of, stop_nodes
 
 pytestmark = pytest.mark.django_db
@@ -122,3 +123,13 @@ def test_no_verified_backup_within_the_schedule_raises_the_age_alert(console_clu
     alert = Alert.objects.get(cluster=console_cluster, rule="backup_age")
     assert alert.state == "firing" and alert.severity == "warning"
     assert "Hours since the last verified backup 30" in alert.summary
+
+
+def test_the_schedule_asks_for_one_backup_when_due_and_stays_quiet_while_busy(
+    console_cluster, backup_settings: Path
+) -> None:
+    tasks.tick()
+    tasks.tick()  # the first run is still queued: no second run, no refused run on record
+    [run] = RunbookRun.objects.all()
+    assert (run.action, run.status, run.requested_by.username) == ("backup", "queued", "schedule")
+    assert BackupSchedule.objects.get(cluster=console_cluster).interval_hours == 24
