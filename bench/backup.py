@@ -24,6 +24,7 @@ the total; 1M differs from 100k by its sequence and rollups, not by its size.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import tempfile
@@ -144,6 +145,7 @@ def measure(records: int, throughput_s: float, work: Path) -> dict[str, Any]:
                     "s": round(time.monotonic() - started, 3),
                     "bytes": len(answer.content),
                     "tickThreadMs": float(answer.headers["X-Backup-Lock-Held-Ms"]),
+                    "phasesMs": json.loads(answer.headers["X-Backup-Timings"]),
                 }
             )
         taken = work / f"taken-{records}.bak"
@@ -153,6 +155,7 @@ def measure(records: int, throughput_s: float, work: Path) -> dict[str, Any]:
             "medianS": statistics.median(t["s"] for t in takes),
             "bytes": takes[-1]["bytes"],
             "tickThreadMs": [t["tickThreadMs"] for t in takes],
+            "phasesMs": [t["phasesMs"] for t in takes],
             "recordsHeld": taken_manifest["executionRecordsHeld"],
             "historyRecords": taken_manifest["historyRecords"],
             "totalExecutions": taken_manifest["totalExecutions"],

@@ -229,14 +229,15 @@ def build_app(node: DaemonNode) -> Starlette:
     @admin
     async def take_backup(request: Request) -> Response:
         try:
-            manifest, body, held_ms = await backups.take(node)
+            manifest, body, timings = await backups.take(node)
         except (backups.BackupError, TimeoutError) as exc:
             reason = str(exc) or "the tick thread did not answer"
             raise ApiError(503, f"backup failed: {reason}") from None
         headers = {
             "Content-Disposition": f'attachment; filename="backup-{manifest["appliedIndex"]}.bak"',
             "X-Backup-Applied-Index": str(manifest["appliedIndex"]),
-            "X-Backup-Lock-Held-Ms": f"{held_ms:.1f}",
+            "X-Backup-Lock-Held-Ms": str(timings["tickThreadMs"]),
+            "X-Backup-Timings": json.dumps(timings, separators=(",", ":")),
         }
         return Response(body, media_type="application/octet-stream", headers=headers)
 
