@@ -167,3 +167,19 @@ def test_the_restore_command_writes_a_layout_or_refuses_in_one_line(
     for spec in layout.nodes:
         assert (layout.data_dir(spec.name) / "raft.dump").stat().st_size > 0
     assert oct(layout.raft_secret_path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_stopped_clusters_data_dir_is_restored_in_place_with_a_new_secret(
+    good: Path, tmp_path: Path
+) -> None:
+    layout = Layout.on_free_ports(tmp_path / "cluster", 3)
+    layout.save()
+    layout.write_secrets("old-secret", {"admin": "t" * 24})
+    layout.write_configs()
+    (layout.data_dir("unrdf-daemon-1")).mkdir()
+    (layout.data_dir("unrdf-daemon-1") / "raft.journal").write_bytes(b"old journal")
+    result = restore(good, tmp_path / "cluster")
+    assert result.in_place and len(result.layout.nodes) == 3
+    assert layout.raft_secret_path.read_text().strip() != "old-secret"
+    assert sorted(p.name for p in layout.data_dir("unrdf-daemon-1").iterdir()) == ["raft.dump"]
+    assert json.loads(layout.tokens_path.read_text()) == [{"token": "t" * 24, "role": "admin"}]
