@@ -89,6 +89,33 @@ def take(request: HttpRequest, body: ClusterIn) -> Status[dict]:
     return _asked(services.take(get_cluster(body.cluster), user))
 
 
+class ScheduleIO(Schema):
+    enabled: bool = True
+    interval_hours: int = Field(24, ge=1, le=24 * 30, description="take one this often")
+    keep_last: int = Field(7, ge=1, le=1000, description="keep the newest N")
+    keep_weekly: int = Field(4, ge=0, le=520, description="and one per week for M weeks")
+
+
+@router.get("/schedule", response={200: ScheduleIO, **ERRORS})
+def get_schedule(request: HttpRequest, cluster: str = Query(..., max_length=63)) -> dict:
+    """A cluster's backup schedule and retention (any role)."""
+    return _schedule_out(services.schedule_of(get_cluster(cluster)))
+
+
+@router.put("/schedule", response={200: ScheduleIO, **ERRORS})
+def set_schedule(
+    request: HttpRequest, body: ScheduleIO, cluster: str = Query(..., max_length=63)
+) -> dict:
+    """Change a cluster's backup schedule and retention (admin). Journaled."""
+    user = require_role(request, "admin")
+    schedule = services.set_schedule(get_cluster(cluster), body.model_dump(), user)
+    return _schedule_out(schedule)
+
+
+def _schedule_out(schedule: Any) -> dict:
+    return {key: getattr(schedule, key) for key in ScheduleIO.model_fields}
+
+
 @router.get("/{backup_id}", response={200: BackupOut, **ERRORS})
 def get_backup(request: HttpRequest, backup_id: int) -> dict:
     return _get(backup_id).as_dict()

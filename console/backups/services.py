@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from console.backups.models import Backup, BackupSchedule
 from console.clusters.models import Cluster
 from console.core.roles import has_role
+from console.events import journal
 from console.runbooks import services as runs
 
 
@@ -19,6 +20,15 @@ def backups_of(cluster: Cluster) -> QuerySet[Backup]:
 
 def schedule_of(cluster: Cluster) -> BackupSchedule:
     return BackupSchedule.objects.get_or_create(cluster=cluster)[0]
+
+
+def set_schedule(cluster: Cluster, values: dict[str, Any], user: Any) -> BackupSchedule:
+    schedule = schedule_of(cluster)
+    for key, value in values.items():
+        setattr(schedule, key, value)
+    schedule.save(update_fields=list(values))
+    journal.append("backup.schedule", actor=user.get_username(), cluster=cluster, **values)
+    return schedule
 
 
 def take(cluster: Cluster, user: Any) -> runs.RunRequest:

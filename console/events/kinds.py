@@ -84,6 +84,11 @@ KINDS: dict[str, EventKind] = {
         EventKind("backup.verified", "backups", ("backup_id", "seconds", "reason")),
         EventKind("backup.verify_failed", "backups", ("backup_id", "seconds", "reason")),
         EventKind("backup.pruned", "backups", ("backup_id", "created_at", "verification")),
+        EventKind(
+            "backup.schedule",
+            "backups",
+            ("enabled", "interval_hours", "keep_last", "keep_weekly"),
+        ),
         # Accounts: tokens and roles (no cluster: never on a cluster's dashboard).
         EventKind("token.created", "accounts", ("token_id", "name", "user")),
         EventKind("token.revoked", "accounts", ("token_id", "name")),

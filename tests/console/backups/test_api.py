@@ -90,3 +90,28 @@ def test_a_restore_without_the_confirmation_field_is_a_422_naming_it(
     )
     assert response.status_code == 422
     assert "confirm" in str(response.json())
+
+
+def test_an_admin_changes_the_schedule_and_bad_values_are_422(client: Client, stored) -> None:
+    admin, viewer = bearer("admin"), bearer("viewer")
+    assert (
+        client.get("/api/backups/schedule?cluster=local", **viewer).json()["interval_hours"] == 24
+    )
+    body = {"enabled": True, "interval_hours": 6, "keep_last": 3, "keep_weekly": 2}
+    put = client.put(
+        "/api/backups/schedule?cluster=local", body, content_type="application/json", **admin
+    )
+    assert put.status_code == 200 and put.json() == body
+    assert (
+        client.put(
+            "/api/backups/schedule?cluster=local", body, content_type="application/json", **viewer
+        ).status_code
+        == 403
+    )
+    bad = client.put(
+        "/api/backups/schedule?cluster=local",
+        {**body, "interval_hours": 0},
+        content_type="application/json",
+        **admin,
+    )
+    assert bad.status_code == 422 and "interval_hours" in str(bad.json())
