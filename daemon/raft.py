@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import gzip
 import logging
-import os
 import queue
 import random
 import threading
@@ -27,10 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
-from pysyncobj import pickle as pysyncobj_pickle
+from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj.monotonic import monotonic as pysyncobj_clock
-from pysyncobj.node import TCPNode
 
 from daemon import raft_storage as storage
 from daemon.config import Config
@@ -419,29 +415,3 @@ class RaftNode:
 def _resolve(future: asyncio.Future, error: int) -> None:
     if not future.done():
         future.set_result(error)
-
-
-# ---- restore: the full-dump file a node loads at start (pysyncobj 0.3.17's format) ----------
-def write_full_dump(
-    path: str, state_data: dict, code_version: int, applied_index: int, members: list[str]
-) -> None:
-    """Write the file pysyncobj loads at start (``fullDumpFile``) so a node whose journal is
-    empty begins at `applied_index` with `state_data` and these Raft members. The dump is
-    ``(data, entry at the applied index, the entry before it, cluster)``: two no-op entries
-    of term 0 (a new cluster starts its own terms), the enabled code version and the state."""
-    no_op = bytes([1])  # pysyncobj's _COMMAND_TYPE.NO_OP
-    data = [{"_SyncObj__enabledCodeVersion": code_version}, state_data]
-    dump = (
-        data,
-        (no_op, applied_index, 0),
-        (no_op, applied_index - 1, 0),
-        {TCPNode(address) for address in members},
-    )
-    temporary = f"{path}.tmp"
-    # Level 1: pysyncobj reads any level, and the default (9) took seconds at 100k records.
-    with (
-        open(temporary, "wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as out,
-    ):
-        pysyncobj_pickle.dump(dump, out)
-    os.replace(temporary, path)

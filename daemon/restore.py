@@ -39,7 +39,7 @@ from daemon import backup
 from daemon.contract import format_time
 from daemon.localcluster import Layout, NodeProcess, write_private
 from daemon.localcluster.layout import LAYOUT_FILE
-from daemon.raft import write_full_dump
+from daemon.raft_storage import write_full_dump
 
 DUMP_FILE = "raft.dump"  # Config.dump_file's name inside a node's dataDir
 RESTORED_FROM_FILE = "restored-from.json"
