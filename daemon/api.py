@@ -53,7 +53,7 @@ def guarded(node: DaemonNode, role: str) -> Callable[[Handler], Handler]:
             try:
                 return await handler(request)
             except ApiError as exc:
-                return error(exc.status, exc.message, **exc.extra)
+                return error(exc.status, exc.message, exc.headers, **exc.extra)
             except QueueFull as exc:
                 retry = str(max(1, int(exc.retry_after_s)))
                 return error(

@@ -28,6 +28,7 @@ from typing import Any
 from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj.monotonic import monotonic as pysyncobj_clock
 
+from daemon import raft_disk
 from daemon import raft_storage as storage
 from daemon.config import Config
 from daemon.raft_liveness import CatchUpWatch, replication_progress
@@ -113,6 +114,9 @@ class RaftNode:
             conf=build_conf(config, self._on_state_changed),
             consumers=[self.state],
         )
+        self.disk = raft_disk.DiskGuard(config.data_dir)
+        self.disk.install(self.obj._SyncObj__raftLog)
+        self.obj.disk_guard = self.disk
         self.obj.addOnTickCallback(self._on_tick)
 
     # ---- lifecycle -------------------------------------------------------
@@ -153,6 +157,7 @@ class RaftNode:
         )
         self.catch_up.observe(time.monotonic(), obj._SyncObj__leaderCommitIndex, view_applied)
         self._hasten_election_if_leader_gone()
+        raft_disk.enforce(obj, self.disk, self.config.raft.election_timeout_ms / 1000)
         self._keep_peer_connections_fresh()
         self._version_map = keep_code_version_map(obj, self._version_map)
         journal = obj._SyncObj__raftLog
@@ -278,7 +283,7 @@ class RaftNode:
         return storage.file_bytes(self.config.journal_file)
 
     def disk_usage(self) -> dict[str, float]:
-        return storage.disk_usage(self.config.data_dir)
+        return {**storage.disk_usage(self.config.data_dir), **self.disk.report()}
 
     def data_dir_bytes(self) -> int:
         return storage.data_dir_bytes(self.config.data_dir)

@@ -46,6 +46,7 @@ from typing import Any
 
 from pysyncobj import SyncObj
 
+from daemon import raft_disk
 from daemon.raft_election import ElectionSafety
 
 log = logging.getLogger("daemon.raft")
@@ -64,6 +65,11 @@ class SafeSyncObj(ElectionSafety):
         kind = message.get("type")
         if kind == "append_entries" and "prevLogIdx" in message:
             message = self._skip_entries_already_held(message)
+        if kind == "append_entries":
+            full = raft_disk.while_full(self, message)  # a full disk takes no entries
+            if full is None:
+                return
+            message = full
         elif kind == "next_node_idx" and message.get("reset"):
             self._on_rejection(node, message)
             return

@@ -11,12 +11,31 @@ from daemon.raft import NotCommitted, RaftNode
 from daemon.state import ReplicatedState
 
 
+def _retry_later(status: int, message: str, after_s: int) -> ApiError:
+    exc = ApiError(status, message, retryAfter=after_s)
+    exc.headers = {"Retry-After": str(after_s)}
+    return exc
+
+
 class Writes:
     def __init__(self, raft: RaftNode, state: ReplicatedState) -> None:
         self._raft = raft
         self._state = state
 
     def require_quorum(self) -> None:
+        """Refuse a write this node cannot take now, saying why (and when to retry)."""
+        if not self._raft.is_ready():
+            # A restarting node replays its journal and hears the leader before it
+            # can write: "starting" (as /health/startup says), not "no quorum".
+            raise _retry_later(503, "starting: this node is still loading the cluster log", 1)
+        if self._raft.disk.full:
+            free = self._raft.disk.free
+            raise _retry_later(
+                507,
+                f"disk full: {free} bytes free on the data filesystem, under the "
+                f"{self._raft.disk.reserve_bytes}-byte reserve; writes resume when space is freed",
+                10,
+            )
         if not self._raft.has_quorum:
             raise ApiError(503, "no quorum: this node cannot reach a majority of the cluster")
 

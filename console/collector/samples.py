@@ -45,10 +45,13 @@ def build_sample(cluster: Cluster, obs: Observation, rate: float | None) -> Samp
     lifetime = (summary.metrics if summary else None) or {}
     reachable = [p for p in obs.polls if p.reachable]
     queues = [p.queue for p in reachable if p.queue]
+    # A node under its disk reserve refuses writes: for the alert its disk is full.
     disks = [
-        p.view.disk.fs_usage
+        1.0 if p.view.disk.full else p.view.disk.fs_usage
         for p in reachable
-        if p.view is not None and p.view.disk is not None and p.view.disk.fs_usage is not None
+        if p.view is not None
+        and p.view.disk is not None
+        and (p.view.disk.full or p.view.disk.fs_usage is not None)
     ]
     return Sample(
         cluster=cluster,

@@ -38,6 +38,7 @@ class DiskUsage:
     fs_used_bytes: int | None = None
     fs_total_bytes: int | None = None
     fs_usage: float | None = None  # 0..1
+    full: bool = False  # under the node's reserve: it refuses writes
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def _disk(body: object) -> DiskUsage:
         fs_used_bytes=read.opt_integer("fsUsedBytes"),
         fs_total_bytes=read.opt_integer("fsTotalBytes"),
         fs_usage=read.opt_number("fsUsage"),
+        full=read.body.get("full") is True,
     )
 
 
