@@ -10,18 +10,22 @@ a full filesystem raises SIGBUS, which kills the process. Two measures:
   thread waits for space (the node looks paused to its peers, which Raft
   tolerates) rather than crash.
 * A guard watches the data filesystem's free bytes and keeps ``reserve_bytes``
-  of headroom: below it the node is *full*. A full node refuses client writes
+  of headroom: below it the node is *full*. It also keeps a *ballast* file of
+  ``ballast_bytes`` allocated in the data dir while space allows, and deletes it
+  the moment the disk is full: whatever filled the disk, the appends already in
+  flight (and the metadata pysyncobj rewrites) then find room. A full node refuses client writes
   (507), drops log entries a leader sends it (the leader resends them once space
   is back), hands leadership away and does not stand for election. Reads and
-  health keep working; when space is freed past the reserve plus a hysteresis
-  margin, the node takes writes and entries again and catches up.
+  health keep working; when space is freed past the reserve, the ballast and a
+  hysteresis margin, the node rebuilds its ballast, takes writes and entries
+  again and catches up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,9 +34,12 @@ log = logging.getLogger("daemon.raft")
 
 GROW_STEP_MAX = 1 << 20
 RESERVE_BYTES = int(os.environ.get("DAEMON_DISK_RESERVE_BYTES", 8 << 20))
+BALLAST_BYTES = int(os.environ.get("DAEMON_DISK_BALLAST_BYTES", 4 << 20))
+BALLAST_NAME = "disk-ballast"
 HYSTERESIS_BYTES = 1 << 20
 CHECK_EVERY_S = 0.2
-STEP_DOWN_AFTER_S = 2.0
+STEP_DOWN_AFTER_S = 1.0
+
 FOLLOWER, LEADER = 0, 2
 
 
@@ -47,15 +54,21 @@ def free_bytes(path: Path | str) -> int | None:
 class DiskGuard:
     """Owned by the RaftNode; ``refresh`` runs on the tick thread, ``full`` is read anywhere."""
 
-    def __init__(self, data_dir: Path | str, reserve_bytes: int = RESERVE_BYTES) -> None:
+    def __init__(
+        self,
+        data_dir: Path | str,
+        reserve_bytes: int = RESERVE_BYTES,
+        ballast_bytes: int = BALLAST_BYTES,
+    ) -> None:
         self.data_dir = data_dir
         self.reserve_bytes = reserve_bytes
+        self.ballast_bytes = ballast_bytes
+        self.ballast = Path(data_dir) / BALLAST_NAME
         self.full = False
         self.free: int | None = None
         self._checked_at = 0.0
         self.full_since: float | None = None  # pysyncobj clock; tick thread only
         self.transfer_at = 0.0
-        self._lock = threading.Lock()
 
     def refresh(self, now: float | None = None, force: bool = False) -> bool:
         now = time.monotonic() if now is None else now
@@ -73,10 +86,31 @@ class DiskGuard:
                 self.reserve_bytes,
             )
             self.full = True
-        elif self.full and free >= self.reserve_bytes + HYSTERESIS_BYTES:
+            # Give the ballast's space to the appends already in flight.
+            with contextlib.suppress(OSError):
+                self.ballast.unlink()
+        elif self.full and free >= self.reserve_bytes + self.ballast_bytes + HYSTERESIS_BYTES:
             log.warning("disk space is back (%d bytes free); taking writes again", free)
             self.full = False
+        if not self.full:
+            self._keep_ballast()
         return self.full
+
+    def _keep_ballast(self) -> None:
+        try:
+            if self.ballast.exists() and self.ballast.stat().st_size >= self.ballast_bytes:
+                return
+            fd = os.open(self.ballast, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return
+        try:
+            os.posix_fallocate(fd, 0, self.ballast_bytes)
+        except OSError:
+            # Not enough room for the ballast: keep none rather than a partial one.
+            with contextlib.suppress(OSError):
+                self.ballast.unlink()
+        finally:
+            os.close(fd)
 
     def report(self) -> dict[str, Any]:
         return {"full": self.full, "freeBytes": self.free, "reserveBytes": self.reserve_bytes}

@@ -151,6 +151,21 @@ RULES: tuple[Rule, ...] = (
 )
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}
 
+# Split brain (issue 12) is judged from one poll of every node, not from the
+# database, so the collector evaluates it itself (console/collector/split_brain.py)
+# and it is not in RULES. The value is the number of nodes claiming leadership
+# wrongly; any is critical. `for:` covers a leader change: for an election timeout
+# a deposed leader may still say "leader" (CheckQuorum then steps it down).
+SPLIT_BRAIN = Rule(
+    "split_brain",
+    "Split brain",
+    " nodes",
+    warning=Threshold(">=", 1),
+    critical=Threshold(">=", 1),
+    for_s=15,
+    prometheus_alert="DaemonSplitBrain",
+)
+
 
 def cluster_size_rule(size: int) -> Rule:
     """The cluster-size rule for a cluster of `size` members (the table is for 3)."""

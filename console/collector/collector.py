@@ -37,6 +37,7 @@ from console.collector.samples import (
     prune_samples,
     totals_of,
 )
+from console.collector.split_brain import evaluate_split_brain_safely
 from console.runbooks import services as runbook_services
 
 log = logging.getLogger("console.collector")
@@ -175,6 +176,7 @@ class Collector:
             except DaemonError as err:  # the next tick retries from the same cursor
                 log.warning("execution feed of %s: %s", cluster.name, err)
         await sync_to_async(evaluate_alerts)(cluster, obs.at)
+        await sync_to_async(evaluate_split_brain_safely)(cluster, obs)
         if outcome.changed or not cluster.leader_name:
             memory.fast_until = time.monotonic() + self.config.fast_for_s
         POLL_SECONDS.labels(cluster.name).observe(time.monotonic() - started)
