@@ -1,0 +1,158 @@
+"""Faults the robustness run injects from outside the nodes, each with its heal.
+
+Every fault is `inject(ctx, target) -> heal()`; the run holds it for a while and
+heals it. Network faults need the private network namespace the run is in
+(netns.enter refuses otherwise); disk faults need each node's data dir on a tmpfs
+the run mounted (in its private mount namespace).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.chaos import netns
+from tests.chaos.cluster_ops import lowest_raft_address, make_leader
+from tests.cluster_harness import Cluster, Node
+
+Heal = Callable[[], None]
+
+
+@dataclass
+class Fault:
+    name: str
+    # Which node it hits: "leader", "follower", or "lowest" (the node every peer
+    # dials: a port-based cut isolates only it; see netns.RaftCut).
+    target: str
+    inject: Callable[[Cluster, Node], Heal]
+
+
+def _kill9(cluster: Cluster, node: Node) -> Heal:
+    cluster.kill(node, signal.SIGKILL)
+    return lambda: cluster.start_node(node)
+
+
+def _pause(cluster: Cluster, node: Node) -> Heal:
+    assert node.proc is not None
+    node.proc.send_signal(signal.SIGSTOP)
+    return lambda: node.proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+
+
+def _partition(cluster: Cluster, node: Node) -> Heal:
+    cut = netns.RaftCut(node.raft_port)
+    cut.drop()
+    return cut.heal
+
+
+class Unsupported(Exception):
+    """This machine cannot inject the fault (e.g. the kernel lacks sch_netem)."""
+
+
+def _netem(spec: list[str]) -> Callable[[Cluster, Node], Heal]:
+    """Delay on loopback in the run's namespace (tc netem): every Raft link, and
+    the clients' HTTP, which shares loopback, sees it."""
+
+    def inject(cluster: Cluster, node: Node) -> Heal:
+        added = subprocess.run(
+            ["tc", "qdisc", "add", "dev", "lo", "root", "netem", *spec],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if added.returncode != 0:
+            raise Unsupported(f"tc netem: {added.stderr.strip()}")
+        return lambda: subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False)
+
+    return inject
+
+
+def _raft_loss(probability: float) -> Callable[[Cluster, Node], Heal]:
+    """Random loss of packets on every node's Raft port (iptables' statistic
+    match, which needs no netem); HTTP is spared."""
+
+    def inject(cluster: Cluster, node: Node) -> Heal:
+        rules = []
+        for each in cluster.nodes:
+            for chain, direction in (("INPUT", "--dport"), ("OUTPUT", "--sport")):
+                rules.append(
+                    [chain, "-p", "tcp", direction, str(each.raft_port), "-m", "statistic",
+                     "--mode", "random", "--probability", str(probability), "-j", "DROP"]
+                )  # fmt: skip
+        for rule in rules:
+            subprocess.run(["iptables", "-A", *rule], check=True)
+
+        def heal() -> None:
+            for rule in rules:
+                subprocess.run(["iptables", "-D", *rule], check=False)
+
+        return heal
+
+    return inject
+
+
+def fill_disk(data_dir: Path) -> Path:
+    """Write zeros into the data dir's filesystem until it refuses (ENOSPC)."""
+    filler = data_dir / "chaos-filler.bin"
+    chunk = b"\0" * (256 << 10)
+    with open(filler, "wb") as f, contextlib.suppress(OSError):
+        while True:
+            f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+    return filler
+
+
+def _disk_full(cluster: Cluster, node: Node) -> Heal:
+    filler = fill_disk(node.data_dir)
+    return lambda: filler.unlink(missing_ok=True)
+
+
+def _restart_all(cluster: Cluster, node: Node) -> Heal:
+    for each in cluster.nodes:
+        cluster.kill(each, signal.SIGKILL)
+
+    def heal() -> None:
+        for each in cluster.nodes:
+            cluster.start_node(each)
+
+    return heal
+
+
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in (
+        Fault("kill9-leader", "leader", _kill9),
+        Fault("kill9-follower", "follower", _kill9),
+        Fault("pause-leader", "leader", _pause),
+        Fault("pause-follower", "follower", _pause),
+        Fault("partition-leader", "lowest-leader", _partition),
+        Fault("partition-follower", "lowest-follower", _partition),
+        Fault("netem-delay", "any", _netem(["delay", "30ms", "10ms"])),
+        Fault("raft-loss", "any", _raft_loss(0.1)),
+        Fault("disk-full-leader", "leader", _disk_full),
+        Fault("disk-full-follower", "follower", _disk_full),
+        Fault("restart-all", "any", _restart_all),
+    )
+}
+
+
+def pick_target(cluster: Cluster, fault: Fault) -> Node:
+    """The node a fault hits, arranging leadership first where it matters."""
+    if fault.target in ("lowest-leader", "lowest-follower"):
+        lowest = lowest_raft_address(cluster)
+        if fault.target == "lowest-leader":
+            make_leader(cluster, lowest)
+        else:
+            make_leader(cluster, next(n for n in cluster.nodes if n is not lowest))
+        return lowest
+    leader = cluster.leader()
+    if fault.target == "leader":
+        return leader
+    if fault.target == "follower":
+        return next(n for n in cluster.nodes if n is not leader)
+    return leader
