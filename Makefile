@@ -37,3 +37,10 @@ $(VENV)/.installed-run: pyproject.toml constraints.txt | $(PY)
 $(VENV)/.installed-test: pyproject.toml constraints.txt | $(PY)
 	$(PIP_INSTALL) -e '.[test]'
 	@touch $@ $(VENV)/.installed-run
+
+.PHONY: chaos
+CHAOS_FAULTS ?= 40
+CHAOS_SEED ?=
+CHAOS_TIME_BOUND_S ?= 900
+chaos: $(VENV)/.installed-test ## long randomized robustness run as root (CHAOS_SEED=n replays one)
+	$(PY) -m tests.chaos.run_chaos --random $(CHAOS_FAULTS) --time-bound-s $(CHAOS_TIME_BOUND_S) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))

@@ -188,6 +188,7 @@ class DaemonNode:
             # applied here yet", so a client should ask again or ask another node.
             raise ApiError(503, f"node {self.name} is catching up with the cluster; retry")
         if op is None:
+            self.writes.require_started()  # not loaded yet is not "not found"
             raise ApiError(404, f"operation '{op_id}' not found")
         return op
 

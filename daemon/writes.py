@@ -22,12 +22,16 @@ class Writes:
         self._raft = raft
         self._state = state
 
-    def require_quorum(self) -> None:
-        """Refuse a write this node cannot take now, saying why (and when to retry)."""
+    def require_started(self) -> None:
         if not self._raft.is_ready():
             # A restarting node replays its journal and hears the leader before it
-            # can write: "starting" (as /health/startup says), not "no quorum".
+            # can write (or know what is missing): "starting", as /health/startup
+            # says, not "no quorum" or "not found".
             raise _retry_later(503, "starting: this node is still loading the cluster log", 1)
+
+    def require_quorum(self) -> None:
+        """Refuse a write this node cannot take now, saying why (and when to retry)."""
+        self.require_started()
         if self._raft.disk.full:
             free = self._raft.disk.free
             raise _retry_later(

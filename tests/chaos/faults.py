@@ -12,13 +12,17 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from tests.chaos import netns
 from tests.chaos.cluster_ops import lowest_raft_address, make_leader
-from tests.cluster_harness import Cluster, Node
+from tests.cluster_harness import Cluster, Node, wait_for
 
 Heal = Callable[[], None]
 
@@ -123,6 +127,54 @@ def _restart_all(cluster: Cluster, node: Node) -> Heal:
     return heal
 
 
+def _membership_leader_change(cluster: Cluster, node: Node) -> Heal:
+    """A fourth node joins, and the leader is killed while the change is in flight;
+    healed: the leader restarts, the join is finished (retried) and undone, so the
+    run goes on with its three tmpfs-backed nodes."""
+    joining = cluster.add_node()
+    body = {"name": joining.name, "raftAddress": joining.raft_address, "httpUrl": joining.url}
+    answers: list[int | str] = []
+
+    def join() -> None:
+        try:
+            answers.append(cluster.post(node, "/admin/members", json=body, timeout=20).status_code)
+        except httpx.HTTPError as exc:
+            answers.append(type(exc).__name__)
+
+    joiner = threading.Thread(target=join)
+    joiner.start()
+    time.sleep(0.05)
+    cluster.kill(node, signal.SIGKILL)
+
+    def heal() -> None:
+        cluster.start_node(node)
+        joiner.join(timeout=30)
+        survivors = [n for n in cluster.nodes if n is not joining]
+
+        def member() -> bool:
+            names = {m["name"] for m in cluster.cluster_view(survivors[0])["nodes"]}
+            if joining.name in names:
+                return True
+            cluster.post(cluster.leader(), "/admin/members", json=body, timeout=20)
+            return False
+
+        wait_for(member, timeout=60, interval=1.0, what=f"{joining.name} to be a member")
+        cluster.wait_ready([joining])
+
+        def removed() -> bool:
+            return (
+                cluster.delete(cluster.leader(), f"/admin/members/{joining.name}").status_code
+                == 200
+            )
+
+        wait_for(removed, timeout=60, interval=1.0, what=f"{joining.name} to be removed")
+        assert joining.process is not None
+        joining.process.stop()
+        cluster.nodes.remove(joining)
+
+    return heal
+
+
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in (
@@ -137,6 +189,7 @@ FAULTS: dict[str, Fault] = {
         Fault("disk-full-leader", "leader", _disk_full),
         Fault("disk-full-follower", "follower", _disk_full),
         Fault("restart-all", "any", _restart_all),
+        Fault("membership-leader-change", "leader", _membership_leader_change),
     )
 }
 
