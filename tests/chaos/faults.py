@@ -30,8 +30,9 @@ Heal = Callable[[], None]
 @dataclass
 class Fault:
     name: str
-    # Which node it hits: "leader", "follower", or "lowest" (the node every peer
-    # dials: a port-based cut isolates only it; see netns.RaftCut).
+    # Which node it hits: "leader", "follower", "any", "lowest-leader" or
+    # "lowest-follower" (the node every peer dials: a port-based cut isolates
+    # only it; see netns.RaftCut), or "middle" (see partition-link).
     target: str
     inject: Callable[[Cluster, Node], Heal]
 
@@ -184,6 +185,11 @@ FAULTS: dict[str, Fault] = {
         Fault("pause-follower", "follower", _pause),
         Fault("partition-leader", "lowest-leader", _partition),
         Fault("partition-follower", "lowest-follower", _partition),
+        # Only the link between the two higher nodes (the middle one's port carries
+        # just the highest one's connection), with the highest leading: the middle
+        # node loses its leader but still hears the lowest, which must not let it
+        # depose a working leader (PreVote) while the cluster keeps writing.
+        Fault("partition-link", "middle", _partition),
         Fault("netem-delay", "any", _netem(["delay", "30ms", "10ms"])),
         Fault("raft-loss", "any", _raft_loss(0.1)),
         Fault("disk-full-leader", "leader", _disk_full),
@@ -203,6 +209,10 @@ def pick_target(cluster: Cluster, fault: Fault) -> Node:
         else:
             make_leader(cluster, next(n for n in cluster.nodes if n is not lowest))
         return lowest
+    if fault.target == "middle":
+        _low, middle, high = sorted(cluster.nodes, key=lambda n: n.raft_address)[:3]
+        make_leader(cluster, high)
+        return middle
     leader = cluster.leader()
     if fault.target == "leader":
         return leader

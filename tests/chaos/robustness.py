@@ -41,6 +41,7 @@ def run_fault(cluster: Cluster, writer: Writer, name: str, hold_s: float) -> dic
     fault = FAULTS[name]
     target = pick_target(cluster, fault)
     wait_until(lambda: all_ready(cluster), 30)
+    leader_before = cluster.leader().name
     acked_before = writer.count()
     injected_at = time.monotonic()
     heal = fault.inject(cluster, target)
@@ -62,6 +63,8 @@ def run_fault(cluster: Cluster, writer: Writer, name: str, hold_s: float) -> dic
         ),
         "allReadyAfterHealS": _round(ready_s),
         "recovered": ready_s is not None and resumed_s is not None,
+        "leaderBefore": leader_before,
+        "leaderAfter": cluster.leader().name,
     }
 
 
