@@ -133,10 +133,9 @@ class DiskGuard:
             if end > mm.size():
                 current = mm.size()
                 target = max(end, current + min(current, GROW_STEP_MAX))
-                while True:
-                    # Allocate first (the file grows), then map the new size.
-                    if self._allocate(rf, current, target - current, wait=True):
-                        break
+                # Allocate first (the file grows; waits for space if it must),
+                # then map the new size: no page of the mapping is ever a hole.
+                self._allocate(rf, current, target - current, wait=True)
                 mm.resize(target)
             original(offset, values)
 

@@ -57,3 +57,33 @@ def test_the_guard_is_full_under_the_reserve_and_clears_only_past_the_margin(
     assert guard.report()["full"] is True
     guard.reserve_bytes = 0
     assert not guard.refresh(force=True)
+
+
+def test_the_journal_file_has_no_holes_as_it_grows(tmp_path: Path) -> None:
+    # A hole in the mapped journal is what raised SIGBUS on a full disk.
+    from pysyncobj.journal import FileJournal
+
+    journal = FileJournal(str(tmp_path / "raft.journal"))
+    guard = DiskGuard(tmp_path, reserve_bytes=0)
+    guard.install(journal)
+    for index in range(1, 3000):
+        journal.add(b"x" * 700, index, 1)
+    stat = (tmp_path / "raft.journal").stat()
+    assert stat.st_size > 1 << 20
+    assert stat.st_blocks * 512 >= stat.st_size
+    journal._destroy()
+
+
+def test_a_full_node_takes_appends_as_heartbeats_and_drops_transmissions() -> None:
+    from daemon.raft_disk import while_full
+
+    class Obj:
+        disk_guard = DiskGuard(".", reserve_bytes=0)
+
+    obj = Obj()
+    append = {"type": "append_entries", "term": 2, "prevLogIdx": 5, "prevLogTerm": 2,
+              "entries": [("cmd", 6, 2)], "commit_index": 5}  # fmt: skip
+    assert while_full(obj, append) is append  # not full: untouched
+    obj.disk_guard.full = True
+    assert while_full(obj, append) == {**append, "entries": []}
+    assert while_full(obj, {**append, "entries": [], "transmission": "start"}) is None
