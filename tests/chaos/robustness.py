@@ -13,6 +13,7 @@ is a tmpfs, so a disk fault fills a small filesystem, not the machine's.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import subprocess
@@ -54,6 +55,9 @@ def run_fault(cluster: Cluster, writer: Writer, name: str, hold_s: float) -> dic
     resumed_s = wait_until(lambda: writer.first_ack_after(healed_at) is not None, 60)
     return {
         "fault": name,
+        # The longest time without any acknowledged write, from the fault to the
+        # first acknowledgement after the heal: the outage clients saw.
+        "maxAckGapS": _round(max_ack_gap(writer, injected_at, time.monotonic())),
         "node": target.name,
         "holdS": hold_s,
         "firstAckAfterInjectS": _round(writer.first_ack_after(injected_at)),
@@ -66,6 +70,13 @@ def run_fault(cluster: Cluster, writer: Writer, name: str, hold_s: float) -> dic
         "leaderBefore": leader_before,
         "leaderAfter": cluster.leader().name,
     }
+
+
+def max_ack_gap(writer: Writer, start: float, end: float) -> float:
+    with writer.lock:
+        times = sorted(at for at, _ in writer.acked if start <= at <= end)
+    edges = [start, *times, end]
+    return max(b - a for a, b in itertools.pairwise(edges))
 
 
 def _round(value: float | None) -> float | None:
