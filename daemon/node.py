@@ -183,12 +183,13 @@ class DaemonNode:
         op = self.state.get_operation(op_id)
         if op is None and await self.catch_up():
             op = self.state.get_operation(op_id)
+        if op is None:
+            self.writes.require_started()  # not loaded yet: "starting", with Retry-After
         if op is None and not self.raft.is_leader and self.directory.leader_name() is None:
             # Just (re)started and no leader known yet: it cannot tell "absent" from "not
             # applied here yet", so a client should ask again or ask another node.
             raise ApiError(503, f"node {self.name} is catching up with the cluster; retry")
         if op is None:
-            self.writes.require_started()  # not loaded yet is not "not found"
             raise ApiError(404, f"operation '{op_id}' not found")
         return op
 
