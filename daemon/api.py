@@ -20,6 +20,7 @@ from daemon import backup as backups
 from daemon import codeversion, exposition
 from daemon.contract import METRICS_WINDOWS, valid_operation_id
 from daemon.executor import Draining, QueueFull
+from daemon.guards import HostCheck, json_body_refusal
 from daemon.node import ApiError, DaemonNode
 
 log = logging.getLogger("daemon.api")
@@ -40,11 +41,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def guarded(node: DaemonNode, role: str) -> Callable[[Handler], Handler]:
+def guarded(node: DaemonNode, role: str, hosts: HostCheck) -> Callable[[Handler], Handler]:
     """Authorise, then turn every expected failure into a one-line JSON error."""
 
     def wrap(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
+            if not hosts.allows(request.headers.get("host")):
+                host = (request.headers.get("host") or "")[:80]
+                return error(
+                    421, f"Host {host!r} is not a name of this node; add it to http.allowedHosts"
+                )
+            refusal = json_body_refusal(
+                request.method,
+                request.headers.get("content-type"),
+                request.headers.get("content-length"),
+            )
+            if refusal:
+                return error(415, refusal)
             denied = node.tokens.check(request.headers.get("authorization"), role)
             if denied is not None:
                 status, message = denied
@@ -119,7 +132,10 @@ def op_id_of(request: Request) -> str:
 
 
 def build_app(node: DaemonNode) -> Starlette:
-    read, operate, admin = guarded(node, "read"), guarded(node, "operate"), guarded(node, "admin")
+    hosts = HostCheck(node.config)
+    read, operate, admin = (guarded(node, role, hosts) for role in ("read", "operate", "admin"))
+    # The runbook's anonymous `curl | jq` reads; everything else needs a read token.
+    health = guarded(node, "health", hosts)
 
     # ---- health ----
     async def startup(request: Request) -> Response:
@@ -137,11 +153,11 @@ def build_app(node: DaemonNode) -> Starlette:
             body["reason"] = reason
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @read
+    @health
     async def health_node(request: Request) -> Response:
         return JSONResponse(node.reporting.node_view())
 
-    @read
+    @health
     async def health_cluster(request: Request) -> Response:
         return JSONResponse(await node.reporting.cluster_view())
 
@@ -198,7 +214,7 @@ def build_app(node: DaemonNode) -> Starlette:
         return JSONResponse(node.state.executions_after(after, limit))
 
     # ---- metrics ----
-    @read
+    @health
     async def metrics_now(request: Request) -> Response:
         accept = request.headers.get("accept", "")
         if exposition.wants_prometheus(accept):
@@ -208,7 +224,7 @@ def build_app(node: DaemonNode) -> Starlette:
             return Response(body, media_type=content_type)
         return JSONResponse(node.reporting.metrics_summary(None))
 
-    @read
+    @health
     async def metrics_window(request: Request) -> Response:
         window = request.path_params["window"]
         if window not in METRICS_WINDOWS:
@@ -218,7 +234,7 @@ def build_app(node: DaemonNode) -> Starlette:
         return JSONResponse(await node.reporting.metrics_window(METRICS_WINDOWS[window]))
 
     # ---- queue and admin ----
-    @read
+    @health
     async def queue(request: Request) -> Response:
         return JSONResponse({**node.executor.queue_snapshot(), "node": node.name})
 

@@ -7,7 +7,11 @@ import hmac
 
 from daemon.config import Config
 
-RANK = {"read": 1, "operate": 2, "admin": 3}
+# "health" is not a token role: it marks the reads the runbook's anonymous `curl | jq`
+# lines make (health, metrics, queue), open to anonymous callers unless
+# auth.anonymousRead is false. Definitions and results need at least "read".
+RANK = {"health": 0, "read": 1, "operate": 2, "admin": 3}
+ANONYMOUS_SCOPES = ("none", "health", "all")
 
 
 def internal_token(raft_password: str) -> str:
@@ -23,6 +27,15 @@ class TokenBook:
         # Compare digests, not tokens: constant-time and no plaintext kept around.
         self._roles = {self._digest(t): role for t, role in config.tokens}
         self._roles[self._digest(internal_token(config.raft.password))] = "read"
+
+    def anonymous_allowed(self, needed: str) -> bool:
+        if self.anonymous_read == "all":
+            return needed in ("health", "read")
+        return self.anonymous_read == "health" and needed == "health"
+
+    def is_anonymous(self, authorization: str | None) -> bool:
+        """True when the caller shows no valid token (and auth is on)."""
+        return not self.disabled and self.role_of(authorization) is None
 
     @staticmethod
     def _digest(token: str) -> bytes:
@@ -41,7 +54,7 @@ class TokenBook:
 
     def check(self, authorization: str | None, needed: str) -> tuple[int, str] | None:
         """None when allowed, else (status, message)."""
-        if self.disabled or (needed == "read" and self.anonymous_read):
+        if self.disabled or self.anonymous_allowed(needed):
             return None
         role = self.role_of(authorization)
         if role is None:
@@ -49,7 +62,8 @@ class TokenBook:
                 return 401, "invalid bearer token"
             return (
                 401,
-                f"authentication required: send 'Authorization: Bearer <token>' with the {needed} role",
+                "authentication required: send 'Authorization: Bearer <token>' with the "
+                f"{'read' if needed == 'health' else needed} role",
             )
         if RANK[role] < RANK[needed]:
             return 403, f"role '{role}' may not do this; it needs '{needed}'"

@@ -59,8 +59,9 @@ class Config:
     cache_max_size: int = 1000
     tokens: tuple[tuple[str, str], ...] = ()  # (token, role)
     auth_disabled: bool = False
-    anonymous_read: bool = True
+    anonymous_read: str = "health"  # none | health | all (see daemon.auth)
     max_body_bytes: int = 1_048_576
+    allowed_hosts: tuple[str, ...] = ()
     http_allow: tuple[str, ...] = ()
     python_allow: tuple[str, ...] = ()
     shell_enabled: bool = False
@@ -117,6 +118,18 @@ def _bool(value: Any, key: str) -> bool:
     ):
         return value.lower() in ("1", "true", "yes", "on")
     raise ConfigError(f"{key} must be true or false, got {value!r}")
+
+
+def _anonymous_scope(value: Any) -> str:
+    # true keeps the old everything-readable behaviour for configs that asked for it.
+    if value in ("health", "all", "none"):
+        return str(value)
+    try:
+        return "all" if _bool(value, "auth.anonymousRead") else "none"
+    except ConfigError:
+        raise ConfigError(
+            f"auth.anonymousRead must be health, all, none, true or false, got {value!r}"
+        ) from None
 
 
 def _str_list(value: Any, key: str) -> tuple[str, ...]:
@@ -240,7 +253,7 @@ KNOWN_KEYS = {
 # Keys allowed inside each section: a typo such as raft.electionTimeoutMS must not
 # silently fall back to the default.
 SECTION_KEYS: dict[str, set[str]] = {
-    "http": {"host", "port", "tlsPort", "tlsCert", "tlsKey", "advertiseUrl"},
+    "http": {"host", "port", "tlsPort", "tlsCert", "tlsKey", "advertiseUrl", "allowedHosts"},
     "raft": {
         "bindAddress", "advertiseAddress", "heartbeatIntervalMs", "electionTimeoutMs",
         "snapshotIntervalOps", "snapshotIntervalSeconds", "appendEntriesBatch", "password",
@@ -386,10 +399,11 @@ def _build(data: dict[str, Any], env: dict[str, str]) -> Config:
         cache_max_size=_int(_get(data, "cacheMaxSize", 1000), "cacheMaxSize", 0, 10_000_000),
         tokens=_tokens(data, env),
         auth_disabled=_bool(_get(data, "auth.disabled", False), "auth.disabled"),
-        anonymous_read=_bool(_get(data, "auth.anonymousRead", True), "auth.anonymousRead"),
+        anonymous_read=_anonymous_scope(_get(data, "auth.anonymousRead", "health")),
         max_body_bytes=_int(
             _get(data, "limits.maxBodyBytes", 1_048_576), "limits.maxBodyBytes", 1024, 64 * 2**20
         ),
+        allowed_hosts=_str_list(_get(data, "http.allowedHosts", []), "http.allowedHosts"),
         http_allow=_str_list(_get(data, "handlers.http.allow", []), "handlers.http.allow"),
         python_allow=_str_list(_get(data, "handlers.python.allow", []), "handlers.python.allow"),
         shell_enabled=_bool(_get(data, "handlers.shell.enabled", False), "handlers.shell.enabled"),

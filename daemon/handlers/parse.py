@@ -25,6 +25,7 @@ from daemon.handlers.policy import (
     MAX_URL_CHARS,
     HandlerError,
     HandlerPolicy,
+    shell_allowed,
     show,
     url_allowed,
 )
@@ -172,10 +173,10 @@ def _parse_shell(spec: Mapping[str, object], policy: HandlerPolicy) -> dict:
             "shell handler: shell handlers are disabled; set handlers.shell.enabled "
             "and list the executable in handlers.shell.allow in the daemon config"
         )
-    if argv[0] not in policy.shell_allow:
+    if not shell_allowed(argv, policy.shell_allow):
         raise HandlerError(
-            f"shell handler: executable '{show(argv[0])}' is not allowed; "
-            "add it to handlers.shell.allow in the daemon config"
+            f"shell handler: command '{show(' '.join(argv))}' matches no template in "
+            "handlers.shell.allow (whole command lines; '*' stands for one argument)"
         )
     return {"kind": "shell", "argv": list(argv)}
 

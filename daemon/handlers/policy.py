@@ -56,6 +56,27 @@ def url_allowed(url: str, allow: tuple[str, ...]) -> bool:
     return False
 
 
+# The whole environment a shell command gets: never the node's own (RAFT_PASSWORD,
+# DAEMON_TOKEN and, under `make run`, the console's secrets live there).
+SHELL_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
+
+
+def shell_allowed(argv: list[str], allow: tuple[str, ...]) -> bool:
+    """True when ``argv`` matches one allow-listed template word for word.
+
+    A template is a command line split on whitespace; the word ``*`` stands for exactly
+    one argument of any value. ``"uptime"`` allows only ``["uptime"]``, and
+    ``"systemctl restart *"`` allows ``["systemctl", "restart", "nginx"]`` but not
+    ``["systemctl", "stop", "nginx"]``: allow-listing the executable alone would let a
+    definition run ``sh -c <anything>``.
+    """
+    for template in allow:
+        words = template.split()
+        if len(words) == len(argv) and all(w in ("*", a) for w, a in zip(words, argv)):
+            return True
+    return False
+
+
 def show(value: object, limit: int = 60) -> str:
     """Render a wire value inside a one-line error message without letting it sprawl."""
     text = value if isinstance(value, str) else repr(value)

@@ -19,8 +19,10 @@ from daemon.handlers.policy import (
     DEFAULT_FAIL_MESSAGE,
     MAX_RESULT_BYTES,
     OUTPUT_TAIL_CHARS,
+    SHELL_ENV,
     HandlerFailure,
     HandlerPolicy,
+    shell_allowed,
     show,
     url_allowed,
 )
@@ -145,8 +147,8 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
 
 async def _run_shell(handler: dict, policy: HandlerPolicy, params: dict) -> object:
     argv = handler["argv"]
-    if not policy.shell_enabled or argv[0] not in policy.shell_allow:
-        raise HandlerFailure(f"executable '{show(argv[0])}' is no longer allowed by the policy")
+    if not policy.shell_enabled or not shell_allowed(argv, policy.shell_allow):
+        raise HandlerFailure(f"command '{show(' '.join(argv))}' is no longer allowed by the policy")
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -154,6 +156,7 @@ async def _run_shell(handler: dict, policy: HandlerPolicy, params: dict) -> obje
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            env=dict(SHELL_ENV),
         )
     except OSError as exc:
         raise _failure_from(exc) from exc

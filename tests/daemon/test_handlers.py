@@ -363,6 +363,20 @@ def test_shell_executable_must_be_allow_listed_exactly() -> None:
         parse_handler({"kind": "shell", "argv": ["/bin/true"]}, policy)
 
 
+def test_shell_allow_list_holds_whole_command_templates_not_executables() -> None:
+    policy = HandlerPolicy(shell_enabled=True, shell_allow=("systemctl restart *", "uptime"))
+    assert parse_handler({"kind": "shell", "argv": ["systemctl", "restart", "web"]}, policy)
+    assert parse_handler({"kind": "shell", "argv": ["uptime"]}, policy)
+    for argv in (
+        ["systemctl", "stop", "web"],
+        ["systemctl", "restart", "web", "db"],
+        ["uptime", "-p"],
+        ["sh", "-c", "cat /etc/shadow"],
+    ):
+        with pytest.raises(HandlerError, match="matches no template"):
+            parse_handler({"kind": "shell", "argv": argv}, policy)
+
+
 async def test_allowed_shell_commands_succeed_or_fail_by_exit_status() -> None:
     policy = HandlerPolicy(shell_enabled=True, shell_allow=("true", "false"))
     ok = await run_handler(parse_handler({"kind": "shell", "argv": ["true"]}, policy), policy)
@@ -372,7 +386,7 @@ async def test_allowed_shell_commands_succeed_or_fail_by_exit_status() -> None:
 
 
 async def test_shell_arguments_are_not_interpreted_by_a_shell(tmp_path: Path) -> None:
-    policy = HandlerPolicy(shell_enabled=True, shell_allow=("echo",))
+    policy = HandlerPolicy(shell_enabled=True, shell_allow=("echo *",))
     marker = tmp_path / "pwned"
     spec = {"kind": "shell", "argv": ["echo", f"$(touch {marker}); touch {marker}"]}
     result = await run_handler(parse_handler(spec, policy), policy)
@@ -381,7 +395,7 @@ async def test_shell_arguments_are_not_interpreted_by_a_shell(tmp_path: Path) ->
 
 
 async def test_cancelled_shell_command_is_killed(tmp_path: Path) -> None:
-    policy = HandlerPolicy(shell_enabled=True, shell_allow=("sh",))
+    policy = HandlerPolicy(shell_enabled=True, shell_allow=("sh -c *",))
     pid_file = tmp_path / "pid"
     spec = {"kind": "shell", "argv": ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 300"]}
     task = asyncio.create_task(run_handler(parse_handler(spec, policy), policy))
