@@ -22,6 +22,13 @@ from daemon.contract import METRICS_WINDOWS, valid_operation_id
 from daemon.executor import Draining, QueueFull
 from daemon.guards import HostCheck, json_body_refusal
 from daemon.node import ApiError, DaemonNode
+from daemon.operations import (
+    DefinitionError,
+    LimitError,
+    check_definition_limits,
+    check_params_limit,
+    validate_definition,
+)
 
 log = logging.getLogger("daemon.api")
 
@@ -164,11 +171,40 @@ def build_app(node: DaemonNode) -> Starlette:
     # ---- operations ----
     @read
     async def list_operations(request: Request) -> Response:
-        return JSONResponse(node.state.list_operations())
+        # Paged by id: ?limit=N&after=<last id seen>; X-Next-After names the next page.
+        limit = int_param(request, "limit", MAX_PAGE, 1, MAX_PAGE)
+        after = request.query_params.get("after") or ""
+        if after and not valid_operation_id(after):
+            raise ApiError(400, "query parameter 'after' must be an operation id")
+        ops = [op for op in node.state.list_operations() if op["id"] > after]
+        page = ops[:limit]
+        headers = {"X-Next-After": page[-1]["id"]} if len(ops) > limit else None
+        return JSONResponse(page, headers=headers)
+
+    def check_limits(body: Any) -> None:
+        # Checked here, before Raft: a replicated body must never refuse anything.
+        try:
+            op = validate_definition(body, node.policy)
+        except DefinitionError:
+            return  # node.define_operation reports it as a 400
+        state = node.state
+        known = set(state.operations) | set(state.history)
+        try:
+            check_definition_limits(
+                op,
+                len(known),
+                op["id"] not in state.operations,
+                node.config.max_operations,
+                node.config.max_definition_bytes,
+            )
+        except LimitError as exc:
+            raise ApiError(exc.status, str(exc)) from None
 
     @operate
     async def define_operation(request: Request) -> Response:
-        created, op = await node.define_operation(await read_json(request, node))
+        body = await read_json(request, node)
+        check_limits(body)
+        created, op = await node.define_operation(body)
         return JSONResponse(op, status_code=201 if created else 200)
 
     @read
@@ -192,6 +228,10 @@ def build_app(node: DaemonNode) -> Starlette:
             params = body.get("params")
             if params is not None and not isinstance(params, dict):
                 raise ApiError(400, "params must be a JSON object")
+            try:
+                check_params_limit(params, node.config.max_params_bytes)
+            except LimitError as exc:
+                raise ApiError(exc.status, str(exc)) from None
         return JSONResponse(await node.execute(op_id, params))
 
     @read

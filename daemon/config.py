@@ -61,6 +61,10 @@ class Config:
     auth_disabled: bool = False
     anonymous_read: str = "health"  # none | health | all (see daemon.auth)
     max_body_bytes: int = 1_048_576
+    # The replicated state as a whole is bounded by these (README, "Limits").
+    max_operations: int = 1000
+    max_definition_bytes: int = 16_384
+    max_params_bytes: int = 65_536
     allowed_hosts: tuple[str, ...] = ()
     http_allow: tuple[str, ...] = ()
     python_allow: tuple[str, ...] = ()
@@ -264,7 +268,7 @@ SECTION_KEYS: dict[str, set[str]] = {
     "handlers.http": {"allow"},
     "handlers.python": {"allow"},
     "handlers.shell": {"enabled", "allow"},
-    "limits": {"maxBodyBytes"},
+    "limits": {"maxBodyBytes", "maxOperations", "maxDefinitionBytes", "maxParamsBytes"},
 }  # fmt: skip
 
 
@@ -402,6 +406,15 @@ def _build(data: dict[str, Any], env: dict[str, str]) -> Config:
         anonymous_read=_anonymous_scope(_get(data, "auth.anonymousRead", "health")),
         max_body_bytes=_int(
             _get(data, "limits.maxBodyBytes", 1_048_576), "limits.maxBodyBytes", 1024, 64 * 2**20
+        ),
+        max_operations=_int(
+            _get(data, "limits.maxOperations", 1000), "limits.maxOperations", 1, 100_000
+        ),
+        max_definition_bytes=_int(
+            _get(data, "limits.maxDefinitionBytes", 16_384), "limits.maxDefinitionBytes", 1024, 2**20
+        ),
+        max_params_bytes=_int(
+            _get(data, "limits.maxParamsBytes", 65_536), "limits.maxParamsBytes", 2, 2**20
         ),
         allowed_hosts=_str_list(_get(data, "http.allowedHosts", []), "http.allowedHosts"),
         http_allow=_str_list(_get(data, "handlers.http.allow", []), "handlers.http.allow"),

@@ -6,6 +6,7 @@ caught here and reported as a one-line 400.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -114,3 +115,38 @@ def validate_definition(body: Any, policy: HandlerPolicy) -> dict:
         "retries": retries,
         "cacheTtlMs": _int_field(body, "cacheTtlMs", 0, 0, MAX_CACHE_TTL_MS),
     }
+
+
+class LimitError(ValueError):
+    """A write would grow the replicated state past a configured limit; one line."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _json_bytes(value: object) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def check_definition_limits(
+    op: dict, existing_ids: int, is_new: bool, max_operations: int, max_bytes: int
+) -> None:
+    """Refuse a definition that would grow the state past limits.maxOperations or whose
+    stored form exceeds limits.maxDefinitionBytes. Every operation keeps up to
+    HISTORY_PER_OPERATION records, so the operation count bounds the history too."""
+    size = _json_bytes(op)
+    if size > max_bytes:
+        raise LimitError(
+            413, f"definition is {size} bytes; limits.maxDefinitionBytes is {max_bytes}"
+        )
+    if is_new and existing_ids >= max_operations:
+        raise LimitError(
+            409,
+            f"limits.maxOperations ({max_operations}) reached; delete an operation first",
+        )
+
+
+def check_params_limit(params: object, max_bytes: int) -> None:
+    if params is not None and (size := _json_bytes(params)) > max_bytes:
+        raise LimitError(413, f"params are {size} bytes; limits.maxParamsBytes is {max_bytes}")

@@ -30,6 +30,7 @@ from pysyncobj.monotonic import monotonic as pysyncobj_clock
 
 from daemon import raft_disk
 from daemon import raft_storage as storage
+from daemon import raft_transport
 from daemon.config import Config
 from daemon.raft_liveness import CatchUpWatch, replication_progress
 from daemon.raft_protocol import SafeSyncObj, keep_code_version_map
@@ -108,6 +109,7 @@ class RaftNode:
         self._version_map: Any = None  # see keep_code_version_map
         self._tick_jobs: queue.SimpleQueue = queue.SimpleQueue()
         peers = [p.raft_address for p in config.peers]
+        raft_transport.install()  # bound unauthenticated Raft connections (issue 14)
         self.obj = SafeSyncObj(
             config.raft_advertise,
             peers,

@@ -7,6 +7,9 @@ free loopback ports; tests kill and restart these processes to check failover.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from daemon.localcluster import free_port, node_env, wait_for
 from daemon.localcluster.cluster import LocalCluster, LocalNode
@@ -55,3 +58,11 @@ class Cluster(LocalCluster):
             tokens=TOKENS,
             raft_password=RAFT_PASSWORD,
         )
+
+    def get(self, node: Node, path: str, token: str | None = READ_TOKEN, **kwargs: Any) -> httpx.Response:
+        """GET with the read token (definitions and results need one by default);
+        `token=None` makes the call anonymous."""
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if token and not any(k.lower() == "authorization" for k in headers):
+            headers["Authorization"] = f"Bearer {token}"
+        return super().get(node, path, headers=headers, **kwargs)

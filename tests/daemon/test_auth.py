@@ -1,8 +1,8 @@
 """Bearer-token roles on a real cluster: who may call what (docs/daemon-api.md, "Auth").
 
 Mutating endpoints need `operate` (operations, execute) or `admin` (/admin/*,
-/shutdown, members): 401 without a token, 403 with a lower role. GETs are anonymous
-by default. With `auth.anonymousRead: false` every GET needs a token except the
+/shutdown, members): 401 without a token, 403 with a lower role. Health, metrics and
+queue GETs are anonymous by default; definitions and results need a read token. With `auth.anonymousRead: false` every GET needs a token except the
 three Kubernetes probes (/health/startup, /health/live, /health/ready) and the `/`
 banner; /metrics then needs a read token too, so a Prometheus scrape job must send
 one (`authorization: {credentials: <read token>}`). `auth.disabled: true` opens all.
@@ -45,6 +45,7 @@ ADMIN_ENDPOINTS = [
     ("POST", "/shutdown"),
 ]
 PROBES = ["/health/startup", "/health/live", "/health/ready"]
+HEALTH_GETS = ["/health/node", "/health/cluster", "/metrics", "/metrics/24h", "/queue"]
 GUARDED_GETS = [
     "/health/node",
     "/health/cluster",
@@ -212,10 +213,25 @@ def test_an_admin_token_runs_every_admin_endpoint(default_cluster: Cluster) -> N
     assert removal.status_code == 404, removal.text
 
 
-@pytest.mark.parametrize("path", PROBES + GUARDED_GETS + ["/"])
-def test_gets_are_open_to_anonymous_callers_by_default(op_defined: Cluster, path: str) -> None:
-    response = op_defined.get(op_defined.nodes[0], path)
+@pytest.mark.parametrize("path", PROBES + HEALTH_GETS + ["/"])
+def test_health_and_metrics_are_open_to_anonymous_callers_by_default(
+    op_defined: Cluster, path: str
+) -> None:
+    response = op_defined.get(op_defined.nodes[0], path, token=None)
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("path", sorted(set(GUARDED_GETS) - set(HEALTH_GETS)))
+def test_definitions_and_results_need_a_read_token_by_default(
+    op_defined: Cluster, path: str
+) -> None:
+    assert_refused(op_defined.get(op_defined.nodes[0], path, token=None), 401)
+    assert op_defined.get(op_defined.nodes[0], path).status_code == 200
+
+
+def test_anonymous_read_all_restores_the_old_open_reads(make_cluster) -> None:
+    cluster = make_cluster(size=1, overrides={"auth": {"anonymousRead": "all"}})
+    assert cluster.get(cluster.nodes[0], "/operations", token=None).status_code == 200
 
 
 def test_prometheus_can_scrape_metrics_anonymously_by_default(default_cluster: Cluster) -> None:
@@ -234,7 +250,7 @@ def test_without_anonymous_read_an_anonymous_get_is_refused_with_401(
     closed_cluster: Cluster, path: str
 ) -> None:
     for node in closed_cluster.nodes:
-        assert_refused(closed_cluster.get(node, path), 401)
+        assert_refused(closed_cluster.get(node, path, token=None), 401)
 
 
 @pytest.mark.parametrize("path", ["/operations", "/metrics", "/health/cluster", "/queue"])
@@ -253,7 +269,7 @@ def test_without_anonymous_read_kubernetes_probes_stay_open(
     closed_cluster: Cluster, path: str
 ) -> None:
     for node in closed_cluster.nodes:
-        response = closed_cluster.get(node, path)
+        response = closed_cluster.get(node, path, token=None)
         assert response.status_code == 200, response.text
 
 
@@ -267,7 +283,7 @@ def test_without_anonymous_read_prometheus_scrapes_with_a_read_token(
     closed_cluster: Cluster,
 ) -> None:
     node = closed_cluster.nodes[0]
-    anonymous = closed_cluster.get(node, "/metrics", headers={"Accept": "text/plain"})
+    anonymous = closed_cluster.get(node, "/metrics", token=None, headers={"Accept": "text/plain"})
     assert_refused(anonymous, 401)
     scraped = closed_cluster.get(
         node, "/metrics", headers={"Accept": "text/plain", "Authorization": f"Bearer {READ_TOKEN}"}

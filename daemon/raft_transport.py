@@ -1,0 +1,123 @@
+"""Bounds on what a not-yet-authenticated peer may do to the Raft port.
+
+pysyncobj (pinned to 0.3.17) reads an incoming connection until the socket is empty,
+appending each chunk to a `bytes` buffer, and only then looks at the 4-byte length
+prefix. Anyone who reaches the Raft port, with no secret, could send a 2 GiB length
+and then zeros: the node's memory grew by hundreds of MB, one core stayed busy copying
+the buffer and the tick thread starved long enough for elections to start.
+
+:class:`BoundedConnection` replaces the connection class pysyncobj's server accepts
+with. Until a message from the peer has decrypted (which proves it knows the Raft
+secret) it
+
+- refuses a declared message length above UNAUTHENTICATED_MAX_BYTES, before buffering,
+  and drops the connection when more than that is buffered;
+- reads at most READS_PER_EVENT chunks per poll event, so the tick thread keeps time;
+- counts against MAX_UNAUTHENTICATED: when a new one arrives over the limit, the oldest
+  unauthenticated connection is dropped (a real peer authenticates within one round
+  trip, so an attacker cannot hold the slots), and one older than HANDSHAKE_DEADLINE_S
+  is dropped whenever a new one arrives.
+
+Authenticated connections keep pysyncobj's behaviour except for the read cap per event.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import threading
+import time
+from typing import Any
+
+import pysyncobj.tcp_server
+from pysyncobj.monotonic import monotonic as pysyncobj_clock
+from pysyncobj.tcp_connection import TcpConnection
+
+log = logging.getLogger("daemon.raft")
+
+# The first messages of the handshake are a 32-byte key and a node address, encrypted.
+UNAUTHENTICATED_MAX_BYTES = 64 * 1024
+MAX_UNAUTHENTICATED = 16
+HANDSHAKE_DEADLINE_S = 5.0
+READS_PER_EVENT = 64  # x recvBufferSize (8 KiB by default) per poll event
+
+
+class BoundedConnection(TcpConnection):
+    _pending: dict[int, BoundedConnection] = {}  # id -> unauthenticated incoming connection
+    _pending_lock = threading.Lock()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.authenticated = False
+        self.accepted_at = time.monotonic()
+        self._admit()
+
+    # ---- the unauthenticated pool -------------------------------------------------
+    def _admit(self) -> None:
+        now = time.monotonic()
+        with self._pending_lock:
+            pending = self._pending
+            stale = [c for c in pending.values() if now - c.accepted_at > HANDSHAKE_DEADLINE_S]
+            oldest = sorted(pending.values(), key=lambda c: c.accepted_at)
+            over = oldest[: max(0, len(pending) + 1 - MAX_UNAUTHENTICATED)]
+            pending[id(self)] = self
+        for conn in {id(c): c for c in stale + over}.values():
+            log.warning("raft: dropping an unauthenticated connection (handshake limit)")
+            conn.disconnect()
+
+    def _leave_pool(self) -> None:
+        with self._pending_lock:
+            self._pending.pop(id(self), None)
+
+    def disconnect(self) -> None:
+        self._leave_pool()
+        super().disconnect()
+
+    # ---- reading (pysyncobj's private methods, overridden by their mangled names) ----
+    def _TcpConnection__tryReadBuffer(self) -> None:  # noqa: N802 - pysyncobj's name
+        for _ in range(READS_PER_EVENT):
+            if not self._TcpConnection__processRead():
+                break
+        self._TcpConnection__lastReadTime = pysyncobj_clock()
+
+    def _TcpConnection__processRead(self) -> bool:  # noqa: N802 - pysyncobj's name
+        sock: socket.socket = self._TcpConnection__socket
+        try:
+            incoming = sock.recv(self._TcpConnection__recvBufferSize)
+        except OSError as exc:
+            if exc.errno not in (socket.errno.EAGAIN, socket.errno.EWOULDBLOCK):
+                self.disconnect()
+            return False
+        if not incoming or sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            self.disconnect()
+            return False
+        buffer = self._TcpConnection__readBuffer + incoming
+        self._TcpConnection__readBuffer = buffer
+        if not self.authenticated and self._too_big(buffer):
+            log.warning("raft: dropping an unauthenticated connection that sent too much")
+            self.disconnect()
+            return False
+        return True
+
+    @staticmethod
+    def _too_big(buffer: bytes) -> bool:
+        if len(buffer) > UNAUTHENTICATED_MAX_BYTES + 4:
+            return True
+        if len(buffer) >= 4:
+            declared = struct.unpack("i", buffer[:4])[0]
+            return declared < 0 or declared > UNAUTHENTICATED_MAX_BYTES
+        return False
+
+    def _TcpConnection__processParseMessage(self) -> Any:  # noqa: N802 - pysyncobj's name
+        message = super()._TcpConnection__processParseMessage()
+        if message is not None and not self.authenticated and self.encryptor is not None:
+            # It decrypted with the shared secret: this peer is one of ours.
+            self.authenticated = True
+            self._leave_pool()
+        return message
+
+
+def install() -> None:
+    """Make pysyncobj's server accept connections as :class:`BoundedConnection`."""
+    pysyncobj.tcp_server.TcpConnection = BoundedConnection  # type: ignore[misc]
