@@ -63,6 +63,8 @@ class Config:
     max_body_bytes: int = 1_048_576
     # The replicated state as a whole is bounded by these (README, "Limits").
     max_operations: int = 1000
+    max_connections: int = 1000
+    header_timeout_s: int = 10
     max_definition_bytes: int = 16_384
     max_params_bytes: int = 65_536
     allowed_hosts: tuple[str, ...] = ()
@@ -268,7 +270,10 @@ SECTION_KEYS: dict[str, set[str]] = {
     "handlers.http": {"allow"},
     "handlers.python": {"allow"},
     "handlers.shell": {"enabled", "allow"},
-    "limits": {"maxBodyBytes", "maxOperations", "maxDefinitionBytes", "maxParamsBytes"},
+    "limits": {
+        "maxBodyBytes", "maxOperations", "maxDefinitionBytes", "maxParamsBytes",
+        "maxConnections", "headerTimeoutSeconds",
+    },
 }  # fmt: skip
 
 
@@ -409,6 +414,12 @@ def _build(data: dict[str, Any], env: dict[str, str]) -> Config:
         ),
         max_operations=_int(
             _get(data, "limits.maxOperations", 1000), "limits.maxOperations", 1, 100_000
+        ),
+        max_connections=_int(
+            _get(data, "limits.maxConnections", 1000), "limits.maxConnections", 1, 100_000
+        ),
+        header_timeout_s=_int(
+            _get(data, "limits.headerTimeoutSeconds", 10), "limits.headerTimeoutSeconds", 1, 3600
         ),
         max_definition_bytes=_int(
             _get(data, "limits.maxDefinitionBytes", 16_384), "limits.maxDefinitionBytes", 1024, 2**20

@@ -18,6 +18,7 @@ import uvicorn
 from daemon.api import build_app
 from daemon.config import Config, ConfigError
 from daemon.node import DaemonNode
+from daemon.slowclients import protocol_with_deadline
 
 log = logging.getLogger("daemon")
 
@@ -84,6 +85,11 @@ def _uvicorn_config(
         ssl_certfile=config.tls_cert if tls else None,
         ssl_keyfile=config.tls_key if tls else None,
         timeout_graceful_shutdown=5,
+        # Slow clients (issue 14): past this many open connections requests get a 503,
+        # and a connection that starts no request within the deadline is closed.
+        limit_concurrency=config.max_connections,
+        http=protocol_with_deadline(config.header_timeout_s),
+        h11_max_incomplete_event_size=64 * 1024,
     )
 
 
