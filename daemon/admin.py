@@ -17,6 +17,7 @@ from daemon.contract import quorum_size
 from daemon.directory import Directory
 from daemon.errors import ApiError
 from daemon.executor import Executor
+from daemon.membercheck import member_conflict, probe_new_member
 from daemon.raft import RaftNode
 from daemon.reporting import Reporting
 from daemon.writes import Writes
@@ -114,12 +115,20 @@ class Admin:
             raise ApiError(400, "httpUrl must be an http(s) URL")
         if address in self._raft.member_addresses():
             raise ApiError(409, f"{address} is already a member")
-        await self._writes.commit(self._state.set_member, name, address, url)
+        refusal = member_conflict(self._directory.entries(), name, address, url)
+        if refusal:
+            raise ApiError(409, refusal)
+        # Nothing is recorded for a node that is not there: peers and the console send
+        # tokens to recorded URLs, so a made-up member would collect them (issue 14).
+        unreachable = await probe_new_member(name, address, url)
+        if unreachable:
+            raise ApiError(409, unreachable)
         error = await self._raft.add_member(address)
         if error != 0:
             raise ApiError(
                 409, "membership change refused: another change may be in progress; retry"
             )
+        await self._writes.commit(self._state.set_member, name, address, url)
         return {"added": name, "members": sorted(self._directory.entries())}
 
     async def remove_member(self, name: str) -> dict[str, Any]:

@@ -422,7 +422,10 @@ def _build(data: dict[str, Any], env: dict[str, str]) -> Config:
             _get(data, "limits.headerTimeoutSeconds", 10), "limits.headerTimeoutSeconds", 1, 3600
         ),
         max_definition_bytes=_int(
-            _get(data, "limits.maxDefinitionBytes", 16_384), "limits.maxDefinitionBytes", 1024, 2**20
+            _get(data, "limits.maxDefinitionBytes", 16_384),
+            "limits.maxDefinitionBytes",
+            1024,
+            2**20,
         ),
         max_params_bytes=_int(
             _get(data, "limits.maxParamsBytes", 65_536), "limits.maxParamsBytes", 2, 2**20

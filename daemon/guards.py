@@ -75,7 +75,9 @@ def json_body_refusal(method: str, content_type: str | None, content_length: str
     if method not in ("POST", "PUT", "PATCH", "DELETE"):
         return ""
     media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
         return ""
     if not media and content_length in (None, "", "0"):
         return ""  # `curl -X POST .../execute/op` sends no body and no type

@@ -75,13 +75,13 @@ class BoundedConnection(TcpConnection):
         super().disconnect()
 
     # ---- reading (pysyncobj's private methods, overridden by their mangled names) ----
-    def _TcpConnection__tryReadBuffer(self) -> None:  # noqa: N802 - pysyncobj's name
+    def _TcpConnection__tryReadBuffer(self) -> None:  # pysyncobj's private name
         for _ in range(READS_PER_EVENT):
             if not self._TcpConnection__processRead():
                 break
         self._TcpConnection__lastReadTime = pysyncobj_clock()
 
-    def _TcpConnection__processRead(self) -> bool:  # noqa: N802 - pysyncobj's name
+    def _TcpConnection__processRead(self) -> bool:  # pysyncobj's private name
         sock: socket.socket = self._TcpConnection__socket
         try:
             incoming = sock.recv(self._TcpConnection__recvBufferSize)
@@ -109,7 +109,7 @@ class BoundedConnection(TcpConnection):
             return declared < 0 or declared > UNAUTHENTICATED_MAX_BYTES
         return False
 
-    def _TcpConnection__processParseMessage(self) -> Any:  # noqa: N802 - pysyncobj's name
+    def _TcpConnection__processParseMessage(self) -> Any:  # pysyncobj's private name
         message = super()._TcpConnection__processParseMessage()
         if message is not None and not self.authenticated and self.encryptor is not None:
             # It decrypted with the shared secret: this peer is one of ours.

@@ -112,7 +112,10 @@ class Reporting:
             node: dict[str, Any] = {
                 "name": name,
                 "role": (view or {}).get("role", "unknown"),
-                "reachable": view is not None,
+                # A member the leader has never heard from over Raft is not reachable,
+                # whatever its HTTP URL answers (issue 14: poisoned members).
+                "reachable": view is not None
+                and (followers.get(name, {}).get("matchIndex", 0) is not None),
                 "draining": (view or {}).get("draining", self._state.draining_of(name)),
                 "version": (view or {}).get("version"),
                 "term": (view or {}).get("term"),

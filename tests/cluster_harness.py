@@ -59,7 +59,9 @@ class Cluster(LocalCluster):
             raft_password=RAFT_PASSWORD,
         )
 
-    def get(self, node: Node, path: str, token: str | None = READ_TOKEN, **kwargs: Any) -> httpx.Response:
+    def get(
+        self, node: Node, path: str, token: str | None = READ_TOKEN, **kwargs: Any
+    ) -> httpx.Response:
         """GET with the read token (definitions and results need one by default);
         `token=None` makes the call anonymous."""
         headers = dict(kwargs.pop("headers", {}) or {})

@@ -72,7 +72,7 @@ def shell_allowed(argv: list[str], allow: tuple[str, ...]) -> bool:
     """
     for template in allow:
         words = template.split()
-        if len(words) == len(argv) and all(w in ("*", a) for w, a in zip(words, argv)):
+        if len(words) == len(argv) and all(w in ("*", a) for w, a in zip(words, argv, strict=True)):
             return True
     return False
 
