@@ -67,7 +67,7 @@ def test_flooding_a_followers_raft_port_without_the_secret_is_bounded_and_starts
     for thread in threads:
         thread.join(timeout=10)
 
-    assert sent[0] > 50 * 2**20, "the flood did not get going"
+    assert sent[0] > 10 * 2**20, "the flood did not get going"
     assert peak - rss_before < 40, f"RSS grew from {rss_before:.0f} MB to {peak:.0f} MB"
     views = [cluster.get(n, "/health/node").json() for n in cluster.nodes]
     assert {v["term"] for v in views} == {term_before}, views
