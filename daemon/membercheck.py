@@ -14,6 +14,8 @@ import contextlib
 import httpx
 
 PROBE_TIMEOUT_S = 3.0
+# A node started a moment ago (`kubectl scale`, then POST) may still be binding its ports.
+PROBE_WAIT_S = 15.0
 
 
 def member_conflict(entries: dict[str, dict[str, str]], name: str, address: str, url: str) -> str:
@@ -29,7 +31,16 @@ def member_conflict(entries: dict[str, dict[str, str]], name: str, address: str,
 
 
 async def probe_new_member(name: str, address: str, url: str) -> str:
-    """ "" when the node answers on both ports as `name`, else why not (one line)."""
+    """Empty when the node answers on both ports as `name` within PROBE_WAIT_S, else why not."""
+    deadline = asyncio.get_running_loop().time() + PROBE_WAIT_S
+    while True:
+        why = await _probe_once(name, address, url)
+        if not why or asyncio.get_running_loop().time() > deadline:
+            return why
+        await asyncio.sleep(0.2)  # polling the new node until it is up, with a deadline
+
+
+async def _probe_once(name: str, address: str, url: str) -> str:
     host, port = address.rsplit(":", 1)
     try:
         _, writer = await asyncio.wait_for(

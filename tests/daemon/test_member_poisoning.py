@@ -1,0 +1,75 @@
+"""Member poisoning (issue 14, point 2): `POST /admin/members` for a node that is not
+there used to be recorded at once, and peers and the console then sent their tokens to
+its URL. Now nothing is recorded unless the node answers on its Raft port and as
+itself on its HTTP URL, and names, addresses and URLs cannot be reused."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.cluster_harness import Cluster, free_port
+
+pytestmark = pytest.mark.cluster
+
+
+class _TokenTrap(BaseHTTPRequestHandler):
+    """An attacker's HTTP server: answers anything, records Authorization headers."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.headers.get("Authorization"):
+            self.seen.append(self.headers["Authorization"])
+        body = b'{"node": "evil-0", "status": "alive"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def trap() -> Iterator[str]:
+    _TokenTrap.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _TokenTrap)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_member_with_no_raft_listener_is_refused_and_never_sent_a_token(
+    make_cluster, trap: str
+) -> None:
+    cluster: Cluster = make_cluster(size=3)
+    node = cluster.nodes[0]
+    evil = {"name": "evil-0", "raftAddress": f"127.0.0.1:{free_port()}", "httpUrl": trap}
+    response = cluster.post(node, "/admin/members", json=evil, timeout=30)
+    assert response.status_code == 409, response.text
+    assert "raftAddress" in response.json()["error"]
+    names = {m["name"] for m in cluster.get(node, "/admin/members").json()}
+    assert "evil-0" not in names
+    view = cluster.cluster_view(node)
+    assert view["clusterSize"] == 3
+    assert _TokenTrap.seen == []
+
+
+def test_a_member_reusing_a_name_address_or_url_is_refused(make_cluster) -> None:
+    cluster: Cluster = make_cluster(size=3)
+    node, other = cluster.nodes[0], cluster.nodes[1]
+    for body in (
+        {"name": other.name, "raftAddress": f"127.0.0.1:{free_port()}", "httpUrl": "http://x:1"},
+        {"name": "fresh-9", "raftAddress": f"127.0.0.1:{free_port()}", "httpUrl": other.url},
+    ):
+        response = cluster.post(node, "/admin/members", json=body)
+        assert response.status_code == 409, response.text
+        assert "already" in response.json()["error"]
