@@ -70,13 +70,26 @@ def _transport_error(err: httpx.HTTPError, url: str) -> DaemonError:
 
 
 class DaemonClient:
-    """Talks to the nodes of one cluster with its admin token (read from the env)."""
+    """Talks to the nodes of one cluster with the token of `role` (read from the env).
 
-    def __init__(self, cluster: Any, read_timeout_s: float = READ_TIMEOUT_S) -> None:
+    The token goes only to URLs whose host the cluster trusts (its seed URLs' hosts and
+    `trusted_hosts`): any other URL, such as a member a daemon reports, gets no token."""
+
+    def __init__(
+        self, cluster: Any, read_timeout_s: float = READ_TIMEOUT_S, role: str = "admin"
+    ) -> None:
         self.cluster = cluster
         self.timeout = httpx.Timeout(read_timeout_s, connect=CONNECT_TIMEOUT_S)
-        token = getattr(cluster, "api_token", "")
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        token_for = getattr(cluster, "token_for", None)
+        token = token_for(role) if token_for else getattr(cluster, "api_token", "")
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
+        self.headers = self._auth
+
+    def headers_for(self, url: str) -> dict[str, str]:
+        trusts = getattr(self.cluster, "trusts_url", None)
+        if self._auth and trusts is not None and not trusts(url):
+            return {}
+        return self._auth
 
     def request(self, method: str, url: str, path: str, **kwargs: Any) -> Any:
         return self.call(method, url, path, **kwargs)[1]
@@ -86,7 +99,9 @@ class DaemonClient:
         full = url.rstrip("/") + path
         timeout = kwargs.pop("timeout", self.timeout)
         try:
-            response = httpx.request(method, full, headers=self.headers, timeout=timeout, **kwargs)
+            response = httpx.request(
+                method, full, headers=self.headers_for(full), timeout=timeout, **kwargs
+            )
         except httpx.HTTPError as err:
             raise _transport_error(err, full) from None
         return response.status_code, _decode(response, full)
@@ -116,11 +131,11 @@ class DaemonClient:
         try:
             if client is not None:
                 response = await client.request(
-                    method, full, headers=self.headers, timeout=timeout, **kw
+                    method, full, headers=self.headers_for(full), timeout=timeout, **kw
                 )
             else:
                 async with httpx.AsyncClient(timeout=timeout) as own:
-                    response = await own.request(method, full, headers=self.headers, **kw)
+                    response = await own.request(method, full, headers=self.headers_for(full), **kw)
         except httpx.HTTPError as err:
             raise _transport_error(err, full) from None
         return _decode(response, full)

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import os
+import re
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 
 from daemon import contract
+
+
+# A row names environment variables, never values; the pattern keeps a row from naming
+# SECRET_KEY or DATABASE_URL and sending it to a daemon as a bearer token (issue 14).
+TOKEN_ENV_PATTERN = r"^DAEMON_[A-Z0-9_]*TOKEN[A-Z0-9_]*$"
+TOKEN_ENV_RE = re.compile(TOKEN_ENV_PATTERN)
+token_env_validator = RegexValidator(
+    TOKEN_ENV_PATTERN, "must name a DAEMON_…TOKEN… variable, such as DAEMON_TOKEN"
+)
+ROLES = ("read", "operate", "admin")
 
 
 class Cluster(models.Model):
@@ -17,7 +30,21 @@ class Cluster(models.Model):
     name = models.SlugField(max_length=63, unique=True)
     description = models.CharField(max_length=200, blank=True)
     seed_urls = models.JSONField(default=list, help_text="HTTP URLs of known nodes")
-    token_env = models.CharField(max_length=64, default="DAEMON_TOKEN")
+    token_env = models.CharField(
+        max_length=64, default="DAEMON_TOKEN", validators=[token_env_validator]
+    )  # the admin token
+    operate_token_env = models.CharField(
+        max_length=64, default="DAEMON_OPERATE_TOKEN", validators=[token_env_validator]
+    )
+    read_token_env = models.CharField(
+        max_length=64, default="DAEMON_READ_TOKEN", validators=[token_env_validator]
+    )
+    trusted_hosts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="host names (a leading dot admits a domain) that may receive the tokens, "
+        "besides the seed URLs' hosts",
+    )
     node_manager = models.CharField(
         max_length=16, choices=[("local", "local"), ("kubernetes", "kubernetes")], default="local"
     )
@@ -40,7 +67,46 @@ class Cluster(models.Model):
 
     @property
     def api_token(self) -> str:
-        return os.environ.get(self.token_env, "")
+        return self.token_for("admin")
+
+    def token_for(self, role: str) -> str:
+        """The least token that can do `role`: an unset read or operate variable falls
+        back to the next stronger one, so a cluster with only DAEMON_TOKEN keeps working."""
+        chain = {
+            "read": (self.read_token_env, self.operate_token_env, self.token_env),
+            "operate": (self.operate_token_env, self.token_env),
+            "admin": (self.token_env,),
+        }[role]
+        for var in chain:
+            if var and TOKEN_ENV_RE.fullmatch(var) and os.environ.get(var):
+                return os.environ[var]
+        return ""
+
+    def trusts_url(self, url: str) -> bool:
+        """True when `url`'s host is one configured for this cluster: a seed URL's host,
+        a name under it (pod.service), a sibling of a dotted seed name, or trusted_hosts.
+        Node URLs come from the daemons' answers, so a poisoned member must not get a token."""
+        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+        if not host:
+            return False
+        for seed in self.seed_urls or []:
+            seed_host = (urlsplit(str(seed)).hostname or "").lower().rstrip(".")
+            if not seed_host:
+                continue
+            if host == seed_host or host.endswith("." + seed_host):
+                return True
+            parent = seed_host.split(".", 1)[1] if "." in seed_host else ""
+            if (
+                "." in parent
+                and not seed_host.replace(".", "").isdigit()
+                and host.endswith("." + parent)
+            ):
+                return True
+        for entry in self.trusted_hosts or []:
+            entry = str(entry).lower()
+            if host == entry or (entry.startswith(".") and host.endswith(entry)):
+                return True
+        return False
 
     @property
     def fault_tolerance(self) -> int:

@@ -155,7 +155,7 @@ class Collector:
         assert self.http is not None, "use `async with Collector(...)`"
         started = time.monotonic()
         memory = self.memory.setdefault(cluster.pk, ClusterMemory(Recorder(self.config)))
-        client = DaemonClient(cluster)
+        client = DaemonClient(cluster, role="read")  # least privilege: it only reads
         targets = await sync_to_async(targets_of)(cluster)
         obs = await observe(client, self.http, targets, memory.preferred_url, self.config.timeout_s)
         NODE_UNREACHABLE.labels(cluster.name).inc(sum(1 for p in obs.polls if not p.reachable))

@@ -45,19 +45,19 @@ def _op_path(op_id: str) -> str:
 
 
 def list_operations(cluster: Cluster) -> list[dict]:
-    client = DaemonClient(cluster)
+    client = DaemonClient(cluster, role="read")
     return _on_some_node(cluster, lambda url: client.get(url, "/operations"), idempotent=True)
 
 
 def get_operation(cluster: Cluster, op_id: str) -> dict:
-    client = DaemonClient(cluster)
+    client = DaemonClient(cluster, role="read")
     path = f"/operations/{_op_path(op_id)}"
     return _on_some_node(cluster, lambda url: client.get(url, path), idempotent=True)
 
 
 def define_operation(cluster: Cluster, definition: dict, actor: str) -> tuple[int, dict]:
     """Store a definition (201 created, 200 updated) and journal `operation.defined`."""
-    client = DaemonClient(cluster)
+    client = DaemonClient(cluster, role="operate")
     status, stored = _on_some_node(
         cluster,
         lambda url: client.call("POST", url, "/operations", json=definition),
@@ -74,7 +74,7 @@ def define_operation(cluster: Cluster, definition: dict, actor: str) -> tuple[in
 
 
 def delete_operation(cluster: Cluster, op_id: str, actor: str) -> dict:
-    client = DaemonClient(cluster)
+    client = DaemonClient(cluster, role="operate")
     path = f"/operations/{_op_path(op_id)}"
     answer = _on_some_node(cluster, lambda url: client.delete(url, path), idempotent=True)
     journal.append("operation.deleted", actor=actor, cluster=cluster, operation_id=op_id)
@@ -86,7 +86,7 @@ def execute_operation(cluster: Cluster, op_id: str, params: dict, actor: str) ->
 
     Not repeated on another node after a lost answer: the first node may have run it.
     """
-    client = DaemonClient(cluster, read_timeout_s=EXECUTE_TIMEOUT_S)
+    client = DaemonClient(cluster, read_timeout_s=EXECUTE_TIMEOUT_S, role="operate")
     path = f"/execute/{_op_path(op_id)}"
     record = _on_some_node(
         cluster, lambda url: client.post(url, path, json={"params": params}), idempotent=False

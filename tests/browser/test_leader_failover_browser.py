@@ -22,7 +22,7 @@ from tests.browser.support import PASSWORD, browser_page, log_in
 from tests.conftest import REPO_ROOT, ConsoleServer, database_url, embedded_defaults_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
-TOKEN_ENV = "BROWSER_TEST_DAEMON_TOKEN"
+TOKEN_ENV = "DAEMON_TOKEN_BROWSER_TEST"
 # Election (~1-1.5 s) + a collector poll + the push; generous for a loaded CI machine.
 LIVE_TIMEOUT_MS = 20_000
 

@@ -30,9 +30,11 @@ def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> DaemonClient:
-    monkeypatch.setenv("TEST_DAEMON_TOKEN", ADMIN_TOKEN)
-    return DaemonClient(Cluster(name="c", token_env="TEST_DAEMON_TOKEN"))
+def client(monkeypatch: pytest.MonkeyPatch, node_url: str) -> DaemonClient:
+    monkeypatch.setenv("DAEMON_TOKEN_CLIENT_TEST", ADMIN_TOKEN)
+    return DaemonClient(
+        Cluster(name="c", token_env="DAEMON_TOKEN_CLIENT_TEST", seed_urls=[node_url])
+    )
 
 
 def test_a_get_returns_the_decoded_json(client: DaemonClient, node_url: str) -> None:
@@ -42,7 +44,14 @@ def test_a_get_returns_the_decoded_json(client: DaemonClient, node_url: str) -> 
 def test_a_post_carries_the_clusters_admin_token(client: DaemonClient, node_url: str) -> None:
     op = {"id": "client-op", "name": "client", "handler": {"kind": "noop"}}
     assert client.post(node_url, "/operations", json=op)["id"] == "client-op"
-    anonymous = DaemonClient(Cluster(name="c", token_env="UNSET_TOKEN_VARIABLE"))
+    anonymous = DaemonClient(
+        Cluster(
+            name="c",
+            token_env="DAEMON_TOKEN_UNSET",
+            operate_token_env="DAEMON_TOKEN_UNSET",
+            seed_urls=[node_url],
+        )
+    )
     with pytest.raises(DaemonError) as caught:
         anonymous.post(node_url, "/operations", json=op)
     assert caught.value.status == 401
@@ -110,3 +119,48 @@ def test_an_answer_that_is_not_json_is_an_error(client: DaemonClient, tmp_path: 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_token_goes_only_to_hosts_configured_for_the_cluster(
+    monkeypatch: pytest.MonkeyPatch, node_url: str
+) -> None:
+    # A poisoned member reported by a daemon, on a host the cluster never named.
+    monkeypatch.setenv("DAEMON_TOKEN_CLIENT_TEST", ADMIN_TOKEN)
+    cluster = Cluster(name="c", token_env="DAEMON_TOKEN_CLIENT_TEST", seed_urls=[node_url])
+    client = DaemonClient(cluster)
+    assert client.headers_for(node_url + "/operations")
+    for url in ("http://evil.example:9999/health/node", "http://localhost.evil:80/"):
+        assert client.headers_for(url) == {}
+    # Pods under a service name are the service's: trusted.
+    k8s = Cluster(name="k", seed_urls=["http://unrdf-daemon.prod.svc.cluster.local:8080"])
+    assert k8s.trusts_url("http://unrdf-daemon-0.unrdf-daemon.prod.svc.cluster.local:8080")
+    assert not k8s.trusts_url("http://unrdf-daemon.evil.example:8080")
+    assert Cluster(name="t", trusted_hosts=[".corp.example"]).trusts_url("http://n1.corp.example")
+
+
+def test_a_cluster_row_can_never_name_a_non_daemon_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.core.exceptions import ValidationError
+
+    monkeypatch.setenv("SECRET_KEY", "the-console-secret")
+    row = Cluster(name="c", token_env="SECRET_KEY", seed_urls=["http://127.0.0.1:1"])
+    with pytest.raises(ValidationError):
+        row.clean_fields()
+    assert row.api_token == ""  # and a row saved around validation still sends nothing
+
+
+def test_operate_and_read_tokens_are_used_where_they_suffice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DAEMON_TOKEN_A", "admin-token-0123456789")
+    monkeypatch.setenv("DAEMON_TOKEN_O", "operate-token-0123456789")
+    row = Cluster(
+        name="c",
+        token_env="DAEMON_TOKEN_A",
+        operate_token_env="DAEMON_TOKEN_O",
+        read_token_env="DAEMON_TOKEN_R_UNSET",
+    )
+    assert row.token_for("admin") == "admin-token-0123456789"
+    assert row.token_for("operate") == "operate-token-0123456789"
+    assert row.token_for("read") == "operate-token-0123456789"  # falls back upward only

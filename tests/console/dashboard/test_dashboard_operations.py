@@ -15,7 +15,7 @@ from tests.cluster_harness import Cluster as DaemonCluster
 
 pytestmark = [pytest.mark.django_db, pytest.mark.cluster]
 
-TOKEN_ENV = "RAFTOPS_TEST_OPERATIONS_TOKEN"
+TOKEN_ENV = "DAEMON_TOKEN_OPERATIONS_TEST"
 
 
 @pytest.fixture

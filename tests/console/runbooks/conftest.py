@@ -25,7 +25,7 @@ from tests import cluster_harness
 from tests.conftest import REPO_ROOT, database_url, embedded_defaults_env, wait_for
 from tests.console.runbooks.fakes import FakeCluster
 
-TOKEN_ENV = "RUNBOOK_TEST_DAEMON_TOKEN"
+TOKEN_ENV = "DAEMON_TOKEN_RUNBOOK_TEST"
 
 
 @pytest.fixture
