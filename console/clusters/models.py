@@ -12,7 +12,6 @@ from django.db import models
 
 from daemon import contract
 
-
 # A row names environment variables, never values; the pattern keeps a row from naming
 # SECRET_KEY or DATABASE_URL and sending it to a daemon as a bearer token (issue 14).
 TOKEN_ENV_PATTERN = r"^DAEMON_[A-Z0-9_]*TOKEN[A-Z0-9_]*$"

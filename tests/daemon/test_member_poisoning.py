@@ -21,7 +21,7 @@ class _TokenTrap(BaseHTTPRequestHandler):
 
     seen: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         if self.headers.get("Authorization"):
             self.seen.append(self.headers["Authorization"])
         body = b'{"node": "evil-0", "status": "alive"}'
