@@ -25,7 +25,9 @@ VAR_DIR = Path(env_str("CONSOLE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
 CONSOLE_ENV = env_str("CONSOLE_ENV", "development")
 PRODUCTION = CONSOLE_ENV == "production"
-DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+# Off unless asked for (DEBUG=1): the debug page shows settings and source to anyone
+# who can make a request fail, and `make run` must be safe as it comes (issue 14).
+DEBUG = env_bool("DEBUG", default=False)
 
 
 def _missing_production_settings() -> list[str]:
@@ -76,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "console.core.security.SecurityHeadersMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -183,7 +186,7 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # Until a front proxy or whitenoise serves /static/, daphne serves it through Django.
-SERVE_STATIC = env_bool("CONSOLE_SERVE_STATIC", default=DEBUG)
+SERVE_STATIC = env_bool("CONSOLE_SERVE_STATIC", default=not PRODUCTION)
 
 # Where `manage.py up` serves the console (daphne).
 CONSOLE_HOST = env_str("CONSOLE_HOST", "127.0.0.1")
@@ -193,9 +196,20 @@ CONSOLE_PORT = env_int("CONSOLE_PORT", 8000)
 DAEMON_HTTP_PORT = env_int("DAEMON_HTTP_PORT", 8080)
 DAEMON_TOKEN = env_secret("DAEMON_TOKEN")
 
+# Security headers and cookies (SECURITY.md). The CSP is console.core.security's.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "console.core.security.MaskingReporterFilter"
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    # HSTS only makes sense behind TLS, which production is; 0 turns it off.
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
+# X-Forwarded-Proto is trusted only when the operator says a proxy sets it: otherwise
+# any client could claim https (and get secure-only behaviour on plain http).
+if env_bool("CONSOLE_TRUSTED_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {

@@ -29,6 +29,7 @@ class TokenOut(Schema):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None
 
 
 class TokenCreated(TokenOut):
@@ -37,6 +38,15 @@ class TokenCreated(TokenOut):
 
 class TokenIn(Schema):
     name: str = Field(min_length=1, max_length=100, description="what the token is for")
+    password: str = Field(max_length=4096, description="your password, asked again")
+    expires_in_days: int | None = Field(
+        default=None, ge=1, le=tokens.MAX_EXPIRY_DAYS, description="none: until revoked"
+    )
+
+
+def _is_token_auth(request: HttpRequest) -> bool:
+    scheme = request.headers.get("Authorization", "").split(" ", 1)[0].lower()
+    return scheme == "bearer"
 
 
 def _caller(request: HttpRequest):
@@ -56,9 +66,18 @@ def list_tokens(request: HttpRequest) -> list[ApiToken]:
 
 @router.post("/tokens", response={201: TokenCreated})
 def create_token(request: HttpRequest, body: TokenIn) -> Status[dict]:
-    """Create a token for me. Every role may: a viewer needs one to read the API."""
+    """Create a token for me. Every role may: a viewer needs one to read the API.
+
+    Only from a signed-in browser session, with the password again: a token cannot
+    mint a successor that would outlive its own revocation."""
+    if _is_token_auth(request):
+        raise HttpError(403, "tokens are created from a signed-in session, not with a token")
     try:
-        token, raw = tokens.create_token(_caller(request), body.name)
+        tokens.check_password_again(request.user, body.password)
+    except tokens.TokenError as err:
+        raise HttpError(403, str(err)) from None
+    try:
+        token, raw = tokens.create_token(request.user, body.name, None, body.expires_in_days)
     except tokens.TokenError as err:
         raise HttpError(400, str(err)) from None
     return Status(201, {**TokenOut.model_validate(token).model_dump(), "token": raw})

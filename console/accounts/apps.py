@@ -7,3 +7,8 @@ class AccountsConfig(AppConfig):
 
     name = "console.accounts"
     label = "accounts"
+
+    def ready(self) -> None:
+        from console.accounts import signals
+
+        signals.connect()

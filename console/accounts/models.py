@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -28,15 +28,20 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True)
     revoked_at = models.DateTimeField(null=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="none: until revoked")
 
     class Meta:
         ordering = ["-created_at"]
 
     @classmethod
-    def issue(cls, user: object, name: str) -> tuple[ApiToken, str]:
+    def issue(
+        cls, user: object, name: str, expires_at: datetime | None = None
+    ) -> tuple[ApiToken, str]:
         """Create a token and return it with its raw value, which is never stored."""
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, token_hash=hash_token(raw), hint=raw[:10])
+        token = cls.objects.create(
+            user=user, name=name, token_hash=hash_token(raw), hint=raw[:10], expires_at=expires_at
+        )
         return token, raw
 
     @classmethod
@@ -44,6 +49,7 @@ class ApiToken(models.Model):
         token = (
             cls.objects.select_related("user")
             .filter(token_hash=hash_token(raw), revoked_at__isnull=True, user__is_active=True)
+            .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now()))
             .first()
         )
         if token is None:

@@ -19,7 +19,13 @@ def token_list(request: HttpRequest) -> HttpResponse:
     created, raw, error = None, None, None
     if request.method == "POST":
         try:
-            created, raw = tokens.create_token(request.user, request.POST.get("name", ""))
+            tokens.check_password_again(request.user, request.POST.get("password"))
+            days = request.POST.get("expires_in_days") or ""
+            if days and not days.isdigit():
+                raise tokens.TokenError("expiry must be a whole number of days")
+            created, raw = tokens.create_token(
+                request.user, request.POST.get("name", ""), None, int(days) if days else None
+            )
         except tokens.TokenError as err:
             error = str(err)
     context = {

@@ -93,6 +93,7 @@ KINDS: dict[str, EventKind] = {
         EventKind("token.created", "accounts", ("token_id", "name", "user")),
         EventKind("token.revoked", "accounts", ("token_id", "name")),
         EventKind("user.role", "accounts", ("user", "before", "after")),
+        EventKind("login.locked", "accounts", ("user", "address", "scope")),
     )
 }
 

@@ -1,0 +1,69 @@
+"""Login throttling (issue 14, point 7), in Django's cache.
+
+Policy: after FAILURES_PER_USER wrong passwords for one username, or FAILURES_PER_ADDRESS
+from one client address, within WINDOW_S, that username (or address) is locked out for
+LOCKOUT_S; during a lockout even the right password is refused, so guessing gains
+nothing. A success clears the username's count. Each lockout is journaled once
+(`login.locked`). The counts live in the default cache: per process with the default
+local-memory cache (one daphne), shared when CACHES points at Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.core.cache import cache
+from django.http import HttpRequest
+
+from console.events import journal
+
+FAILURES_PER_USER = 5
+FAILURES_PER_ADDRESS = 20
+WINDOW_S = 15 * 60
+LOCKOUT_S = 15 * 60
+LOCKED_MESSAGE = "Too many failed sign-ins. Wait 15 minutes and try again."
+
+
+def _key(kind: str, value: str) -> str:
+    digest = hashlib.sha256(value.lower().encode()).hexdigest()[:32]
+    return f"login-throttle:{kind}:{digest}"
+
+
+def client_address(request: HttpRequest) -> str:
+    # REMOTE_ADDR only: X-Forwarded-For is whatever the client says it is.
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def locked(username: str, address: str) -> bool:
+    return bool(cache.get(_key("lock-user", username)) or cache.get(_key("lock-addr", address)))
+
+
+def _count(kind: str, value: str) -> int:
+    key = _key(kind, value)
+    cache.add(key, 0, WINDOW_S)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, WINDOW_S)
+        return 1
+
+
+def record_failure(username: str, address: str) -> None:
+    for kind, value, limit in (
+        ("fail-user", username, FAILURES_PER_USER),
+        ("fail-addr", address, FAILURES_PER_ADDRESS),
+    ):
+        if _count(kind, value) >= limit:
+            lock = "lock-user" if kind == "fail-user" else "lock-addr"
+            if cache.add(_key(lock, value), 1, LOCKOUT_S):
+                journal.append(
+                    "login.locked",
+                    actor=username or "anonymous",
+                    user=username,
+                    address=address,
+                    scope="user" if lock == "lock-user" else "address",
+                )
+
+
+def record_success(username: str) -> None:
+    cache.delete(_key("fail-user", username))
