@@ -1,0 +1,87 @@
+"""Issue 14's console findings replayed against a real daphne (tests/conftest.py):
+debug pages, error pages, headers, login throttling and token minting."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from django.contrib.auth import get_user_model
+
+from console.accounts.models import ApiToken
+from console.events.models import Event
+from tests.conftest import ConsoleServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_a_foreign_host_gets_the_consoles_400_page_and_no_settings(
+    console_server: ConsoleServer,
+) -> None:
+    response = httpx.get(console_server.url + "/", headers={"Host": "evil.example"})
+    assert response.status_code == 400
+    assert 'data-testid="error-page"' in response.text
+    for leak in ("CELERY_BROKER_URL", "REDIS_URL", "CHANNEL_LAYERS", "Traceback", "DEBUG"):
+        assert leak not in response.text
+
+
+def test_an_unknown_page_gets_the_consoles_404_page(console_server: ConsoleServer) -> None:
+    response = httpx.get(console_server.url + "/no/such/page")
+    assert response.status_code == 404
+    assert 'data-testid="error-page"' in response.text
+    assert "urlpatterns" not in response.text  # Django's debug 404 lists them
+
+
+def test_pages_carry_a_content_security_policy_and_frame_denial(
+    console_server: ConsoleServer,
+) -> None:
+    response = httpx.get(console_server.url + "/accounts/login/")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    # The page itself satisfies it: no inline script.
+    assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", response.text)
+
+
+def _login(client: httpx.Client, base: str, username: str, password: str) -> httpx.Response:
+    page = client.get(base + "/accounts/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token is not None
+    return client.post(
+        base + "/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token[1]},
+        headers={"Referer": base + "/accounts/login/"},
+    )
+
+
+def test_thirty_wrong_passwords_lock_the_account_and_the_lockout_is_journaled(
+    console_server: ConsoleServer,
+) -> None:
+    get_user_model().objects.create_user("target", password=PASSWORD)
+    base = console_server.url
+    with httpx.Client() as client:
+        for _ in range(30):
+            assert _login(client, base, "target", "guess").status_code == 200
+        right = _login(client, base, "target", PASSWORD)
+        assert right.status_code == 200  # the form again, not the redirect to the dashboard
+        assert "Too many failed sign-ins" in right.text
+        assert "sessionid" not in client.cookies
+    locked = Event.objects.filter(kind="login.locked")
+    assert locked.count() == 1
+    assert locked.get().payload["user"] == "target"
+
+
+def test_a_bearer_token_cannot_mint_a_child_token(console_server: ConsoleServer) -> None:
+    user = get_user_model().objects.create_user("minter", password=PASSWORD)
+    _, raw = ApiToken.issue(user, "parent")
+    response = httpx.post(
+        console_server.url + "/api/tokens",
+        json={"name": "child", "password": PASSWORD},
+        headers={"Authorization": f"Bearer {raw}"},
+    )
+    assert response.status_code == 403
+    assert not ApiToken.objects.filter(name="child").exists()
