@@ -54,8 +54,14 @@ def check_free(host_port: str, what: str) -> None:
 
 
 def lock_data_dir(config: Config) -> IO[str]:
+    # The journal and dump hold every definition and result: owner-only (issue 14).
+    os.umask(0o077)
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.data_dir.chmod(0o700)
+        for name in ("raft.journal", "raft.dump", "node.lock"):
+            if (config.data_dir / name).exists():
+                (config.data_dir / name).chmod(0o600)
         handle = open(config.data_dir / "node.lock", "a+")  # noqa: SIM115 - held for the process life
     except OSError as exc:
         raise ConfigError(f"dataDir {config.data_dir}: {exc.strerror}") from None

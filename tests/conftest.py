@@ -112,8 +112,9 @@ def console_server(
         SECRET_KEY=settings.SECRET_KEY,
         CONSOLE_VAR_DIR=str(tmp_path_factory.mktemp("console_var")),
         PYTHONUNBUFFERED="1",
+        CONSOLE_IDLE_TIMEOUT_S="5",  # short, so the slow-client test need not wait long
     )
-    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    argv = [sys.executable, "-m", "console.core.serve", "-b", "127.0.0.1", "-p", str(port)]
     server = ProcessHandle(
         "daphne",
         [*argv, "console.asgi:application"],

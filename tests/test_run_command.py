@@ -1,5 +1,6 @@
 """`manage.py up` (what `make run` runs): starts everything, stops it all, reuses data."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -115,6 +116,41 @@ def test_up_starts_the_console_and_ctrl_c_leaves_no_process_behind(
     assert alive(started, groups) == [], run.output()
     assert "all processes stopped" in run.output()
     assert (var_dir / "daemon_token").stat().st_mode & 0o777 == 0o600
+    assert_owner_only(var_dir)
+
+
+def assert_owner_only(var_dir: Path) -> None:
+    """Everything `make run` leaves in var/ is 0700 (directories) or 0600 (files)."""
+    assert var_dir.stat().st_mode & 0o777 == 0o700
+    checked = {"console.sqlite3": False, "raft.journal": False}
+    for path in var_dir.rglob("*"):
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+        if path.name in checked:
+            checked[path.name] = True
+    assert all(checked.values()), checked
+
+
+def test_an_earlier_runs_world_readable_var_is_made_owner_only(tmp_path: Path) -> None:
+    from console.core.filemodes import make_private
+
+    var_dir = tmp_path / "var"
+    (var_dir / "cluster" / "unrdf-daemon-0").mkdir(parents=True, mode=0o755)
+    (var_dir / "console.sqlite3").write_text("sessions")
+    (var_dir / "cluster" / "unrdf-daemon-0" / "raft.journal").write_text("journal")
+    (var_dir / "console.sqlite3").chmod(0o644)
+    old = os.umask(0o022)
+    try:
+        make_private(var_dir)
+        created = var_dir / "after.txt"
+        created.write_text("x")
+    finally:
+        os.umask(old)
+    assert created.stat().st_mode & 0o777 == 0o600
+    assert (var_dir / "console.sqlite3").stat().st_mode & 0o777 == 0o600
+    assert (var_dir / "cluster" / "unrdf-daemon-0").stat().st_mode & 0o777 == 0o700
 
 
 def running_node_pids(var_dir: Path) -> list[int]:

@@ -108,3 +108,12 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(make
         sock.close()
     assert time.monotonic() - started < 8
     assert cluster.get(node, "/health/live").status_code == 200
+
+
+def test_a_nodes_data_directory_and_journal_are_owner_only(small) -> None:
+    node = small.nodes[0]
+    assert small.define(node, op("modes")).status_code in (200, 201)
+    assert node.data_dir.stat().st_mode & 0o777 == 0o700
+    journal = node.data_dir / "raft.journal"
+    assert journal.exists()
+    assert journal.stat().st_mode & 0o777 == 0o600

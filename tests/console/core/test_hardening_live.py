@@ -85,3 +85,21 @@ def test_a_bearer_token_cannot_mint_a_child_token(console_server: ConsoleServer)
     )
     assert response.status_code == 403
     assert not ApiToken.objects.filter(name="child").exists()
+
+
+def test_a_connection_that_sends_nothing_is_closed_by_the_console(
+    console_server: ConsoleServer,
+) -> None:
+    import socket
+    import time
+
+    silent = socket.create_connection(("127.0.0.1", console_server.port), timeout=30)
+    dribbling = socket.create_connection(("127.0.0.1", console_server.port), timeout=30)
+    dribbling.sendall(b"GET /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    started = time.monotonic()
+    for sock in (silent, dribbling):
+        # b"" means the console closed it; before the fix recv waited out the timeout.
+        assert sock.recv(1024) == b""
+        sock.close()
+    assert time.monotonic() - started < 20
+    assert httpx.get(console_server.url + "/accounts/login/").status_code == 200

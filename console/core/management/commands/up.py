@@ -12,6 +12,7 @@ from console.core import local_daemons
 from console.core.bootstrap import ADMIN_USERNAME, ensure_admin_user
 from console.core.ports import PortClaim, first_taken, is_answering
 from console.core.supervisor import ProcessSpec, Supervisor
+from console.core.filemodes import make_private
 from console.env import env_secret, persisted_secret
 from daemon.localcluster import Layout, LayoutError
 
@@ -73,7 +74,9 @@ class Command(BaseCommand):
         supervisor = Supervisor(cwd=base_dir, log_dir=var_dir / "log")
         supervisor.reserve_width([spec.name for spec in layout.nodes] if run_daemon else [])
         supervisor.install_signal_handlers()
-        var_dir.mkdir(parents=True, exist_ok=True)
+        # Owner-only from here on, for this process and everything it starts: the
+        # SQLite database, sessions, the daemons' journals and the broker's files.
+        make_private(var_dir)
         supervisor.say(f"data in {var_dir}; database {settings.DATABASES['default']['NAME']}")
         call_command("migrate", interactive=False, verbosity=0)
         password = ensure_admin_user(env_secret("CONSOLE_ADMIN_PASSWORD"))
@@ -128,7 +131,7 @@ class Command(BaseCommand):
             worker = [python, "-m", "celery", "-A", "console", "worker", "-B", "--loglevel", "INFO"]
             specs.append(ProcessSpec("worker", worker, env))
         daphne = [
-            python, "-m", "daphne",
+            python, "-m", "console.core.serve",  # daphne with connection limits
             "-b", settings.CONSOLE_HOST, "-p", str(settings.CONSOLE_PORT),
             "console.asgi:application",
         ]  # fmt: skip
