@@ -8,6 +8,7 @@ its children create is owner-only, and tightens what an earlier run left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -28,7 +29,6 @@ def make_private(var_dir: Path) -> None:
 def _chmod(path: Path, mode: int) -> None:
     if path.is_symlink():
         return  # a release env may link elsewhere; never follow it
-    try:
+    # It may have vanished (a log rotated, a broker message consumed) or not be ours.
+    with contextlib.suppress(OSError):
         path.chmod(mode)
-    except OSError:
-        pass  # vanished (a log rotated, a broker message consumed) or not ours

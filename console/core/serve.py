@@ -47,7 +47,7 @@ class LimitedHTTPFactory(http_protocol.HTTPFactory):
         super().__init__(server)
         self.timeOut = IDLE_TIMEOUT_S
 
-    def buildProtocol(self, addr: Any) -> Any:  # noqa: N802 - Twisted's name
+    def buildProtocol(self, addr: Any) -> Any:
         open_now = sum(1 for c in self.server.connections.values() if "disconnected" not in c)
         if open_now >= MAX_CONNECTIONS:
             return None  # Twisted closes the connection

@@ -10,9 +10,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from console.core import local_daemons
 from console.core.bootstrap import ADMIN_USERNAME, ensure_admin_user
+from console.core.filemodes import make_private
 from console.core.ports import PortClaim, first_taken, is_answering
 from console.core.supervisor import ProcessSpec, Supervisor
-from console.core.filemodes import make_private
 from console.env import env_secret, persisted_secret
 from daemon.localcluster import Layout, LayoutError
 
