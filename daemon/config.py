@@ -62,7 +62,7 @@ class Config:
     anonymous_read: str = "health"  # none | health | all (see daemon.auth)
     max_body_bytes: int = 1_048_576
     # The replicated state as a whole is bounded by these (README, "Limits").
-    max_operations: int = 1000
+    max_operations: int = 100
     max_connections: int = 1000
     header_timeout_s: int = 10
     max_definition_bytes: int = 16_384
@@ -413,7 +413,7 @@ def _build(data: dict[str, Any], env: dict[str, str]) -> Config:
             _get(data, "limits.maxBodyBytes", 1_048_576), "limits.maxBodyBytes", 1024, 64 * 2**20
         ),
         max_operations=_int(
-            _get(data, "limits.maxOperations", 1000), "limits.maxOperations", 1, 100_000
+            _get(data, "limits.maxOperations", 100), "limits.maxOperations", 1, 100_000
         ),
         max_connections=_int(
             _get(data, "limits.maxConnections", 1000), "limits.maxConnections", 1, 100_000

@@ -15,13 +15,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.cluster_harness import ADMIN_TOKEN, Cluster, Node, wait_for
+from tests.cluster_harness import ADMIN_TOKEN, READ_TOKEN, Cluster, Node, wait_for
 
 pytestmark = pytest.mark.cluster
 
 # One client for the module: a fresh httpx client per request (what the harness's
 # helpers do) builds an SSL context each time, which costs ~50 ms a request.
-HTTP = httpx.Client(timeout=30)
+# Reads carry the read token: definitions and results are not anonymous by default.
+HTTP = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {READ_TOKEN}"})
 
 KEEP = {"id": "keep-op", "name": "Keep", "handler": {"kind": "noop"}}
 LIMIT = 1_048_576  # limits.maxBodyBytes default
@@ -562,7 +563,8 @@ def test_three_hundred_random_bodies_never_get_a_5xx_and_the_cluster_still_commi
     rng = random.Random(20240611)
     accepted = []
     statuses: dict[int, int] = {}
-    with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+    with httpx.Client(timeout=30, headers=headers) as client:
         for n in range(300):
             node = cluster.nodes[n % len(cluster.nodes)]
             body = random_body(rng, n)

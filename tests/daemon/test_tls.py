@@ -19,7 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.cluster_harness import OPERATE_TOKEN, Cluster, free_port
+from tests.cluster_harness import OPERATE_TOKEN, READ_TOKEN, Cluster, free_port
+
+READ = {"Authorization": f"Bearer {READ_TOKEN}"}  # definitions need a read token
 
 pytestmark = pytest.mark.cluster
 
@@ -113,7 +115,7 @@ def test_the_tls_port_serves_the_whole_api_including_writes(tls_cluster: TlsClus
             headers={"Authorization": f"Bearer {OPERATE_TOKEN}"},
         )
         assert created.status_code in (200, 201), created.text
-        assert client.get("/operations/tls-op").json()["id"] == "tls-op"
+        assert client.get("/operations/tls-op", headers=READ).json()["id"] == "tls-op"
 
 
 def test_the_tls_port_speaks_only_tls(tls_cluster: TlsCluster) -> None:
@@ -135,7 +137,7 @@ def test_keep_alive_requests_are_answered_without_a_delayed_ack_stall(
     # Without TCP_NODELAY on accepted connections, each request after the first on a
     # kept-alive connection waits ~40 ms for the client's delayed ACK (Nagle).
     port = tls_cluster.tls_port if scheme == "https" else tls_cluster.nodes[0].http_port
-    with httpx.Client(verify=verifying(tls_cluster), timeout=5) as client:
+    with httpx.Client(verify=verifying(tls_cluster), timeout=5, headers=READ) as client:
         url = f"{scheme}://127.0.0.1:{port}/operations"
         client.get(url)
         times = []
