@@ -73,3 +73,28 @@ def test_a_member_reusing_a_name_address_or_url_is_refused(make_cluster) -> None
         response = cluster.post(node, "/admin/members", json=body)
         assert response.status_code == 409, response.text
         assert "already" in response.json()["error"]
+
+
+def test_a_member_that_never_speaks_raft_does_not_count_toward_fault_tolerance(
+    make_cluster,
+) -> None:
+    from tests.cluster_harness import Node, wait_for
+
+    cluster: Cluster = make_cluster(size=3)
+    # A node that answers HTTP as itself but holds another Raft secret: the leader
+    # never hears from it over Raft, while its anonymous /health/node looks healthy.
+    impostor = Node(cluster.layout.add_node(free_port(), free_port()), cluster.layout)
+    cluster.nodes.append(impostor)
+    cluster.start_node(impostor, extra_env={"RAFT_PASSWORD": "not-the-cluster-secret-0123"})
+    body = {"name": impostor.name, "raftAddress": impostor.raft_address, "httpUrl": impostor.url}
+    added = cluster.post(cluster.nodes[0], "/admin/members", json=body, timeout=30)
+    assert added.status_code == 200, added.text
+
+    def settled() -> dict | None:
+        view = cluster.cluster_view(cluster.nodes[0])
+        return view if view["clusterSize"] == 4 and view["leader"] else None
+
+    view = wait_for(settled, what="a leader with four members")
+    member = next(n for n in view["nodes"] if n["name"] == impostor.name)
+    assert member["reachable"] is False
+    assert view["faultTolerance"] == 0  # 3 of 4 reachable, quorum 3
