@@ -182,7 +182,10 @@ def test_a_cluster_of_daemon_containers_fails_over_and_takes_a_restarted_one_bac
     _podman("start", victim.name)
     _wait_started(victim)
     wait_for(
-        lambda: httpx.get(victim.url + "/operations/while-down", timeout=2).status_code == 200,
+        lambda: (
+            httpx.get(victim.url + "/operations/while-down", headers=headers, timeout=2).status_code
+            == 200
+        ),
         timeout=30,
         what="the restarted container to catch up with the write it missed",
     )
