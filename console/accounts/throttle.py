@@ -24,9 +24,9 @@ LOCKOUT_S = 15 * 60
 LOCKED_MESSAGE = "Too many failed sign-ins. Wait 15 minutes and try again."
 
 
-def _key(kind: str, value: str) -> str:
+def _key(counter: str, value: str) -> str:
     digest = hashlib.sha256(value.lower().encode()).hexdigest()[:32]
-    return f"login-throttle:{kind}:{digest}"
+    return f"login-throttle:{counter}:{digest}"
 
 
 def client_address(request: HttpRequest) -> str:
@@ -38,8 +38,8 @@ def locked(username: str, address: str) -> bool:
     return bool(cache.get(_key("lock-user", username)) or cache.get(_key("lock-addr", address)))
 
 
-def _count(kind: str, value: str) -> int:
-    key = _key(kind, value)
+def _count(counter: str, value: str) -> int:
+    key = _key(counter, value)
     cache.add(key, 0, WINDOW_S)
     try:
         return cache.incr(key)
@@ -49,12 +49,12 @@ def _count(kind: str, value: str) -> int:
 
 
 def record_failure(username: str, address: str) -> None:
-    for kind, value, limit in (
+    for counter, value, limit in (
         ("fail-user", username, FAILURES_PER_USER),
         ("fail-addr", address, FAILURES_PER_ADDRESS),
     ):
-        if _count(kind, value) >= limit:
-            lock = "lock-user" if kind == "fail-user" else "lock-addr"
+        if _count(counter, value) >= limit:
+            lock = "lock-user" if counter == "fail-user" else "lock-addr"
             if cache.add(_key(lock, value), 1, LOCKOUT_S):
                 journal.append(
                     "login.locked",
