@@ -37,7 +37,9 @@ def _upgraded(channel: http.HTTPChannel) -> bool:
 
 def _timeout_connection(channel: http.HTTPChannel) -> None:
     # After a WebSocket upgrade the channel no longer sees the bytes, so its idle timer
-    # says nothing about the connection: leave it to daphne's WebSocket pings.
+    # says nothing about the connection: leave it to daphne's WebSocket pings. (Defensive:
+    # daphne 4.2 does not leave the timer armed, but a version that did would cut the
+    # live feed every IDLE_TIMEOUT_S; tests/console/core/test_hardening_live.py checks.)
     if not _upgraded(channel):
         _original_timeout(channel)
 

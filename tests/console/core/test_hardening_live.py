@@ -103,3 +103,42 @@ def test_a_connection_that_sends_nothing_is_closed_by_the_console(
         sock.close()
     assert time.monotonic() - started < 20
     assert httpx.get(console_server.url + "/accounts/login/").status_code == 200
+
+
+def test_an_idle_websocket_outlives_the_http_idle_timeout(console_server: ConsoleServer) -> None:
+    """The idle timeout is for HTTP; the dashboard's live feed stays up (the fixture's
+    daphne closes idle HTTP connections after 5 s)."""
+    import base64
+    import os
+    import socket
+    import time
+
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    user = get_user_model().objects.create_user("watcher", password=PASSWORD)
+    user.groups.add(Group.objects.get_or_create(name="viewer")[0])
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies["sessionid"].value
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock = socket.create_connection(("127.0.0.1", console_server.port), timeout=10)
+    sock.sendall(
+        (
+            "GET /ws/events/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {console_server.url}\r\nCookie: sessionid={cookie}\r\n\r\n"
+        ).encode()
+    )
+    assert sock.recv(4096).startswith(b"HTTP/1.1 101")
+    time.sleep(8)  # idle on purpose, past the 5 s HTTP idle timeout
+    sock.settimeout(0.5)
+    try:
+        while sock.recv(65536):  # drain the snapshot the feed sent on connect
+            pass
+    except TimeoutError:
+        pass
+    sock.settimeout(10)
+    sock.sendall(bytes([0x89, 0x80]) + os.urandom(4))  # a masked, empty ping frame
+    assert sock.recv(2) == bytes([0x8A, 0x00]), "no pong: the idle websocket was closed"
+    sock.close()
