@@ -259,7 +259,10 @@ def define_noop(cluster: Cluster) -> None:
 
 
 def latest_seq(cluster: Cluster, node: Node) -> int:
-    return int(cluster.get(node, "/executions?after=0&limit=1").json()["latestSeq"])
+    # Results need a read token (anonymous callers read health and metrics only).
+    headers = {"Authorization": f"Bearer {OPERATE_TOKEN}"}
+    answer = cluster.get(node, "/executions?after=0&limit=1", headers=headers)
+    return int(answer.json()["latestSeq"])
 
 
 def execute_url(node: Node) -> str:
