@@ -75,7 +75,7 @@ class DaemonNode:
         self.state = self.raft.state
         self.batcher = RecordBatcher(self.raft)
         self.directory = Directory(config, self.state, self.raft)
-        self.peers = Peers(self.directory, config.raft.password)
+        self.peers = Peers(self.directory, config.raft.password, config.tls_cert)
         self.writes = Writes(self.raft, self.state)
         self.reporting = Reporting(
             config=config,

@@ -6,6 +6,8 @@ internal token (derived from the Raft secret), so they work with anonymous reads
 
 from __future__ import annotations
 
+import os
+import ssl
 from typing import Any
 
 import httpx
@@ -18,14 +20,25 @@ PEER_TIMEOUT_S = 0.5
 FORWARD_TIMEOUT_S = 30.0
 
 
+def peer_tls(tls_cert: str = "") -> ssl.SSLContext:
+    """Peers' https URLs are verified (they receive the internal token and forwarded
+    admin tokens): against the system CAs, SSL_CERT_FILE if set, and this node's own
+    certificate, so a cluster sharing one self-signed certificate works (issue 14)."""
+    context = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None)
+    if tls_cert:
+        context.load_verify_locations(cafile=tls_cert)
+    return context
+
+
 class Peers:
-    def __init__(self, directory: Directory, raft_password: str) -> None:
+    def __init__(self, directory: Directory, raft_password: str, tls_cert: str = "") -> None:
         self._directory = directory
         self._auth = {"Authorization": f"Bearer {internal_token(raft_password)}"}
+        self._tls_cert = tls_cert
         self._http: httpx.AsyncClient | None = None
 
     def open(self) -> None:
-        self._http = httpx.AsyncClient(timeout=PEER_TIMEOUT_S, verify=False)
+        self._http = httpx.AsyncClient(timeout=PEER_TIMEOUT_S, verify=peer_tls(self._tls_cert))
 
     async def close(self) -> None:
         if self._http is not None:

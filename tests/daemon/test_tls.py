@@ -146,3 +146,23 @@ def test_keep_alive_requests_are_answered_without_a_delayed_ack_stall(
             assert response.status_code == 200
             times.append(response.elapsed.total_seconds())
     assert sorted(times)[len(times) // 2] < 0.02, times
+
+
+async def test_peers_verify_a_members_certificate_before_sending_it_the_internal_token(
+    tls_cluster: TlsCluster,
+) -> None:
+    from daemon.peers import Peers
+
+    url = f"https://localhost:{tls_cluster.tls_port}"
+    trusting = Peers(None, "unused-raft-secret-0123456789", str(tls_cluster.cert))  # type: ignore[arg-type]
+    strict = Peers(None, "unused-raft-secret-0123456789")  # type: ignore[arg-type]
+    for peers in (trusting, strict):
+        peers.open()
+    try:
+        view = await trusting.node_view(url)
+        assert view is not None and view["name"] == "unrdf-daemon-0"
+        # A certificate nobody vouched for (a made-up member's, say) gets nothing.
+        assert await strict.node_view(url) is None
+    finally:
+        for peers in (trusting, strict):
+            await peers.close()
