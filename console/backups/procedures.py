@@ -50,7 +50,9 @@ def take(
 ) -> Backup:
     storage = storage or default_storage()
     key = f"{cluster.name}-{timezone.now():%Y%m%dT%H%M%S%f}.bak"
-    headers = {"Authorization": f"Bearer {cluster.api_token}"} if cluster.api_token else {}
+    # The token goes only to hosts configured for the cluster (issue 14: member poisoning).
+    trusted = cluster.api_token and cluster.trusts_url(url)
+    headers = {"Authorization": f"Bearer {cluster.api_token}"} if trusted else {}
     try:
         with httpx.stream(
             "POST", url.rstrip("/") + "/admin/backup", headers=headers, timeout=BACKUP_TIMEOUT_S

@@ -28,6 +28,7 @@ NOT_FUZZED = {
     ("POST", "/shutdown"),  # stops the node under test
     ("POST", "/admin/drain"),  # every later execute would be a (correct) 503
     ("POST", "/admin/members"),  # each made-up member is probed for 15 s
+    ("POST", "/admin/backup"),  # a whole-state stream per example: slow, not input-driven
 }
 
 

@@ -59,3 +59,16 @@ def test_production_sends_hsts_and_secure_cookies_but_trusts_no_proxy_unless_tol
     assert shown["proxy"] is None
     trusted = settings_of(tmp_path, CONSOLE_TRUSTED_PROXY="1", **production)
     assert trusted["proxy"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+
+
+def test_no_template_has_an_inline_script_or_event_handler_the_csp_would_block() -> None:
+    import re
+
+    inline_script = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>")
+    handler = re.compile(r"\son[a-z]+\s*=\s*[\"']", re.IGNORECASE)
+    found = []
+    for path in sorted((REPO_ROOT / "templates").rglob("*.html")):
+        text = path.read_text()
+        if inline_script.search(text) or handler.search(text):
+            found.append(str(path.relative_to(REPO_ROOT)))
+    assert found == [], "move these scripts to static/ (CSP: script-src 'self')"
