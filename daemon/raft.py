@@ -28,9 +28,8 @@ from typing import Any
 from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj.monotonic import monotonic as pysyncobj_clock
 
-from daemon import raft_disk
+from daemon import raft_disk, raft_transport
 from daemon import raft_storage as storage
-from daemon import raft_transport
 from daemon.config import Config
 from daemon.raft_liveness import CatchUpWatch, replication_progress
 from daemon.raft_protocol import SafeSyncObj, keep_code_version_map
