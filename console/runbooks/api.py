@@ -26,13 +26,24 @@ from console.core.roles import require_role
 from console.runbooks import services
 from console.runbooks.actions import ACTIONS
 from console.runbooks.actions.drain import NodeParams
+from console.runbooks.actions.node_lifecycle import RestartParams, StopStartParams
+from console.runbooks.actions.scale import ScaleParams
 from console.runbooks.actions.snapshot import SnapshotParams
 from console.runbooks.actions.transfer_leader import TargetParams
 from console.runbooks.models import RunbookRun
 
 router = Router(auth=api_auth, tags=["runbooks"])
 
-Action = Literal["snapshot", "drain", "undrain", "transfer_leader"]
+Action = Literal[
+    "snapshot",
+    "drain",
+    "undrain",
+    "transfer_leader",
+    "restart_node",
+    "stop_node",
+    "start_node",
+    "scale",
+]
 RunStatus = Literal[
     "queued", "running", "cancelling", "succeeded", "failed", "stale", "refused", "cancelled"
 ]
@@ -41,11 +52,14 @@ RunStatus = Literal[
 class RunIn(Schema):
     cluster: str = Field(..., max_length=63, description="cluster name")
     action: Action
-    params: SnapshotParams | NodeParams | TargetParams = Field(
+    params: (
+        SnapshotParams | NodeParams | TargetParams | RestartParams | StopStartParams | ScaleParams
+    ) = Field(
         default_factory=dict,
         validate_default=True,
         description="the action's parameters: snapshot takes SnapshotParams, drain and "
-        "undrain NodeParams, transfer_leader TargetParams",
+        "undrain NodeParams, transfer_leader TargetParams, restart_node RestartParams, "
+        "stop_node and start_node StopStartParams, scale ScaleParams",
     )
     dry_run: bool = Field(
         False, description="preflight only: say what would happen, change nothing"

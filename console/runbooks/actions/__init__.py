@@ -9,12 +9,24 @@ from __future__ import annotations
 
 from console.runbooks.actions.base import Action
 from console.runbooks.actions.drain import Drain
+from console.runbooks.actions.node_lifecycle import RestartNode, StartNode, StopNode
+from console.runbooks.actions.scale import Scale
 from console.runbooks.actions.snapshot import Snapshot
 from console.runbooks.actions.transfer_leader import TransferLeader
 from console.runbooks.actions.undrain import Undrain
 
 ACTIONS: dict[str, Action] = {
-    action.name: action for action in (Snapshot(), Drain(), Undrain(), TransferLeader())
+    action.name: action
+    for action in (
+        Snapshot(),
+        Drain(),
+        Undrain(),
+        TransferLeader(),
+        RestartNode(),
+        StopNode(),
+        StartNode(),
+        Scale(),
+    )
 }
 
 LABELS: dict[str, str] = {name: action.label for name, action in ACTIONS.items()}

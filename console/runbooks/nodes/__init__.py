@@ -1,0 +1,29 @@
+"""Node managers (see `base.NodeManager`): the Cluster row names which one drives it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+
+from console.clusters.models import Cluster
+from console.releases.services import envs_dir
+from console.runbooks.nodes.base import NodeManager, NodeManagerError, NodeState, StartResult
+from console.runbooks.nodes.local import LocalNodeManager
+
+__all__ = ["NodeManager", "NodeManagerError", "NodeState", "StartResult", "manager_for"]
+
+
+def local_cluster_dir() -> Path:
+    """Where the local cluster's layout lives (`manage.py up`: var/cluster)."""
+    configured = getattr(settings, "LOCAL_CLUSTER_DIR", None)
+    return Path(configured) if configured else Path(settings.VAR_DIR) / "cluster"
+
+
+def manager_for(cluster: Cluster) -> NodeManager:
+    if cluster.node_manager != "local":
+        raise NodeManagerError(
+            f"cluster {cluster.name} is managed by {cluster.node_manager!r}, which this "
+            "console cannot drive yet; only local clusters can be restarted or scaled here"
+        )
+    return LocalNodeManager(local_cluster_dir(), envs_dir())
