@@ -143,6 +143,8 @@ else:
 
 # Release wheels (wheels/<sha256>.whl) and their installed environments (envs/<name>/).
 RELEASES_DIR = Path(env_str("RELEASES_DIR", str(VAR_DIR / "releases"))).resolve()
+# The local cluster's layout root (`manage.py up`'s nodes), for the local node manager.
+LOCAL_CLUSTER_DIR = Path(env_str("LOCAL_CLUSTER_DIR", str(VAR_DIR / "cluster"))).resolve()
 
 # Celery reads every CELERY_* setting here (see console/celery.py).
 BROKER_DIR = VAR_DIR / "broker"

@@ -89,6 +89,27 @@ KINDS: dict[str, EventKind] = {
             "backups",
             ("enabled", "interval_hours", "keep_last", "keep_weekly"),
         ),
+        # Releases verified and seen running; nodes the node manager restarted after a crash.
+        EventKind(
+            "release.verified", "releases", ("release", "duration_s", "max_code_version", "error")
+        ),
+        EventKind(
+            "release.verification_failed",
+            "releases",
+            ("release", "duration_s", "max_code_version", "error"),
+        ),
+        EventKind("release.verify_requested", "releases", ("release",)),
+        EventKind("release.active", "collector", ("release", "nodes")),
+        EventKind("node.release", "collector", ("node", "before", "after"), _STATE),
+        EventKind(
+            "node.crash_restarted", "collector", ("node", "attempt", "pid", "log_tail"), _STATE
+        ),
+        EventKind(
+            "node.crash_restart_failed",
+            "collector",
+            ("node", "attempt", "retry_in_s", "log_tail"),
+            _STATE,
+        ),
         # Accounts: tokens and roles (no cluster: never on a cluster's dashboard).
         EventKind("token.created", "accounts", ("token_id", "name", "user")),
         EventKind("token.revoked", "accounts", ("token_id", "name")),

@@ -98,7 +98,7 @@ class StopNode(Action):
     Params = StopStartParams
 
     def check(self, view: ClusterView, params: StopStartParams, client: DaemonClient) -> list[str]:
-        member, own, reasons = checked_member(view, params.node, client)
+        member, _own, reasons = checked_member(view, params.node, client)
         reasons += quorum_reasons(view) + _manager_reasons(client)
         if member is not None:
             reasons += _stop_reasons(view, member.name)

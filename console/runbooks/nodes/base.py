@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
-
 class NodeManagerError(Exception):
     """The manager cannot do what was asked; the message is one line for the operator."""
 
@@ -46,5 +45,3 @@ class NodeManager(Protocol):
     def run_on(self, name: str, release: str | None, timeout_s: float = 60.0) -> StartResult: ...
     def add_node(self, release: str | None = None) -> NodeState: ...
     def remove_node(self, name: str) -> None: ...
-
-

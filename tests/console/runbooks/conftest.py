@@ -178,7 +178,7 @@ def start_worker(
         PYTHONUNBUFFERED="1",
     )
     env[TOKEN_ENV] = cluster_harness.ADMIN_TOKEN
-    for key in ("REDIS_URL", "CELERY_BROKER_URL"):
+    for key in ("REDIS_URL", "CELERY_BROKER_URL", "LOCAL_CLUSTER_DIR", "RELEASES_DIR"):
         if os.environ.get(key):
             env[key] = os.environ[key]
     started: list[Worker] = []
