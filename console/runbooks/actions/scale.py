@@ -115,10 +115,12 @@ def _grow(to: int) -> StepRun:
             # A node a killed worker already started but never made a member is reused.
             spare = [n for n in nodes.names() if n not in members]
             state = nodes.status(spare[0]) if spare else nodes.add_node()
-            started = nodes.start(state.name, lifecycle.START_TIMEOUT_S)
-            if not started.ready:
-                tail = "\n".join(started.log_tail[-lifecycle.LOG_LINES_SHOWN :])
-                raise StepFailed(f"{state.name} did not start. Its last log lines:\n{tail}")
+            # It cannot say "started" before it is a member (it has no quorum to join):
+            # start it, make it a member, then wait for it to catch up.
+            nodes.start(state.name, timeout_s=0)
+            if not nodes.status(state.name).running:
+                tail = "\n".join(nodes.status(state.name).log_tail[-lifecycle.LOG_LINES_SHOWN :])
+                raise StepFailed(f"{state.name} exited at start. Its last log lines:\n{tail}")
             body = {"name": state.name, "raftAddress": state.raft_address, "httpUrl": state.url}
             ctx.client.post(_leader_url(view), "/admin/members", json=body)
             lifecycle.wait_caught_up(state.name)(ctx)
