@@ -9,7 +9,7 @@ import pytest
 from django.conf import LazySettings
 
 from console.clusters.models import Cluster
-from console.runbooks import services
+from console.runbooks import records, services
 from console.runbooks.models import RunbookRun
 from console.runbooks.nodes import manager_for
 from tests import cluster_harness
@@ -156,14 +156,12 @@ def test_a_restart_on_an_unknown_release_is_refused_and_changes_nothing(
 
 
 def test_a_worker_killed_mid_restart_goes_stale_and_a_resumed_run_finishes_the_restart(
-    start_worker,
     managed: Cluster,
+    start_worker,
     daemon_cluster: cluster_harness.Cluster,
     operator,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from console.runbooks import records
-
     first_worker = start_worker()
     node = next(n for n in daemon_cluster.nodes if n is not daemon_cluster.leader())
     run = request(managed, "restart_node", {"node": node.name}, operator)
