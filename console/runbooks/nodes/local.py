@@ -2,25 +2,22 @@
 
 Everything it needs is on disk, so the worker, the collector and `daemonctl` can each
 act on a node another process started, and the nodes outlive all of them:
-- the layout (`layout.json`, pid files) says which nodes exist and how to reach them;
-- `manager.json` in the layout root says, per node, which release it is started from
-  and whether an operator stopped it (so a crash restart leaves it stopped).
-
-A node on a release is started with that release's environment's python
-(`RELEASES_DIR/envs/<release>/bin/python`), with `DAEMON_RELEASE` set and no
-`PYTHONPATH`, so it imports the release and never this checkout.
+- the layout (`layout.json`, `releases.json`, pid files) says which nodes exist, how to
+  reach them and which release each starts from (`Layout.run_on`: that release's
+  environment's python, `DAEMON_RELEASE`, no `PYTHONPATH`), so a restart by any process
+  keeps the release;
+- `manager.json` in the layout root says whether an operator stopped a node (so a crash
+  restart leaves it stopped) and the crash restarts' back-off.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 from console.runbooks.nodes.base import NodeManagerError, NodeState, StartResult
-from daemon.localcluster import Layout, LayoutError, NodeProcess, NodeSpec, free_port, node_name
+from daemon.localcluster import Layout, LayoutError, NodeProcess
 from daemon.localcluster import releases as release_store
 from daemon.localcluster.layout import write_private
 
@@ -62,7 +59,8 @@ class LocalNodeManager:
         return [spec.name for spec in self.layout().nodes]
 
     def release_of(self, name: str) -> str:
-        return str(self._node_state(name).get("release") or "")
+        choice = self.layout().release_of(name)
+        return choice.release if choice else ""
 
     def process(self, name: str, layout: Layout | None = None) -> NodeProcess:
         layout = layout or self.layout()
@@ -70,18 +68,7 @@ class LocalNodeManager:
             layout.node(name)
         except LayoutError as exc:
             raise NodeManagerError(str(exc)) from None
-        release = self.release_of(name)
-        if not release:
-            return NodeProcess(layout, name)
-        if not release_store.is_installed(self.envs_root, release):
-            raise NodeManagerError(
-                f"{name} is set to run release {release}, which is not installed under "
-                f"{self.envs_root}; verify the release (it installs it) first"
-            )
-        python = str(release_store.python_of(self.envs_root, release))
-        return NodeProcess(
-            layout, name, python=python, env={"DAEMON_RELEASE": release, "PYTHONPATH": ""}
-        )
+        return NodeProcess(layout, name)
 
     # ---- one node -------------------------------------------------------------------
     def status(self, name: str) -> NodeState:
@@ -102,7 +89,10 @@ class LocalNodeManager:
         process = self.process(name)
         self._update(name, stopped=False)
         if not process.running():
-            process.start()
+            try:
+                process.start()
+            except LayoutError as exc:
+                raise NodeManagerError(str(exc)) from None
         ready = process.wait_ready(timeout_s)
         return StartResult(name, ready, process.pid, process.status(LOG_TAIL_LINES).log_tail)
 
@@ -112,7 +102,7 @@ class LocalNodeManager:
         self.process(name).stop()
 
     def restart(self, name: str, timeout_s: float = 60.0) -> StartResult:
-        self.process(name).stop()
+        self.stop(name)
         return self.start(name, timeout_s)
 
     def run_on(self, name: str, release: str | None, timeout_s: float = 60.0) -> StartResult:
@@ -120,43 +110,33 @@ class LocalNodeManager:
         every later start. The caller decides what to do when it does not come up."""
         if release and not release_store.is_installed(self.envs_root, release):
             raise NodeManagerError(f"release {release} is not installed under {self.envs_root}")
-        self.process(name).stop()
-        self._update(name, release=release or "")
+        self.stop(name)
+        try:
+            self.layout().run_on(name, release or None, self.envs_root)
+        except LayoutError as exc:
+            raise NodeManagerError(str(exc)) from None
         return self.start(name, timeout_s)
 
     # ---- the set of nodes -----------------------------------------------------------
     def add_node(self, release: str | None = None) -> NodeState:
-        """A new node (next unused name, free ports) in the layout, with a config that
-        knows every node so far and itself; not started, not yet a Raft member."""
+        """A new node (next free name and ports) in the layout, its config knowing every
+        node so far and itself; not started, not yet a Raft member."""
         layout = self.layout()
-        taken = {spec.name for spec in layout.nodes}
-        index = next(i for i in range(len(taken) + 1) if node_name(i) not in taken)
-        host = layout.nodes[0].host if layout.nodes else "127.0.0.1"
-        spec = NodeSpec(node_name(index), host, free_port(host), free_port(host))
-        leftover = layout.node_dir(spec.name)
-        if leftover.exists():  # a removed node's directory: its old journal must not load
-            self._set_aside(leftover)
-        layout.nodes.append(spec)
-        layout.save()
-        layout.write_config(spec)
-        self._update(spec.name, release=release or "", stopped=True)
+        try:
+            spec = layout.add_node()
+            if release:
+                layout.run_on(spec.name, release, self.envs_root)
+        except LayoutError as exc:
+            raise NodeManagerError(str(exc)) from None
+        self._update(spec.name, stopped=True)
         return self.status(spec.name)
 
     def remove_node(self, name: str) -> None:
-        """Stop `name` and drop it from the layout; its directory is kept, set aside."""
+        """Stop `name` and forget it (spec, release choice, data): it has left the membership."""
         layout = self.layout()
-        process = self.process(name, layout)
         self._update(name, stopped=True)
-        process.stop()
-        layout.nodes = [spec for spec in layout.nodes if spec.name != name]
-        layout.save()
-        self._set_aside(layout.node_dir(name))
+        self.process(name, layout).stop()
+        layout.remove_node(name)
         state = self._state()
         state["nodes"].pop(name, None)
         self._save_state(state)
-
-    def _set_aside(self, directory: Path) -> None:
-        removed = self.root / "removed"
-        removed.mkdir(mode=0o700, exist_ok=True)
-        if directory.exists():
-            shutil.move(str(directory), removed / f"{directory.name}-{time.time_ns()}")
