@@ -11,6 +11,7 @@ node reported, its maxCodeVersion, or the node's last log lines when it failed.
 from __future__ import annotations
 
 import secrets
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +48,14 @@ def _wheel_of(release: Release) -> store.Wheel:
             f"{release.sha256[:12]}…: it was changed after registration"
         )
     return wheel
+
+
+def _named(wheel: store.Wheel, tmp: Path) -> store.Wheel:
+    """The stored wheel (named by its hash) under a name pip accepts, for installing."""
+    version = wheel.version.replace("-", "_")
+    link = tmp / f"{store.DISTRIBUTION}-{version}-py3-none-any.whl"
+    shutil.copyfile(wheel.path, link)  # a copy: the installer resolves symlinks
+    return store.Wheel(**{**wheel.__dict__, "path": link})
 
 
 def _scratch_node(release: Release, work: Path) -> dict[str, Any]:
@@ -105,9 +114,9 @@ def verify(release_id: int, actor: str = "worker") -> Release:
     try:
         if release.status == Release.Status.YANKED:
             raise VerificationFailed(f"release {release.name} is yanked")
-        store.install(_wheel_of(release), envs_dir())
-        inspected = store.inspect(envs_dir(), release.name)
         with tempfile.TemporaryDirectory(prefix="verify-") as tmp:
+            store.install(_named(_wheel_of(release), Path(tmp)), envs_dir())
+            inspected = store.inspect(envs_dir(), release.name)
             health = _scratch_node(release, Path(tmp))
         result = {"inspected": inspected, **_check_build(release, health)}
         ok = True
