@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
-from console.clusters.models import Cluster, Node
+from console.clusters.models import Cluster, Node, Release
 from console.collector.collector_config import CollectorConfig
 from console.collector.observe import NodePoll, Observation, Summary
 from console.events import journal
@@ -29,6 +29,18 @@ class Outcome:
     changed: bool  # an event was appended: poll faster for a while
     leader_url: str | None  # where to ask first next time (and where to read the feed)
     reachable_urls: list[str]
+
+
+def activate_release(name: str, event: Any) -> None:
+    """A verified release some node now runs becomes active (journaled once)."""
+    changed = Release.objects.filter(name=name, status=Release.Status.VERIFIED).update(
+        status=Release.Status.ACTIVE
+    )
+    if changed:
+        nodes = list(
+            Node.objects.filter(release=name, removed=False).values_list("name", flat=True)
+        )
+        event("release.active", release=name, nodes=nodes)
 
 
 def digest_mismatch(views: dict[str, tuple[int | None, str | None]]) -> dict | None:
@@ -153,6 +165,7 @@ class Recorder:
         never_polled = node.last_polled_at is None
         was_reachable, was_known = node.reachable, node.role not in ("unknown", "removed")
         before = (node.role, node.draining, node.version)
+        release_before = node.release
         node.last_polled_at = at
         if view is None:
             node.reachable, node.role = False, "unknown"
@@ -174,6 +187,10 @@ class Recorder:
                 )
         self._apply_lag(node, entry)
         node.save()
+        if node.release and node.release != release_before:
+            # Journaled once per change (the first poll of a node counts: it says what it runs).
+            self._event("node.release", node=node.name, before=release_before, after=node.release)
+            activate_release(node.release, self._event)
 
     @staticmethod
     def _apply_view(node: Node, view: NodeHealth) -> None:
@@ -186,6 +203,11 @@ class Recorder:
         node.digest = view.digest[:64]
         if view.disk is not None:
             node.data_dir_bytes = view.disk.data_dir_bytes
+        node.code_version = view.code_version
+        node.max_code_version = view.max_code_version
+        if view.build is not None:
+            node.release = view.build.release[:63]
+            node.build_commit = view.build.commit[:40]
 
     def _apply_lag(self, node: Node, entry: Member | None) -> None:
         """Lag is known only to the leader; an entry without it leaves the last value."""
