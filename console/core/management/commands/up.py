@@ -34,6 +34,20 @@ Environment:
 """
 
 
+class _Say:
+    """A stdout for a called command that prints through the supervisor."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            self.supervisor.say(text.strip())
+
+    def flush(self) -> None:
+        pass
+
+
 class Command(BaseCommand):
     help = HELP
 
@@ -113,7 +127,15 @@ class Command(BaseCommand):
     def _start_daemons(
         self, supervisor: Supervisor, layout: Layout, token: str, adopted: dict[str, int]
     ) -> None:
-        for node in local_daemons.prepare(layout, token):
+        nodes = local_daemons.prepare(layout, token)
+        if len(adopted) < len(nodes):
+            # A fresh install registers the checkout as its first release and starts the
+            # nodes from it (by name: the releases app sits above this one).
+            try:
+                call_command("first_release", cluster_dir=layout.root, stdout=_Say(supervisor))
+            except CommandError as exc:
+                supervisor.say(f"{exc}; the nodes run this checkout")
+        for node in nodes:
             supervisor.watch(node.name, node.handle, start=node.name not in adopted)
             where = f"{node.url}, raft {node.spec.raft_address}"
             if node.name in adopted:
