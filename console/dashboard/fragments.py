@@ -20,12 +20,25 @@ LATEST_EVENTS = 15
 PARTS = DASHBOARD_PARTS
 
 
+def releases_of(nodes: Any) -> dict[str, Any]:
+    """Which release each reachable node runs; `mixed` names the nodes off the majority's."""
+    running: dict[str, list[str]] = {}
+    for node in nodes:
+        if getattr(node, "release", "") and not getattr(node, "removed", False):
+            running.setdefault(node.release, []).append(node.name)
+    if len(running) < 2:
+        return {"by_release": running, "mixed": False, "differing": []}
+    main = max(running, key=lambda name: len(running[name]))
+    differing = sorted(f"{n} ({r})" for r, names in running.items() if r != main for n in names)
+    return {"by_release": running, "mixed": True, "main": main, "differing": differing}
+
+
 def part_context(part: str, cluster: Cluster, user: Any) -> dict[str, Any]:
     """The template context one fragment needs (a page asks for all of them)."""
     context: dict[str, Any] = {"cluster": cluster, "user": user, "stale_after_s": STALE_AFTER_S}
     if part in ("summary", "nodes", "actions"):
         view = overview_of(cluster)
-        context.update(overview=view, nodes=view.nodes)
+        context.update(overview=view, nodes=view.nodes, releases=releases_of(view.nodes))
     if part == "alerts":
         alerts = active_alerts(cluster)
         context.update(alerts=alerts, firing=[a for a in alerts if a.state == "firing"])

@@ -24,7 +24,7 @@ from console.core.roles import has_role
 from console.runbooks import services
 from console.runbooks.models import RunbookRun
 
-PARAM_FIELDS = ("node", "target")
+PARAM_FIELDS = ("node", "target", "release", "to")
 
 
 @login_required
