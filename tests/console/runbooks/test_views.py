@@ -37,10 +37,13 @@ def test_operators_see_check_and_run_buttons_for_each_action(quiet_cluster, oper
         "runbook-undrain-unrdf-daemon-1",  # it is draining: undrain, not drain
         "runbook-transfer_leader-unrdf-daemon-1",
         "runbook-snapshot-all",
+        "runbook-restart_node-unrdf-daemon-0",
     ]:
         assert f'data-testid="{testid}"' in html
     assert "runbook-transfer_leader-unrdf-daemon-0" not in html  # already the leader
-    assert html.count('value="1" class="secondary">Check') == html.count(">Run</button>") == 6
+    # Per node also Restart, and Stop (reachable) or Start (not): two more forms each.
+    forms = 6 + 2 * quiet_cluster.nodes.count()
+    assert html.count('value="1" class="secondary">Check') == html.count(">Run</button>") == forms
 
 
 def test_viewers_see_no_buttons(quiet_cluster, viewer) -> None:
