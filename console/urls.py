@@ -12,6 +12,7 @@ urlpatterns = [
     path("runbooks/", include("console.runbooks.urls")),
     path("", include("console.backups.urls")),
     path("events/", include("console.events.urls")),
+    path("releases/", include("console.releases.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("", include("django_prometheus.urls")),  # /metrics

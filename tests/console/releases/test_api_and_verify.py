@@ -106,3 +106,32 @@ def test_a_wheel_changed_after_registration_fails_verification_and_stays_unverif
 
 def _file(data: bytes, name: str) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type="application/octet-stream")
+
+
+def test_the_releases_page_lists_each_release_with_its_nodes_and_admin_forms(
+    built_wheel: bytes,
+) -> None:
+    register(built_wheel)
+    cluster = Cluster.objects.create(name="c1")
+    Node.objects.create(cluster=cluster, name="n0", http_url="http://127.0.0.1:1", release="api-1")
+
+    admin_page = logged_in("admin").get("/releases/").content.decode()
+    viewer_page = logged_in("viewer").get("/releases/").content.decode()
+
+    assert 'data-testid="release-api-1"' in admin_page and "c1/n0" in admin_page
+    assert 'data-testid="register-release"' in admin_page and "verify-api-1" in admin_page
+    assert 'data-testid="register-release"' not in viewer_page and "verify-api-1" not in viewer_page
+
+
+def test_a_viewer_posting_a_yank_gets_403_and_a_bad_change_is_a_404(built_wheel: bytes) -> None:
+    register(built_wheel)
+    assert logged_in("viewer").post("/releases/api-1/yank/").status_code == 403
+    assert logged_in("admin").post("/releases/api-1/explode/").status_code == 404
+    assert Release.objects.get(name="api-1").status == "registered"
+
+
+def test_retiring_from_the_page_changes_the_status_and_says_so(built_wheel: bytes) -> None:
+    register(built_wheel)
+    answer = logged_in("admin").post("/releases/api-1/retire/", follow=True)
+    assert "release api-1 is now retired" in answer.content.decode()
+    assert Release.objects.get(name="api-1").status == "retired"
