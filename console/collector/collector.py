@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -38,7 +39,9 @@ from console.collector.samples import (
     totals_of,
 )
 from console.collector.split_brain import evaluate_split_brain_safely
+from console.events import journal
 from console.runbooks import services as runbook_services
+from console.runbooks.nodes.crashes import restart_crashed
 
 log = logging.getLogger("console.collector")
 
@@ -95,6 +98,18 @@ def reap_stale_runs() -> None:
         log.exception("reaping stale runbook runs failed")
 
 
+def restart_crashed_nodes(clusters: list[Cluster]) -> None:
+    """The node manager restarts local nodes that crashed (with a back-off, journaled)."""
+    for cluster in clusters:
+        try:
+            restart_crashed(
+                cluster,
+                functools.partial(journal.append, actor="collector", cluster=cluster),
+            )
+        except Exception:
+            log.exception("restarting crashed nodes of %s failed", cluster.name)
+
+
 def evaluate_alerts(cluster: Cluster, now: datetime) -> None:
     """The alert rules over what was just recorded; their failure is logged, never fatal."""
     try:
@@ -148,6 +163,7 @@ class Collector:
         # Every tick, so a run whose worker died turns `stale` within a second of its
         # deadline; GET handlers no longer reap (a read should not write).
         await sync_to_async(reap_stale_runs)()
+        await sync_to_async(restart_crashed_nodes)(clusters)
         tick.duration_s = time.monotonic() - started
         return tick
 

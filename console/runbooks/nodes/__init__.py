@@ -26,4 +26,15 @@ def manager_for(cluster: Cluster) -> NodeManager:
             f"cluster {cluster.name} is managed by {cluster.node_manager!r}, which this "
             "console cannot drive yet; only local clusters can be restarted or scaled here"
         )
-    return LocalNodeManager(local_cluster_dir(), envs_dir())
+    manager = LocalNodeManager(local_cluster_dir(), envs_dir())
+    # The layout on this machine must be this cluster's: never start or stop the nodes
+    # of another cluster because a row says "local".
+    known = {url.rstrip("/") for url in cluster.seed_urls or []}
+    known |= {url.rstrip("/") for url in cluster.nodes.values_list("http_url", flat=True)}
+    layout = manager.layout()
+    if not known & {spec.url for spec in layout.nodes}:
+        raise NodeManagerError(
+            f"the local layout in {layout.root} runs other nodes than cluster {cluster.name}'s; "
+            "this console cannot manage that cluster's processes"
+        )
+    return manager

@@ -55,6 +55,12 @@ class LocalNodeManager:
         state["nodes"][name] = {**state["nodes"].get(name, {}), **changes}
         self._save_state(state)
 
+    def crash_record(self, name: str) -> dict[str, Any]:
+        return dict(self._node_state(name).get("crash") or {})
+
+    def set_crash_record(self, name: str, record: dict[str, Any] | None) -> None:
+        self._update(name, crash=record)
+
     def names(self) -> list[str]:
         return [spec.name for spec in self.layout().nodes]
 
