@@ -138,7 +138,7 @@ def start(name: str, release: str | None = None) -> StepRun:
             again = nodes.run_on(name, previous or None, START_TIMEOUT_S)
             back = (
                 f"; put back on {previous or 'the checkout'}"
-                f" ({'running' if again.ready else 'it did not start there either'})"
+                f" ({'running, still drained' if again.ready else 'it did not start there either'})"
             )
         raise StepFailed(
             f"{name} did not become ready within {START_TIMEOUT_S:.0f}s{back}. "

@@ -14,16 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.conf import settings
+from django.conf import LazySettings, settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from console.celery import app as celery_app
 from console.clusters.models import Cluster, Node
 from console.runbooks import live
+from console.runbooks.nodes import manager_for
 from tests import cluster_harness
 from tests.conftest import REPO_ROOT, database_url, embedded_defaults_env, wait_for
 from tests.console.runbooks.fakes import FakeCluster
+from tests.console.runbooks.lifecycle_support import WRITE_OP
 
 TOKEN_ENV = "DAEMON_TOKEN_RUNBOOK_TEST"
 
@@ -213,3 +215,24 @@ def start_worker(
 @pytest.fixture
 def celery_worker(start_worker: Callable[[], Worker]) -> Worker:
     return start_worker()
+
+
+@pytest.fixture
+def managed(
+    console_cluster: Cluster,
+    daemon_cluster: cluster_harness.Cluster,
+    settings: LazySettings,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Iterator[Cluster]:
+    """The test cluster as the local node manager's: the worker finds its layout."""
+    settings.LOCAL_CLUSTER_DIR = daemon_cluster.layout.root
+    settings.RELEASES_DIR = tmp_path / "releases"
+    monkeypatch.setenv("LOCAL_CLUSTER_DIR", str(daemon_cluster.layout.root))
+    monkeypatch.setenv("RELEASES_DIR", str(tmp_path / "releases"))
+    # The lifecycle tests' steady writer executes this operation.
+    assert daemon_cluster.define(daemon_cluster.nodes[0], WRITE_OP).status_code in (200, 201)
+    yield console_cluster
+    nodes = manager_for(console_cluster)
+    for name in nodes.names():  # nodes the worker started or added, too
+        nodes.process(name).stop()

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from django.conf import LazySettings
 
 from console.clusters.models import Cluster
 from console.runbooks import records, services
@@ -14,30 +10,10 @@ from console.runbooks.models import RunbookRun
 from console.runbooks.nodes import manager_for
 from tests import cluster_harness
 from tests.conftest import wait_for
-from tests.console.runbooks.lifecycle_support import WRITE_OP, SteadyWriter
+from tests.console.runbooks.lifecycle_support import SteadyWriter
 from tests.console.runbooks.test_worker import finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.cluster]
-
-
-@pytest.fixture
-def managed(
-    console_cluster: Cluster,
-    daemon_cluster: cluster_harness.Cluster,
-    settings: LazySettings,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> Iterator[Cluster]:
-    """The test cluster as the local node manager's: the worker finds its layout."""
-    settings.LOCAL_CLUSTER_DIR = daemon_cluster.layout.root
-    settings.RELEASES_DIR = tmp_path / "releases"
-    monkeypatch.setenv("LOCAL_CLUSTER_DIR", str(daemon_cluster.layout.root))
-    monkeypatch.setenv("RELEASES_DIR", str(tmp_path / "releases"))
-    assert daemon_cluster.define(daemon_cluster.nodes[0], WRITE_OP).status_code in (200, 201)
-    yield console_cluster
-    nodes = manager_for(console_cluster)
-    for name in nodes.names():  # nodes the worker started or added, too
-        nodes.process(name).stop()
 
 
 def request(cluster: Cluster, action: str, params: dict, user: object) -> RunbookRun:
