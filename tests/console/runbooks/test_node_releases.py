@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import LazySettings
+from django.test import Client
 
 from console.clusters.models import Cluster, Release
 from console.runbooks import services
+from console.runbooks.models import RunbookRun
 from console.runbooks.nodes import manager_for
 from daemon.localcluster import releases as store
 from tests import cluster_harness
@@ -106,3 +108,20 @@ def test_a_node_that_cannot_start_on_a_release_is_put_back_and_the_step_shows_it
     assert state.running and state.release == ""
     assert daemon_cluster.get(node, "/health/startup").status_code == 200
     manager_for(console_cluster).process(node.name).stop()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("to", "reason"), [("2", "scale to at least 3"), ("x", "to:")])
+def test_the_scale_form_posts_its_number_and_a_bad_size_is_refused_with_the_reason(
+    fake_cluster: Cluster, operator, to: str, reason: str
+) -> None:
+    client = Client()
+    client.force_login(operator)
+    response = client.post(
+        f"/runbooks/clusters/{fake_cluster.name}/request/",
+        {"action": "scale", "to": to, "dry_run": "1"},
+        headers={"X-Requested-With": "fetch"},
+    )
+    assert response.status_code in (200, 400, 422)
+    assert reason in response.content.decode()
+    assert not RunbookRun.objects.exists()
