@@ -9,6 +9,7 @@ does it). Refusals are 4xx with one line in `detail`.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from console.env import env_str
 from console.events import journal
 from console.releases import services, tasks
 
+log = logging.getLogger("console.releases")
 router = Router(auth=api_auth, tags=["releases"])
 
 
@@ -62,7 +64,10 @@ class Refusal(Schema):
     detail: str
 
 
-ERRORS = {400: Refusal, 401: Refusal, 403: Refusal, 404: Refusal, 409: Refusal, 413: Refusal}
+ERRORS = {
+    400: Refusal, 401: Refusal, 403: Refusal, 404: Refusal, 409: Refusal, 413: Refusal,
+    503: Refusal,
+}  # fmt: skip
 
 
 def as_out(release: Release, running: dict[str, list[str]]) -> dict[str, Any]:
@@ -117,16 +122,23 @@ def verify(request: HttpRequest, name: str) -> Status[dict[str, Any]]:
     release = _get(name)
     if release.status in (Release.Status.YANKED, Release.Status.RETIRED):
         raise HttpError(409, f"release {release.name} is {release.status}; it is not verified")
-    queue_verification(release, actor_of(request))
+    if error := queue_verification(release, actor_of(request)):
+        raise HttpError(503, error)
     return Status(202, as_out(release, services.nodes_by_release()))
 
 
-def queue_verification(release: Release, actor: str) -> None:
-    with transaction.atomic():
-        journal.append("release.verify_requested", actor=actor, release=release.name)
+def queue_verification(release: Release, actor: str) -> str | None:
+    """Hand the verification to the worker; why it could not be queued, or None."""
     # The runbooks' queue: the worker that runs actions verifies releases too.
     queue = env_str("RUNBOOK_CELERY_QUEUE") or None
-    tasks.verify_release.apply_async((release.id, actor), queue=queue)
+    try:
+        tasks.verify_release.apply_async((release.id, actor), queue=queue)
+    except Exception as err:  # a broker that is down: say so, do not crash the request
+        log.warning("could not queue the verification of %s: %s", release.name, err)
+        return f"could not queue the verification: {err}"
+    with transaction.atomic():
+        journal.append("release.verify_requested", actor=actor, release=release.name)
+    return None
 
 
 @router.post("/{name}/retire", response={200: ReleaseOut, **ERRORS})

@@ -83,8 +83,10 @@ def change_release(request: HttpRequest, name: str, change: str) -> HttpResponse
         raise Http404(f"unknown release {name[:63]!r}")
     if change == "verify":
         _need(request, "operator")
-        queue_verification(release, request.user.get_username())
-        messages.success(request, f"verifying {release.name}: the worker reports back here")
+        if error := queue_verification(release, request.user.get_username()):
+            messages.error(request, error)
+        else:
+            messages.success(request, f"verifying {release.name}: the worker reports back here")
         return _back()
     _need(request, "admin")
     to = {"retire": Release.Status.RETIRED, "yank": Release.Status.YANKED}[change]

@@ -34,6 +34,9 @@ pytestmark = pytest.mark.django_db
 EXAMPLES_PER_RUN = 15
 DAEMON_BACKED = "/operations"  # paths that call a daemon: 502/503 when none answers
 DAEMON_DOWN = (502, 503)
+# Not fuzzed: each call builds a wheel of the checkout (seconds each); its input handling
+# is tested in tests/console/releases.
+NOT_FUZZED = {"POST /api/releases/build"}
 
 
 @pytest.fixture
@@ -49,6 +52,12 @@ def wsgi_app() -> Iterator[object]:
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
+
+
+@pytest.fixture(autouse=True)
+def scratch_releases(settings, tmp_path) -> None:
+    """Uploads and verifications the fuzzer triggers land in the test's own folders."""
+    settings.RELEASES_DIR = tmp_path / "releases"
 
 
 @pytest.fixture
@@ -125,6 +134,8 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(world: str, wsgi_app: 
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 10
     for operation in operations:
+        if f"{operation.method.upper()} {operation.path}" in NOT_FUZZED:
+            continue
         failures += server_errors(operation, user)
         if "{name}" in operation.path:
             # Random names are almost all unknown (404): also aim at the real cluster.
