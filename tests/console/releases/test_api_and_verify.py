@@ -14,6 +14,7 @@ from console.clusters.models import Cluster, Node, Release
 from console.events.models import Event
 from console.releases import services, verify
 from daemon.localcluster import releases as store
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.django_db
@@ -135,3 +136,25 @@ def test_retiring_from_the_page_changes_the_status_and_says_so(built_wheel: byte
     answer = logged_in("admin").post("/releases/api-1/retire/", follow=True)
     assert "release api-1 is now retired" in answer.content.decode()
     assert Release.objects.get(name="api-1").status == "retired"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_through_the_api_is_done_by_a_real_worker(
+    built_wheel: bytes, shared_releases_dir: Path, start_worker
+) -> None:
+    start_worker()
+    register(built_wheel)
+
+    answer = logged_in("operator").post("/api/releases/api-1/verify")
+
+    assert answer.status_code == 202, answer.content
+    release = Release.objects.get(name="api-1")
+    wait_for(
+        lambda: Release.objects.get(name="api-1").verification.get("ok") is not None,
+        120,
+        "the worker to verify the release",
+    )
+    release.refresh_from_db()
+    assert release.verification["ok"] is True, release.verification
+    assert release.status == "verified"
+    assert Event.objects.filter(kind="release.verify_requested", actor="u-operator").exists()
