@@ -44,6 +44,7 @@ def test_restarting_the_leader_moves_leadership_first_and_a_steady_writer_sees_n
     assert daemon_cluster.leader().name != leader.name
     health = daemon_cluster.get(leader, "/health/node").json()
     assert health["draining"] is False
+    print(f"writer: {writer.ok} ok, {writer.retried} retried 503s, {len(writer.failures)} failed")
     assert writer.ok > 50 and writer.failures == [], writer.failures[:5]
 
 
@@ -97,6 +98,7 @@ def test_scaling_3_to_5_and_back_to_3_under_a_steady_writer_fails_no_execution(
     view = daemon_cluster.cluster_view(first)
     assert view["clusterSize"] == 3
     assert sorted(manager_for(managed).names()) == sorted(n["name"] for n in view["nodes"])
+    print(f"writer: {writer.ok} ok, {writer.retried} retried 503s, {len(writer.failures)} failed")
     assert writer.ok > 50 and writer.failures == [], writer.failures[:5]
 
 
