@@ -142,7 +142,10 @@ class LocalNodeManager:
         layout = self.layout()
         self._update(name, stopped=True)
         self.process(name, layout).stop()
-        layout.remove_node(name)
+        try:
+            layout.remove_node(name)
+        except LayoutError as exc:
+            raise NodeManagerError(str(exc)) from None
         state = self._state()
         state["nodes"].pop(name, None)
         self._save_state(state)
