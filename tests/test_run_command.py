@@ -120,14 +120,20 @@ def test_up_starts_the_console_and_ctrl_c_leaves_no_process_behind(
 
 
 def assert_owner_only(var_dir: Path) -> None:
-    """Everything `make run` leaves in var/ is 0700 (directories) or 0600 (files)."""
+    """Everything `make run` leaves in var/ is 0700 (directories) or 0600 (files); an
+    release's stored wheel and installed environment (var/releases/) are owner-only too,
+    and read-only."""
     assert var_dir.stat().st_mode & 0o777 == 0o700
     checked = {"console.sqlite3": False, "raft.journal": False}
+    releases = var_dir / "releases"
     for path in var_dir.rglob("*"):
         if path.is_symlink():
             continue
         mode = path.stat().st_mode & 0o777
-        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+        if releases in path.parents:
+            assert mode & 0o077 == 0 and mode & 0o400, (path, oct(mode))
+        else:
+            assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
         if path.name in checked:
             checked[path.name] = True
     assert all(checked.values()), checked

@@ -16,8 +16,21 @@ DAEMON_NODES = 3
 
 
 def local_layout(var_dir: Path, http_port: int) -> Layout:
-    """Node i serves HTTP on http_port+i and Raft on http_port+100+i, data in var/cluster."""
-    return Layout.sequential(var_dir / "cluster", DAEMON_NODES, http_port)
+    """Node i serves HTTP on http_port+i and Raft on http_port+100+i, data in var/cluster.
+
+    A cluster an earlier run left (scaled from the console or `daemonctl scale`, say)
+    keeps its nodes: the next run starts the nodes it has, not a fresh three. Only when
+    its nodes sit on other ports (DAEMON_HTTP_PORT moved) is the fresh layout used, and
+    `still_running` refuses if the old nodes still run."""
+    fresh = Layout.sequential(var_dir / "cluster", DAEMON_NODES, http_port)
+    try:
+        saved = Layout.load(fresh.root)
+    except LayoutError:
+        return fresh
+    planned = {spec.name: spec for spec in fresh.nodes}
+    if saved.nodes and all(planned.get(spec.name, spec) == spec for spec in saved.nodes):
+        return Layout(fresh.root, saved.nodes, fresh.base_config)
+    return fresh
 
 
 def still_running(layout: Layout) -> dict[str, int]:

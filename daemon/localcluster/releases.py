@@ -201,13 +201,15 @@ def is_installed(root: Path, release: str) -> bool:
 
 
 def _set_writable(path: Path, writable: bool) -> None:
+    """Seal an installed release (read-only, and nothing for group or others: it lives
+    under var/, which is owner-only) or unseal it to remove it."""
     for dirpath, dirnames, filenames in os.walk(path):
         for name in [*dirnames, *filenames, "."]:
             p = Path(dirpath, name)
             if p.is_symlink():
                 continue
             mode = p.stat().st_mode
-            p.chmod(mode | stat.S_IWUSR if writable else mode & ~0o222)
+            p.chmod(mode | stat.S_IWUSR if writable else mode & ~0o277)
 
 
 def install(wheel: Wheel, root: Path) -> Path:
