@@ -36,6 +36,7 @@ from daemon.operations import (
     check_params_limit,
     validate_definition,
 )
+from daemon.watch import watch_endpoint
 
 log = logging.getLogger("daemon.api")
 
@@ -281,6 +282,7 @@ def build_app(node: DaemonNode) -> Starlette:
         Route("/health/ready", ready),
         Route("/health/node", health_node),
         Route("/health/cluster", health_cluster),
+        Route("/watch", read(watch_endpoint(node)), methods=["GET"]),
         Route("/operations", list_operations, methods=["GET"]),
         Route("/operations", define_operation, methods=["POST"]),
         Route("/operations/{op_id}", get_operation, methods=["GET"]),

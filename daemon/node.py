@@ -35,6 +35,7 @@ from daemon.operations import DefinitionError, validate_definition
 from daemon.peers import Peers
 from daemon.raft import NotCommitted, RaftNode
 from daemon.reporting import Reporting
+from daemon.watch import Watch
 from daemon.writes import Writes
 
 log = logging.getLogger("daemon.node")
@@ -74,6 +75,7 @@ class DaemonNode:
         self.raft = RaftNode(config)
         self.state = self.raft.state
         self.batcher = RecordBatcher(self.raft)
+        self.watch = Watch(self.raft, lambda: self.executor.draining)
         self.directory = Directory(config, self.state, self.raft)
         self.peers = Peers(self.directory, config.raft.password, config.tls_cert)
         self.writes = Writes(self.raft, self.state)
@@ -103,6 +105,7 @@ class DaemonNode:
     async def start(self) -> None:
         self.raft.bind_loop(asyncio.get_running_loop())
         self.raft.on_role_change(self._on_role_change)
+        self.watch.start(asyncio.get_running_loop())
         self.peers.open()
         self._spawn(self._leader_duties())
         self._spawn(self._restore_drain_flag())
@@ -297,6 +300,7 @@ class DaemonNode:
             with contextlib.suppress(ApiError):
                 result = await self.admin.transfer_leader(None)
                 log.info("handed leadership to %s", result["leader"])
+        self.watch.close()  # open long-polls must not hold the HTTP shutdown
         self.shutting_down.set()
 
 
