@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -296,16 +297,64 @@ def failover_trial(cluster: Cluster, quiet_s: float = 1.0, max_s: float = 30) ->
     }
 
 
-def failover(cluster: Cluster, trials: int, quiet_s: float = 1.0) -> dict[str, Any]:
+def _views(cluster: Cluster, nodes: list[Node]) -> list[dict[str, Any]]:
+    return [cluster.get(n, "/health/node", timeout=2).json() for n in nodes]
+
+
+def silent_failover_trial(
+    cluster: Cluster, quiet_s: float = 1.0, max_s: float = 30, watch_s: float = 3.0
+) -> dict[str, Any]:
+    """SIGSTOP the leader (no socket closes, so only the election timeout and
+    CheckQuorum notice), time the first 200 from a survivor, then SIGCONT it and
+    watch the survivors for `watch_s`: the term must not move again (no flapping)
+    and the new leader must stay."""
+    leader = cluster.leader()
+    time.sleep(quiet_s)
+    survivors = [n for n in cluster.live_nodes() if n is not leader]
+    assert leader.proc is not None
+    t0 = time.monotonic()
+    leader.proc.send_signal(signal.SIGSTOP)
+    try:
+        t1 = asyncio.run(_first_write(survivors, max_s))
+        after = _views(cluster, survivors)
+    finally:
+        leader.proc.send_signal(signal.SIGCONT)
+    resumed = time.monotonic()
+    term_after = max(v["term"] for v in after)
+    new_leader = next((v["leader"] for v in after if v["leader"]), None)
+    terms, leaders = {term_after}, {new_leader}
+    while time.monotonic() - resumed < watch_s:
+        for v in _views(cluster, cluster.live_nodes()):
+            terms.add(v["term"])
+            if v["leader"]:
+                leaders.add(v["leader"])
+        time.sleep(0.05)
+    cluster.wait_converged(timeout=60)
+    return {
+        "stopped": leader.name,
+        "newLeader": new_leader,
+        "failoverS": None if t1 is None else round(t1 - t0, 3),
+        # Terms seen after the stopped node came back beyond the new leader's.
+        "termBumpsAfterReturn": max(terms) - term_after,
+        "leadersAfterReturn": sorted(str(x) for x in leaders),
+    }
+
+
+def failover(
+    cluster: Cluster, trials: int, quiet_s: float = 1.0, silent: bool = False
+) -> dict[str, Any]:
     warm_up(cluster)
     results = []
+    trial_of = silent_failover_trial if silent else failover_trial
     for i in range(trials):
-        trial = failover_trial(cluster, quiet_s)
+        trial = trial_of(cluster, quiet_s)
         print(f"  failover trial {i + 1}/{trials}: {trial}", flush=True)
         results.append(trial)
     times = [t["failoverS"] for t in results if t["failoverS"] is not None]
     return {
         "quietS": quiet_s,
+        "silent": silent,
+        "flappingTrials": sum(1 for t in results if t.get("termBumpsAfterReturn")),
         "trials": results,
         "failoverS": summarize(times, 3),
         "failedTrials": sum(1 for t in results if t["failoverS"] is None),

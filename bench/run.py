@@ -28,6 +28,7 @@ from bench import cluster_bench, inproc
 from bench.common import PRESETS, RaftTiming, bounded, running_cluster, save_result, wait_quiet
 
 NODELAY = [False]  # set from --tcp-nodelay-patch, recorded with every result
+NODES = [3]  # set from --nodes, recorded with every result
 Measurement = Callable[[argparse.Namespace, RaftTiming], dict[str, Any]]
 
 
@@ -46,8 +47,10 @@ def quiet(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(name: str, timing: RaftTiming, load: dict[str, Any], data: dict[str, Any]) -> None:
     label = timing.label + ("-nodelay" if NODELAY[0] else "")
+    label += f"-n{NODES[0]}" if NODES[0] != 3 else ""
     path = save_result(
-        f"{name}-{label}", {"timing": timing, "tcpNodelayPatch": NODELAY[0], **load, **data}
+        f"{name}-{label}",
+        {"timing": timing, "nodes": NODES[0], "tcpNodelayPatch": NODELAY[0], **load, **data},
     )
     print(
         f"== {name} [{label}] busy={load['cpuBusyPctBefore']}% load={load['loadBefore']} -> {path.name}"
@@ -65,7 +68,7 @@ def do_inproc(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
 
 def do_throughput(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
     tool = args.tool or ("wrk" if cluster_bench.wrk_available() else "httpx")
-    with running_cluster(timing, nodelay=args.tcp_nodelay_patch) as cluster:
+    with running_cluster(timing, size=args.nodes, nodelay=args.tcp_nodelay_patch) as cluster:
         load = quiet(args)
         data = cluster_bench.throughput(cluster, args.duration, args.connections, tool)
     report("throughput", timing, load, data)
@@ -73,7 +76,7 @@ def do_throughput(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any
 
 
 def do_latency(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
-    with running_cluster(timing, nodelay=args.tcp_nodelay_patch) as cluster:
+    with running_cluster(timing, size=args.nodes, nodelay=args.tcp_nodelay_patch) as cluster:
         load = quiet(args)
         data = cluster_bench.latency(cluster, args.rate, args.duration)
     report("latency", timing, load, data)
@@ -81,15 +84,15 @@ def do_latency(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
 
 
 def do_failover(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
-    with running_cluster(timing, nodelay=args.tcp_nodelay_patch) as cluster:
+    with running_cluster(timing, size=args.nodes, nodelay=args.tcp_nodelay_patch) as cluster:
         load = quiet(args)
-        data = cluster_bench.failover(cluster, args.trials, args.quiet_s)
+        data = cluster_bench.failover(cluster, args.trials, args.quiet_s, args.silent)
     report("failover", timing, load, data)
     return data
 
 
 def do_idle(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
-    with running_cluster(timing, nodelay=args.tcp_nodelay_patch) as cluster:
+    with running_cluster(timing, size=args.nodes, nodelay=args.tcp_nodelay_patch) as cluster:
         load = quiet(args)
         data = cluster_bench.idle(cluster, args.seconds)
     report("idle", timing, load, data)
@@ -97,7 +100,7 @@ def do_idle(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
 
 
 def do_keepalive(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
-    with running_cluster(timing, nodelay=args.tcp_nodelay_patch) as cluster:
+    with running_cluster(timing, size=args.nodes, nodelay=args.tcp_nodelay_patch) as cluster:
         load = quiet(args)
         data = cluster_bench.keepalive(cluster, args.seconds)
     report("keepalive", timing, load, data)
@@ -107,11 +110,14 @@ def do_keepalive(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]
 def one_cluster_suite(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
     """idle, then latency+lag, then failover (which restarts nodes), on one cluster."""
     results: dict[str, Any] = {}
-    with running_cluster(timing, nodelay=args.tcp_nodelay_patch) as cluster:
+    with running_cluster(timing, size=args.nodes, nodelay=args.tcp_nodelay_patch) as cluster:
         for name, run in (
             ("idle", lambda: cluster_bench.idle(cluster, args.seconds)),
             ("latency", lambda: cluster_bench.latency(cluster, args.rate, args.duration)),
-            ("failover", lambda: cluster_bench.failover(cluster, args.trials, args.quiet_s)),
+            (
+                "failover",
+                lambda: cluster_bench.failover(cluster, args.trials, args.quiet_s, args.silent),
+            ),
         ):
             load = quiet(args)
             results[name] = run()
@@ -142,6 +148,7 @@ def common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heartbeat-ms", type=int, help="raft.heartbeatIntervalMs")
     p.add_argument("--election-ms", type=int, help="raft.electionTimeoutMs")
     p.add_argument("--batch", action=argparse.BooleanOptionalAction, help="raft.appendEntriesBatch")
+    p.add_argument("--nodes", type=int, choices=(3, 5, 7), default=3, help="cluster size")
     p.add_argument(
         "--tcp-nodelay-patch",
         action="store_true",
@@ -196,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
                 help="idle seconds before each kill (longer than pysyncobj's 3.5 s connection "
                 "timeout tests idle follower links)",
             )
+            p.add_argument(
+                "--silent",
+                action="store_true",
+                help="SIGSTOP the leader instead of kill -9 (no socket closes); SIGCONT after",
+            )
         if name in ("idle", "matrix", "all", "keepalive"):
             p.add_argument("--seconds", type=bounded(1, 120), default=10.0, help="idle window")
         if name == "matrix":
@@ -214,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed (apt-get install -y wrk); use --tool httpx", file=sys.stderr)
         return 2
     NODELAY[0] = args.tcp_nodelay_patch
+    NODES[0] = args.nodes
     args.func(args, timing_of(args))
     return 0
 
