@@ -11,7 +11,6 @@ interval, or at the fast interval for a few seconds after something changed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -39,6 +38,7 @@ from console.collector.samples import (
     totals_of,
 )
 from console.collector.split_brain import evaluate_split_brain_safely
+from console.collector.watch import Watches
 from console.events import journal
 from console.runbooks import services as runbook_services
 from console.runbooks.nodes.crashes import restart_crashed
@@ -125,13 +125,20 @@ class Collector:
         self.memory: dict[int, ClusterMemory] = {}
         self.last_prune = 0.0
         self.http: httpx.AsyncClient | None = None
+        # Set by a node's watch answering "changed" (watch.py): the next tick starts now.
+        self.wake = asyncio.Event()
+        self.watches: Watches | None = None
 
     async def __aenter__(self) -> Collector:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         self.http = httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s)
+        if self.config.watch:
+            self.watches = Watches(self.wake)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self.watches is not None:
+            await self.watches.close()
         if self.http is not None:
             await self.http.aclose()
 
@@ -173,6 +180,8 @@ class Collector:
         memory = self.memory.setdefault(cluster.pk, ClusterMemory(Recorder(self.config)))
         client = DaemonClient(cluster, role="read")  # least privilege: it only reads
         targets = await sync_to_async(targets_of)(cluster)
+        if self.watches is not None:
+            self.watches.sync(cluster.pk, client, targets)
         obs = await observe(client, self.http, targets, memory.preferred_url, self.config.timeout_s)
         NODE_UNREACHABLE.labels(cluster.name).inc(sum(1 for p in obs.polls if not p.reachable))
         outcome = await sync_to_async(self._record)(cluster, obs, memory)
@@ -219,14 +228,24 @@ class Collector:
 
     async def run(self, stop: asyncio.Event, once: bool = False) -> None:
         while not stop.is_set():
+            self.wake.clear()  # a change seen from here on is in this tick or wakes the next
             result = await self.tick()
             log.debug("tick: %d clusters in %.3fs", result.clusters, result.duration_s)
             if once:
                 return
             wait_s = max(0.0, self.next_interval() - result.duration_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait_s)
+            await _first_of(stop, self.wake, wait_s)
             # A long-lived process must drop broken or expired connections itself, as
             # Django does per request (not before a lone tick: tests run those inside
             # their transaction, which this would close).
             await sync_to_async(close_old_connections)()
+
+
+async def _first_of(stop: asyncio.Event, wake: asyncio.Event, timeout_s: float) -> None:
+    """Wait until either event is set, or timeout_s."""
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waits:
+            waiter.cancel()

@@ -50,9 +50,12 @@ class CollectorConfig:
     sample_interval_s: float = 1.0
     sample_retention_s: float = 24 * 3600.0
     prune_every_s: float = 60.0
+    # Hold a blocking GET /watch open on every node, so a change starts a tick at once
+    # (watch.py); polling at interval_s stays the fallback.
+    watch: bool = True
 
     @classmethod
-    def from_settings(cls, **overrides: float) -> CollectorConfig:
+    def from_settings(cls, **overrides: float | bool) -> CollectorConfig:
         values = {
             "interval_s": _number("COLLECTOR_INTERVAL_S", cls.interval_s),
             "fast_interval_s": _number("COLLECTOR_FAST_INTERVAL_S", cls.fast_interval_s),
@@ -61,6 +64,7 @@ class CollectorConfig:
             "lag_threshold_ms": _number("COLLECTOR_LAG_THRESHOLD_MS", cls.lag_threshold_ms),
             "sample_interval_s": _number("COLLECTOR_SAMPLE_INTERVAL_S", cls.sample_interval_s),
             "sample_retention_s": 3600.0 * _number("SAMPLE_RETENTION_HOURS", 24.0),
+            "watch": bool(getattr(settings, "COLLECTOR_WATCH", env_bool("COLLECTOR_WATCH", True))),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -1,0 +1,80 @@
+"""Blocking watches that wake the collector as soon as a node's view changes (issue 16).
+
+Polling once a second (or every 0.25 s after a change) cannot show a new leader within
+half a second of a kill. So one `GET /watch` per node (docs/daemon-api.md) is held
+open; when a node answers "changed", or its connection breaks (a killed node closes
+its sockets at once), the collector's `wake` event is set and the next tick starts
+now instead of at its interval. The tick itself still polls and records everything:
+a watch only says *when*, so a missed or failed watch costs freshness, never
+correctness, and polling remains the fallback (a daemon without `/watch` answers 404
+and is simply not watched).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from console.clusters.daemon_client import DaemonClient, DaemonError
+from console.collector.observe import Target
+
+log = logging.getLogger("console.collector")
+
+HOLD_S = 25  # the daemon answers after this long even if nothing changed
+RETRY_S = 1.0  # after a failed watch: a dead node is not asked in a tight loop
+
+
+class Watches:
+    def __init__(self, wake: asyncio.Event, hold_s: int = HOLD_S, retry_s: float = RETRY_S) -> None:
+        self.wake = wake
+        self.hold_s = hold_s
+        self.retry_s = retry_s
+        # Watches hold connections for up to hold_s: a client of their own keeps them
+        # out of the polling pool.
+        self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=1000))
+        self._tasks: dict[tuple[int, str], asyncio.Task] = {}
+        self.held: set[str] = set()  # urls whose watch is open with a token
+
+    def sync(self, cluster_pk: int, client: DaemonClient, targets: list[Target]) -> None:
+        """Watch exactly these targets of this cluster (called every tick; cheap)."""
+        wanted = {(cluster_pk, t.url) for t in targets}
+        for key in [k for k in self._tasks if k[0] == cluster_pk and k not in wanted]:
+            self._tasks.pop(key).cancel()
+        for key in wanted - self._tasks.keys():
+            task = asyncio.get_running_loop().create_task(self._hold(client, key[1]))
+            self._tasks[key] = task
+
+    async def close(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks.clear()
+        await self.http.aclose()
+
+    async def _hold(self, client: DaemonClient, url: str) -> None:
+        token: str | None = None
+        while True:
+            params = {"since": token, "timeout": self.hold_s} if token else {"timeout": 0}
+            try:
+                body = await client.aget(
+                    url, "/watch", params=params, client=self.http, timeout_s=self.hold_s + 5
+                )
+            except DaemonError as err:
+                if err.status == 404:
+                    log.info("%s has no /watch: polled only", url)
+                    return
+                if token is not None:
+                    self.wake.set()  # it was answering and now is not: show that now
+                token = None
+                self.held.discard(url)
+                await asyncio.sleep(self.retry_s)
+                continue
+            if not isinstance(body, dict) or not isinstance(body.get("token"), str):
+                await asyncio.sleep(self.retry_s)
+                continue
+            if token is not None and body.get("changed"):
+                self.wake.set()
+            token = body["token"]
+            self.held.add(url)
