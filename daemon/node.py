@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import time
-import uuid
 from typing import Any
 
 import httpx
@@ -31,6 +30,7 @@ from daemon.directory import Directory
 from daemon.errors import ApiError
 from daemon.executor import Executor
 from daemon.handlers import HandlerPolicy
+from daemon.ids import new_record_id
 from daemon.operations import DefinitionError, validate_definition
 from daemon.peers import Peers
 from daemon.raft import NotCommitted, RaftNode
@@ -226,7 +226,7 @@ class DaemonNode:
         self.writes.require_quorum()
         outcome = await self.executor.execute(op, params)
         record = {
-            "id": uuid.uuid4().hex,
+            "id": new_record_id(),
             "operationId": op_id,
             "status": outcome.status,
             "duration": round(outcome.duration_ms, 3),
