@@ -214,16 +214,24 @@ class RaftNode:
         Raft makes safe."""
         obj = self.obj
         leader = obj._SyncObj__raftLeader
-        if obj._SyncObj__raftState != 0 or leader is None or obj.isNodeConnected(leader):
+        now = pysyncobj_clock()
+        connected = leader is not None and obj.isNodeConnected(leader)
+        # A silent leader (stopped, or its traffic dropped: no socket closes) is
+        # judged by the election timeout as before, but the survivors then stand in
+        # rank order too, instead of at random over the next half timeout.
+        silent = (
+            connected and now - obj._leader_heard_at >= self.config.raft.election_timeout_ms / 1000
+        )
+        if obj._SyncObj__raftState != 0 or leader is None or (connected and not silent):
             self._leader_lost_at = None
             self._hastened = False
             return
-        now = pysyncobj_clock()
         if self._leader_lost_at is None:
             self._leader_lost_at = now
-            return
+            if not silent:
+                return
         heartbeat_s = self.config.raft.heartbeat_interval_ms / 1000
-        if self._hastened or now - self._leader_lost_at < 2 * heartbeat_s:
+        if self._hastened or (not silent and now - self._leader_lost_at < 2 * heartbeat_s):
             return
         # Once per loss, and staggered by rank among the survivors (sorted Raft
         # addresses): two followers that start together split the vote and then
