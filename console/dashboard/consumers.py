@@ -1,9 +1,10 @@
 """The live feed: `/ws/events/?after=<id>&cluster=<name>`.
 
 On connect: a snapshot (the clusters' state and the journal head), then every event
-with id > after, in id order, each exactly once. New events arrive on a wake-up from
-`journal.append` (channel layer group "events") or, because a wake-up is only a hint
-and the in-memory layer cannot cross processes, on a poll of the table.
+with id > after, in id order, each exactly once. New events come from the process's
+one journal reader (console/events/fanout.py), which is woken by `journal.append`
+(channel layer group "events") or, because a wake-up is only a hint and the in-memory
+layer cannot cross processes, polls the table; a client behind it reads the gap itself.
 
 The socket is read-only: clients cannot trigger anything through it, so any action
 message gets an error frame (viewers are told their role cannot act at all).
@@ -24,7 +25,7 @@ from console.clusters.models import Cluster
 from console.clusters.overview import summary
 from console.core.roles import has_role
 from console.events import stream
-from console.events.journal import WAKE_GROUP
+from console.events.fanout import Published, catch_up, reader_for_this_loop
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_BAD_REQUEST = 4400
@@ -42,8 +43,8 @@ def poll_interval_s() -> float:
 class EventsConsumer(AsyncJsonWebsocketConsumer):
     cursor: int
     cluster_id: int | None
-    poller: asyncio.Task | None = None
-    retry: asyncio.Task | None = None
+    feeder: asyncio.Task | None = None
+    queue: asyncio.Queue[Published] | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -56,8 +57,6 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         if after and not after.isdigit():
             await self.close(code=CLOSE_BAD_REQUEST)
             return
-        self.read_lock = asyncio.Lock()
-        await self.channel_layer.group_add(WAKE_GROUP, self.channel_name)
         await self.accept()
         snapshot = await self._snapshot(cluster_name)
         if snapshot is None:
@@ -65,21 +64,36 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_BAD_REQUEST)
             return
         self.cursor = int(after) if after else snapshot["last_id"]
+        self.reader = reader_for_this_loop(poll_interval_s())
+        # Subscribed before catching up: a batch read meanwhile waits in the queue.
+        self.queue = await self.reader.subscribe()
         await self.send_json(snapshot)
-        await self.send_new_events()
-        self.poller = asyncio.create_task(self._poll())
+        self.feeder = asyncio.create_task(self._feed(self.queue, self.reader.cursor or 0))
 
     async def disconnect(self, code: int) -> None:
-        for task in (self.poller, self.retry):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        await self.channel_layer.group_discard(WAKE_GROUP, self.channel_name)
+        if self.feeder is not None:
+            self.feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.feeder
+        if self.queue is not None:
+            await self.reader.unsubscribe(self.queue)
 
-    async def events_wake(self, message: dict[str, Any]) -> None:
-        # The message's id is not trusted: the table says what is new.
-        await self.send_new_events()
+    async def _send_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    async def _feed(self, queue: asyncio.Queue[Published], reader_cursor: int) -> None:
+        # What was written before the reader's position: read by this client alone.
+        self.cursor = await catch_up(self.cursor, self.cluster_id, reader_cursor, self._send_text)
+        while True:
+            published = await queue.get()
+            if self.cursor < published.start:
+                self.cursor = await catch_up(
+                    self.cursor, self.cluster_id, published.start, self._send_text
+                )
+            for frame in published.frames:
+                if frame.id > self.cursor and self.cluster_id in (None, frame.cluster_id):
+                    await self.send(text_data=frame.text)
+            self.cursor = max(self.cursor, published.cursor)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
@@ -91,33 +105,6 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         else:
             error = "this socket is read-only: use the buttons or the REST API to act"
         await self.send_json({"type": "error", "error": error})
-
-    async def send_new_events(self) -> None:
-        async with self.read_lock:  # a wake-up and a poll must not send the same rows twice
-            while True:
-                batch = await database_sync_to_async(stream.read_after)(
-                    self.cursor, self.cluster_id
-                )
-                moved = batch.cursor != self.cursor
-                self.cursor = batch.cursor
-                for event in batch.events:
-                    await self.send_json({"type": "event", "event": event.as_dict()})
-                if batch.held and self.retry is None:
-                    self.retry = asyncio.create_task(self._read_after_grace())
-                if not moved:
-                    return
-
-    async def _read_after_grace(self) -> None:
-        # Without this a hole would hold events until the next poll (slow with Redis).
-        await asyncio.sleep(stream.GAP_GRACE_S + 0.1)
-        self.retry = None
-        await self.send_new_events()
-
-    async def _poll(self) -> None:
-        interval = poll_interval_s()
-        while True:
-            await asyncio.sleep(interval)
-            await self.send_new_events()
 
     @database_sync_to_async
     def _snapshot(self, cluster_name: str) -> dict[str, Any] | None:
