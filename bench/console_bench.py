@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         "it; max-age-60: DB_CONN_MAX_AGE=60)",
     )
     p = sub.add_parser("websockets", help="N clients, every event exactly once")
-    p.add_argument("--clients", type=bounded(1, 200, int), default=50)
+    p.add_argument("--clients", type=bounded(1, 1000, int), default=50)
     p.add_argument("--events", type=bounded(1, 20_000, int), default=2000)
     p.add_argument("--rate", type=bounded(1, 1000), default=100.0, help="events per second")
     p.add_argument(
