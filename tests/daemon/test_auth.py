@@ -49,6 +49,7 @@ HEALTH_GETS = ["/health/node", "/health/cluster", "/metrics", "/metrics/24h", "/
 GUARDED_GETS = [
     "/health/node",
     "/health/cluster",
+    "/watch",
     "/operations",
     "/operations/auth-op",
     "/operations/auth-op/history",
