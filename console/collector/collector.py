@@ -182,7 +182,11 @@ class Collector:
         targets = await sync_to_async(targets_of)(cluster)
         if self.watches is not None:
             self.watches.sync(cluster.pk, client, targets)
-        obs = await observe(client, self.http, targets, memory.preferred_url, self.config.timeout_s)
+        # A node whose watch just said "I lead" answers the summary; the last known
+        # leader may be the node that died.
+        watched_leader = self.watches.leader_url(cluster.pk) if self.watches else None
+        preferred = watched_leader or memory.preferred_url
+        obs = await observe(client, self.http, targets, preferred, self.config.timeout_s)
         NODE_UNREACHABLE.labels(cluster.name).inc(sum(1 for p in obs.polls if not p.reachable))
         outcome = await sync_to_async(self._record)(cluster, obs, memory)
         memory.preferred_url = outcome.leader_url or (obs.summary.url if obs.summary else None)

@@ -36,6 +36,8 @@ class Watches:
         self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=1000))
         self._tasks: dict[tuple[int, str], asyncio.Task] = {}
         self.held: set[str] = set()  # urls whose watch is open with a token
+        # cluster pk -> url of the node whose last watch answer said it leads
+        self.leaders: dict[int, str] = {}
 
     def sync(self, cluster_pk: int, client: DaemonClient, targets: list[Target]) -> None:
         """Watch exactly these targets of this cluster (called every tick; cheap)."""
@@ -43,7 +45,7 @@ class Watches:
         for key in [k for k in self._tasks if k[0] == cluster_pk and k not in wanted]:
             self._tasks.pop(key).cancel()
         for key in wanted - self._tasks.keys():
-            task = asyncio.get_running_loop().create_task(self._hold(client, key[1]))
+            task = asyncio.get_running_loop().create_task(self._hold(client, *key))
             self._tasks[key] = task
 
     async def close(self) -> None:
@@ -53,7 +55,11 @@ class Watches:
         self._tasks.clear()
         await self.http.aclose()
 
-    async def _hold(self, client: DaemonClient, url: str) -> None:
+    def leader_url(self, cluster_pk: int) -> str | None:
+        """Where the summary should be asked first: the node that last said it leads."""
+        return self.leaders.get(cluster_pk)
+
+    async def _hold(self, client: DaemonClient, cluster_pk: int, url: str) -> None:
         token: str | None = None
         while True:
             params = {"since": token, "timeout": self.hold_s} if token else {"timeout": 0}
@@ -69,11 +75,18 @@ class Watches:
                     self.wake.set()  # it was answering and now is not: show that now
                 token = None
                 self.held.discard(url)
+                if self.leaders.get(cluster_pk) == url:
+                    del self.leaders[cluster_pk]
                 await asyncio.sleep(self.retry_s)
                 continue
             if not isinstance(body, dict) or not isinstance(body.get("token"), str):
                 await asyncio.sleep(self.retry_s)
                 continue
+            node = body.get("node")
+            if isinstance(node, dict) and node.get("role") == "leader":
+                self.leaders[cluster_pk] = url
+            elif self.leaders.get(cluster_pk) == url:
+                del self.leaders[cluster_pk]
             if token is not None and body.get("changed"):
                 self.wake.set()
             token = body["token"]
