@@ -13,6 +13,7 @@ import dj_database_url
 from console.env import (
     SettingsError,
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_secret,
@@ -64,6 +65,8 @@ INSTALLED_APPS = [
     "console.alerts",
     "console.releases",
     "console.runbooks",
+    "console.reports",
+    "console.notifications",
     "console.collector",
     "console.dashboard",
     "console.backups",
@@ -189,6 +192,30 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # Until a front proxy or whitenoise serves /static/, daphne serves it through Django.
 SERVE_STATIC = env_bool("CONSOLE_SERVE_STATIC", default=not PRODUCTION)
+
+# The SLO targets the reports judge against (percent, milliseconds).
+SLO_AVAILABILITY_PCT = env_float("SLO_AVAILABILITY_PCT", 99.9)
+SLO_SUCCESS_PCT = env_float("SLO_SUCCESS_PCT", 99.0)
+SLO_P95_MS = env_float("SLO_P95_MS", 100.0)
+
+# Notifications (console/notifications/): delivery attempts before giving up, the first
+# retry's delay (doubling after each failure, capped), how often an unacknowledged
+# firing alert is sent again (0: never), failures in a row that raise a channel alert,
+# the hour (UTC) the scheduled reports go out, and who e-mails come from. The SMTP
+# server is Django's EMAIL_* settings; its password comes from the env var a channel names.
+NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 5)
+NOTIFY_RETRY_BASE_S = env_float("NOTIFY_RETRY_BASE_S", 10.0)
+NOTIFY_RETRY_MAX_S = env_float("NOTIFY_RETRY_MAX_S", 600.0)
+NOTIFY_REPEAT_S = env_int("NOTIFY_REPEAT_S", 3600)
+NOTIFY_FAILING_AFTER = env_int("NOTIFY_FAILING_AFTER", 3)
+NOTIFY_REPORTS_HOUR = env_int("NOTIFY_REPORTS_HOUR", 7)
+NOTIFY_TIMEOUT_S = env_float("NOTIFY_TIMEOUT_S", 5.0)
+EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "raftops@localhost")
 
 # Where `manage.py up` serves the console (daphne).
 CONSOLE_HOST = env_str("CONSOLE_HOST", "127.0.0.1")

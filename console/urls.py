@@ -13,6 +13,8 @@ urlpatterns = [
     path("", include("console.backups.urls")),
     path("events/", include("console.events.urls")),
     path("releases/", include("console.releases.urls")),
+    path("reports/", include("console.reports.urls")),
+    path("notifications/", include("console.notifications.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("", include("django_prometheus.urls")),  # /metrics

@@ -40,6 +40,7 @@ from console.collector.samples import (
 from console.collector.split_brain import evaluate_split_brain_safely
 from console.collector.watch import Watches
 from console.events import journal
+from console.notifications.dispatch import dispatch_from_tick
 from console.runbooks import services as runbook_services
 from console.runbooks.nodes.crashes import restart_crashed
 
@@ -171,6 +172,8 @@ class Collector:
         # deadline; GET handlers no longer reap (a read should not write).
         await sync_to_async(reap_stale_runs)()
         await sync_to_async(restart_crashed_nodes)(clusters)
+        # Plan notifications from the journal (throttled, never raises); the worker sends.
+        await sync_to_async(dispatch_from_tick)()
         tick.duration_s = time.monotonic() - started
         return tick
 

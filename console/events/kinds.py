@@ -25,7 +25,7 @@ _STEP = ("run_id", "position", "name", "status", "detail", "gates")
 @dataclass(frozen=True)
 class EventKind:
     name: str
-    source: str  # who appends it: collector, alerts, runbooks, operations, accounts
+    source: str  # who appends it: collector, alerts, runbooks, operations, accounts, notifications
     payload: tuple[str, ...]  # the keys its payload carries (some may be null)
     refreshes: tuple[str, ...] = ()  # dashboard parts besides ALWAYS_REFRESHED
 
@@ -115,6 +115,15 @@ KINDS: dict[str, EventKind] = {
         EventKind("token.revoked", "accounts", ("token_id", "name")),
         EventKind("user.role", "accounts", ("user", "before", "after")),
         EventKind("login.locked", "accounts", ("user", "address", "scope")),
+        # Notifications: admins' channel changes and test messages, each delivery attempt
+        # (no cluster: they stay off the dashboards).
+        EventKind("notification.channel", "notifications", ("channel", "action", "kind", "routes")),
+        EventKind("notification.test", "notifications", ("channel", "delivery_id")),
+        EventKind(
+            "notification.attempt",
+            "notifications",
+            ("delivery_id", "channel", "key", "attempt", "ok", "error", "final"),
+        ),
     )
 }
 

@@ -1,0 +1,115 @@
+"""The weekly maintenance review (runbook "Weekly Maintenance"): 7-day success rate and
+p95 against target, backups, TLS expiry, data-directory growth per node, releases.
+
+What the console does not track yet is reported as unknown with the reason, never
+invented: backups and releases have no rows here until the backup and release work
+lands, and the nodes do not report their certificates' expiry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.utils import timezone
+
+from console.clusters.models import Cluster, Node
+from console.reports import conf, stats
+from console.reports.models import DataDirSize
+
+WINDOW = timedelta(days=7)
+NOT_TRACKED_BACKUPS = "no backup records: this console does not track backups yet"
+NOT_TRACKED_RELEASES = "no release records: this console does not track releases yet"
+NOT_REPORTED_TLS = "not reported by the node"
+
+
+@dataclass(frozen=True)
+class NodeMaintenance:
+    name: str
+    version: str
+    data_dir_bytes: int | None
+    data_dir_growth_bytes: int | None  # vs the oldest size recorded in the window
+    growth_since: date | None
+    tls_days_left: int | None
+    tls_note: str
+
+
+@dataclass
+class WeeklyReport:
+    cluster: str
+    generated_at: datetime
+    start: datetime
+    end: datetime
+    operations: int
+    errors: int
+    success_rate_pct: float | None
+    success_target_pct: float
+    success_on_target: bool | None
+    p95_ms: float | None
+    p95_target_ms: float
+    p95_on_target: bool | None
+    latest_backup: None
+    backups_note: str
+    versions_running: list[str]
+    newer_releases: list[str]
+    releases_note: str
+    nodes: list[NodeMaintenance] = field(default_factory=list)
+
+
+def record_data_dir_sizes(today: date | None = None) -> int:
+    """Keep today's data-directory size of every node that reported one (the first
+    observation of the day wins; re-running is a no-op). Returns rows written."""
+    today = today or timezone.now().date()
+    rows = [
+        DataDirSize(node=node, day=today, data_dir_bytes=node.data_dir_bytes)
+        for node in Node.objects.filter(removed=False, data_dir_bytes__isnull=False)
+    ]
+    before = DataDirSize.objects.filter(day=today).count()
+    DataDirSize.objects.bulk_create(rows, ignore_conflicts=True)
+    return DataDirSize.objects.filter(day=today).count() - before
+
+
+def _node_line(node: Node, since: date) -> NodeMaintenance:
+    oldest = DataDirSize.objects.filter(node=node, day__gte=since).order_by("day").first()
+    growth = None
+    if oldest is not None and node.data_dir_bytes is not None:
+        growth = node.data_dir_bytes - oldest.data_dir_bytes
+    return NodeMaintenance(
+        name=node.name,
+        version=node.version,
+        data_dir_bytes=node.data_dir_bytes,
+        data_dir_growth_bytes=growth,
+        growth_since=oldest.day if oldest else None,
+        tls_days_left=None,
+        tls_note=NOT_REPORTED_TLS,
+    )
+
+
+def weekly_report(cluster: Cluster, now: datetime | None = None) -> WeeklyReport:
+    end = now or timezone.now()
+    start = end - WINDOW
+    figures = stats.execution_figures(cluster, start, end)
+    success_target, p95_target = conf.success_target_pct(), conf.p95_target_ms()
+    nodes = list(cluster.nodes.filter(removed=False))
+    return WeeklyReport(
+        cluster=cluster.name,
+        generated_at=end,
+        start=start,
+        end=end,
+        operations=figures.operations,
+        errors=figures.errors,
+        success_rate_pct=figures.success_rate_pct,
+        success_target_pct=success_target,
+        success_on_target=None
+        if figures.success_rate_pct is None
+        else figures.success_rate_pct >= success_target,
+        p95_ms=figures.p95_ms,
+        p95_target_ms=p95_target,
+        p95_on_target=None if figures.p95_ms is None else figures.p95_ms <= p95_target,
+        latest_backup=None,
+        backups_note=NOT_TRACKED_BACKUPS,
+        versions_running=sorted({n.version for n in nodes if n.version}),
+        newer_releases=[],
+        releases_note=NOT_TRACKED_RELEASES,
+        nodes=[_node_line(n, start.date()) for n in nodes],
+    )
