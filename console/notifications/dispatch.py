@@ -107,8 +107,8 @@ def plan_journal(limit: int = stream.BATCH) -> int:
         )
         if not claimed:
             return 0  # another dispatcher planned this batch
-        planned = [d for event in batch.events for d in _plan_event(event, now)]
-        Delivery.objects.bulk_create(planned, ignore_conflicts=True)
+        for event in batch.events:  # in order: a resolution finds its firing's deliveries
+            Delivery.objects.bulk_create(_plan_event(event, now), ignore_conflicts=True)
     return batch.cursor - start
 
 
