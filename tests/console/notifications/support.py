@@ -34,7 +34,7 @@ def webhook_receiver(fail_first: int = 0) -> Iterator[Webhook]:
     hook = Webhook(url=f"http://127.0.0.1:{port}/hooks/T0/secret-token", fail_first=fail_first)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with hook.lock:
                 failing = hook.fail_first > 0
@@ -71,7 +71,7 @@ class _Collect:
     def __init__(self, box: Mailbox) -> None:
         self.box = box
 
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         self.box.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]
         return "250 OK"
 
