@@ -117,7 +117,9 @@ KINDS: dict[str, EventKind] = {
         EventKind("login.locked", "accounts", ("user", "address", "scope")),
         # Notifications: admins' channel changes and test messages, each delivery attempt
         # (no cluster: they stay off the dashboards).
-        EventKind("notification.channel", "notifications", ("channel", "action", "kind", "routes")),
+        EventKind(
+            "notification.channel", "notifications", ("channel", "action", "channel_kind", "routes")
+        ),
         EventKind("notification.test", "notifications", ("channel", "delivery_id")),
         EventKind(
             "notification.attempt",

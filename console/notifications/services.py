@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from console.clusters.models import Cluster
 from console.events import journal
@@ -74,20 +74,28 @@ def save_channel(
         if cluster_name and cluster is None:
             raise ChannelError(f"no cluster named {cluster_name!r}", 404)
         channel.cluster = cluster
-    _check(channel)
+    taken = f"a channel named {channel.name!r} exists"
     if Channel.objects.filter(name=channel.name).exclude(pk=channel.pk).exists():
-        raise ChannelError(f"a channel named {channel.name!r} exists", 409)
-    with transaction.atomic():
-        channel.save()
-        journal.append(
-            "notification.channel",
-            actor=actor,
-            channel=channel.name,
-            action="created" if created else "updated",
-            kind=channel.kind,
-            routes=channel.routes,
-        )
+        raise ChannelError(taken, 409)
+    _check(channel)
+    try:
+        with transaction.atomic():
+            channel.save()
+            _journal_saved(channel, created, actor)
+    except IntegrityError:  # the same name added concurrently
+        raise ChannelError(taken, 409) from None
     return channel
+
+
+def _journal_saved(channel: Channel, created: bool, actor: str) -> None:
+    journal.append(
+        "notification.channel",
+        actor=actor,
+        channel=channel.name,
+        action="created" if created else "updated",
+        channel_kind=channel.kind,
+        routes=channel.routes,
+    )
 
 
 def delete_channel(channel: Channel, *, actor: str) -> None:
@@ -99,7 +107,7 @@ def delete_channel(channel: Channel, *, actor: str) -> None:
             actor=actor,
             channel=name,
             action="deleted",
-            kind=None,
+            channel_kind=None,
             routes=None,
         )
 
