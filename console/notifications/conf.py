@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from console.env import env_str
+
 
 def max_attempts() -> int:
     return max(1, int(getattr(settings, "NOTIFY_MAX_ATTEMPTS", 5)))
@@ -30,3 +32,9 @@ def reports_hour() -> int:
 
 def timeout_s() -> float:
     return float(getattr(settings, "NOTIFY_TIMEOUT_S", 5.0))
+
+
+def celery_queue() -> str:
+    """NOTIFY_CELERY_QUEUE, read at call time: the queue deliveries go to (empty: Celery's
+    default queue, which `make run`'s worker reads)."""
+    return env_str("NOTIFY_CELERY_QUEUE")

@@ -42,7 +42,8 @@ DELIVER_TASK = "notifications.deliver"  # by name: tasks.py imports this module
 def send(delivery_id: int, eta: datetime | None = None) -> None:
     """Queue one delivery for the worker (its attempt is idempotent: a duplicate
     message finds the row sent, or in flight, and does nothing)."""
-    current_app.send_task(DELIVER_TASK, args=(delivery_id,), eta=eta)
+    queue = conf.celery_queue() or None
+    current_app.send_task(DELIVER_TASK, args=(delivery_id,), eta=eta, queue=queue)
 
 
 def severity_of(event: Event) -> str | None:

@@ -22,3 +22,9 @@ def mailbox(settings) -> Iterator[Mailbox]:
         settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
         settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", box.port
         yield box
+
+
+# A real daemon cluster (the collector's fixture) and a real Celery worker on a queue of
+# its own (the runbooks' fixtures), shared rather than copied.
+from tests.console.collector.conftest import daemons  # noqa: E402, F401
+from tests.console.runbooks.conftest import isolated_broker, start_worker  # noqa: E402, F401
