@@ -116,7 +116,7 @@ def _weeks(
 ) -> list[Week]:
     availability_budget_s, success_budget_errors = budgets
     weeks = []
-    week_start, number = start, 1
+    week_start = start
     while week_start < end:
         week_end = min(week_start + timedelta(days=7), end)
         watch_start, watch_end = stats.watched_window(cluster, week_start, min(week_end, now))
@@ -138,7 +138,7 @@ def _weeks(
                 success_budget_spent_pct=_spent_pct(figures.errors, success_budget_errors),
             )
         )
-        week_start, number = week_end, number + 1
+        week_start = week_end
     return weeks
 
 
