@@ -40,8 +40,9 @@ def attempt(delivery_id: int) -> Outcome:
         return Outcome("skipped")
     if d.not_before and d.not_before > now:  # quiet hours: not yet
         return Outcome("pending", (d.not_before - now).total_seconds())
+    # enqueued_at doubles as "last activity": the dispatcher requeues a row idle too long.
     claimed = Delivery.objects.filter(pk=d.pk, status="pending").update(
-        status="sending", attempts=F("attempts") + 1
+        status="sending", attempts=F("attempts") + 1, enqueued_at=now
     )
     if not claimed:
         return Outcome("skipped")
@@ -62,7 +63,7 @@ def _record(d: Delivery, error: str) -> Outcome:
     final = not error or d.attempts >= conf.max_attempts()
     status = "sent" if not error else ("failed" if final else "pending")
     Delivery.objects.filter(pk=d.pk).update(
-        status=status, last_error=error, sent_at=now if not error else None
+        status=status, last_error=error, sent_at=now if not error else None, enqueued_at=now
     )
     journal.append(
         "notification.attempt",

@@ -35,7 +35,7 @@ CURSOR = "journal"
 # died: it needs an operator to resume or cancel it).
 RUN_ENDINGS = {"failed": "warning", "stale": "warning"}
 FOLLOW_UPS = ("alert.resolved", "alert.acknowledged")  # go where the firing went
-LOST_AFTER = timedelta(minutes=15)  # a pending delivery enqueued this long ago: requeue
+LOST_AFTER = timedelta(minutes=15)  # a delivery idle this long (message lost): requeue
 DELIVER_TASK = "notifications.deliver"  # by name: tasks.py imports this module
 
 
@@ -182,7 +182,11 @@ def plan_reports(now: datetime) -> None:
 def enqueue_pending(now: datetime) -> list[int]:
     """Hand every unqueued (or lost) pending delivery to the worker, once: the enqueued_at
     claim is conditional, so two dispatchers never both queue one delivery."""
-    lost = Q(enqueued_at__lt=now - LOST_AFTER, not_before__isnull=True)
+    idle = now - LOST_AFTER
+    # A worker that died mid-send leaves its row `sending`: after LOST_AFTER it is sent
+    # again (at least once; the alternative is never).
+    Delivery.objects.filter(status="sending", enqueued_at__lt=idle).update(status="pending")
+    lost = Q(enqueued_at__lt=idle, not_before__isnull=True)
     queued = []
     for d in Delivery.objects.filter(Q(enqueued_at__isnull=True) | lost, status="pending"):
         claim = Delivery.objects.filter(pk=d.pk, status="pending", enqueued_at=d.enqueued_at)

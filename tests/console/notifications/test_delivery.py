@@ -318,3 +318,20 @@ def test_before_the_reports_hour_the_latest_due_reports_are_yesterdays(settings)
     assert due == [("daily", "2026-03-01"), ("weekly", "2026-02-23"), ("monthly", "2026-02")]
     due = dispatch.due_reports(dt.datetime(2026, 3, 1, 6, 59, tzinfo=dt.UTC))
     assert due[2] == ("monthly", "2026-01")  # February's review goes out at 07:00 on the 1st
+
+
+def test_a_delivery_left_sending_by_a_dead_worker_is_queued_again_after_a_while(
+    cluster: Cluster, chat: Channel, webhook: Webhook
+) -> None:
+    start_cursor()
+    fire(cluster)
+    dispatch.plan_journal()
+    d = Delivery.objects.get()
+    now = timezone.now()
+    assert dispatch.enqueue_pending(now) == [d.pk]
+    assert dispatch.enqueue_pending(now) == []  # queued once
+    Delivery.objects.filter(pk=d.pk).update(status="sending", enqueued_at=now)  # worker died
+    assert dispatch.enqueue_pending(now + dt.timedelta(minutes=5)) == []
+    assert dispatch.enqueue_pending(now + dt.timedelta(minutes=16)) == [d.pk]
+    assert delivery.attempt(d.pk).status == "sent"
+    assert len(webhook.bodies) == 1
