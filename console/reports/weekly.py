@@ -3,7 +3,7 @@ p95 against target, backups, TLS expiry, data-directory growth per node, release
 
 What the console does not track yet is reported as unknown with the reason, never
 invented: backups and releases have no rows here until the backup and release work
-lands, and the nodes do not report their certificates' expiry.
+lands. Certificate expiry is read from each node served over HTTPS (`tls.py`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from django.utils import timezone
 
 from console.clusters.models import Cluster, Node
 from console.reports import conf, stats
+from console.reports.tls import certificate_days_left
 from console.reports.models import DataDirSize
 
 WINDOW = timedelta(days=7)
 NOT_TRACKED_BACKUPS = "no backup records: this console does not track backups yet"
 NOT_TRACKED_RELEASES = "no release records: this console does not track releases yet"
-NOT_REPORTED_TLS = "not reported by the node"
 
 
 @dataclass(frozen=True)
@@ -69,19 +69,20 @@ def record_data_dir_sizes(today: date | None = None) -> int:
     return DataDirSize.objects.filter(day=today).count() - before
 
 
-def _node_line(node: Node, since: date) -> NodeMaintenance:
+def _node_line(node: Node, since: date, now: datetime) -> NodeMaintenance:
     oldest = DataDirSize.objects.filter(node=node, day__gte=since).order_by("day").first()
     growth = None
     if oldest is not None and node.data_dir_bytes is not None:
         growth = node.data_dir_bytes - oldest.data_dir_bytes
+    days_left, tls_note = certificate_days_left(node.http_url, now)
     return NodeMaintenance(
         name=node.name,
         version=node.version,
         data_dir_bytes=node.data_dir_bytes,
         data_dir_growth_bytes=growth,
         growth_since=oldest.day if oldest else None,
-        tls_days_left=None,
-        tls_note=NOT_REPORTED_TLS,
+        tls_days_left=days_left,
+        tls_note=tls_note,
     )
 
 
@@ -111,5 +112,5 @@ def weekly_report(cluster: Cluster, now: datetime | None = None) -> WeeklyReport
         versions_running=sorted({n.version for n in nodes if n.version}),
         newer_releases=[],
         releases_note=NOT_TRACKED_RELEASES,
-        nodes=[_node_line(n, start.date()) for n in nodes],
+        nodes=[_node_line(n, start.date(), end) for n in nodes],
     )

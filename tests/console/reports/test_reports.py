@@ -63,7 +63,7 @@ def test_the_weekly_review_judges_against_the_targets_and_shows_data_dir_growth(
     assert report.versions_running == ["1.2"]
     (line,) = report.nodes
     assert (line.data_dir_bytes, line.data_dir_growth_bytes) == (5000, 4000)
-    assert line.tls_days_left is None and "not reported" in line.tls_note
+    assert line.tls_days_left is None and line.tls_note == "serves plain HTTP: no certificate"
     assert DataDirSize.objects.count() == 1
 
 
