@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from console.clusters.models import Cluster, Node
 from console.reports import conf, stats
-from console.reports.tls import certificate_days_left
 from console.reports.models import DataDirSize
+from console.reports.tls import certificate_days_left
 
 WINDOW = timedelta(days=7)
 NOT_TRACKED_BACKUPS = "no backup records: this console does not track backups yet"
