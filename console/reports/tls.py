@@ -25,9 +25,12 @@ def certificate_days_left(
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection((parts.hostname, parts.port or 443), timeout_s) as sock:
-            with context.wrap_socket(sock, server_hostname=parts.hostname) as tls:
-                der = tls.getpeercert(binary_form=True)
+        address = (parts.hostname, parts.port or 443)
+        with (
+            socket.create_connection(address, timeout_s) as sock,
+            context.wrap_socket(sock, server_hostname=parts.hostname) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
     except (OSError, ssl.SSLError) as err:
         return None, f"no TLS answer ({type(err).__name__})"
     if not der:
