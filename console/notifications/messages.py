@@ -93,7 +93,7 @@ def _report_message(delivery: Delivery) -> Message:
         text = (
             f"7 days: {r.operations} operations, success {_pct(r.success_rate_pct)} "
             f"(target {r.success_target_pct} %), p95 {p95} (target {r.p95_target_ms:.0f} ms); "
-            f"{r.backups_note}"
+            f"newer verified releases: {', '.join(r.newer_releases) or 'none'}; {r.backups_note}"
         )
     else:
         year, month = (int(x) for x in p["period"].split("-"))

@@ -2,8 +2,9 @@
 p95 against target, backups, TLS expiry, data-directory growth per node, releases.
 
 What the console does not track yet is reported as unknown with the reason, never
-invented: backups and releases have no rows here until the backup and release work
-lands. Certificate expiry is read from each node served over HTTPS (`tls.py`).
+invented: backups have no rows here until the backup work lands. Certificate expiry is
+read from each node served over HTTPS (`tls.py`). Releases come from the Release rows and
+the release each node reports.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
-from console.clusters.models import Cluster, Node
+from console.clusters.models import Cluster, Node, Release
 from console.reports import conf, stats
 from console.reports.models import DataDirSize
 from console.reports.tls import certificate_days_left
 
 WINDOW = timedelta(days=7)
 NOT_TRACKED_BACKUPS = "no backup records: this console does not track backups yet"
-NOT_TRACKED_RELEASES = "no release records: this console does not track releases yet"
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,9 @@ class WeeklyReport:
     p95_on_target: bool | None
     latest_backup: None
     backups_note: str
-    versions_running: list[str]
-    newer_releases: list[str]
-    releases_note: str
+    versions_running: list[str]  # package versions the nodes report
+    releases_running: list[str]  # release names the nodes report
+    newer_releases: list[str]  # verified, added after the newest release running here
     nodes: list[NodeMaintenance] = field(default_factory=list)
 
 
@@ -86,12 +86,23 @@ def _node_line(node: Node, since: date, now: datetime) -> NodeMaintenance:
     )
 
 
+def newer_verified_releases(running: list[str]) -> list[str]:
+    """Verified releases added after the newest one this cluster runs (all verified ones
+    when it runs none the console knows), newest first."""
+    known = Release.objects.filter(name__in=running).order_by("-added_at").first()
+    candidates = Release.objects.filter(status=Release.Status.VERIFIED).exclude(name__in=running)
+    if known is not None:
+        candidates = candidates.filter(added_at__gt=known.added_at)
+    return list(candidates.order_by("-added_at").values_list("name", flat=True))
+
+
 def weekly_report(cluster: Cluster, now: datetime | None = None) -> WeeklyReport:
     end = now or timezone.now()
     start = end - WINDOW
     figures = stats.execution_figures(cluster, start, end)
     success_target, p95_target = conf.success_target_pct(), conf.p95_target_ms()
     nodes = list(cluster.nodes.filter(removed=False))
+    running = sorted({n.release for n in nodes if n.release})
     return WeeklyReport(
         cluster=cluster.name,
         generated_at=end,
@@ -110,7 +121,7 @@ def weekly_report(cluster: Cluster, now: datetime | None = None) -> WeeklyReport
         latest_backup=None,
         backups_note=NOT_TRACKED_BACKUPS,
         versions_running=sorted({n.version for n in nodes if n.version}),
-        newer_releases=[],
-        releases_note=NOT_TRACKED_RELEASES,
+        releases_running=running,
+        newer_releases=newer_verified_releases(running),
         nodes=[_node_line(n, start.date(), end) for n in nodes],
     )

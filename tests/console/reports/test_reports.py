@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from console.accounts.models import ApiToken
-from console.clusters.models import Node
+from console.clusters.models import Node, Release
 from console.reports.daily import daily_report
 from console.reports.models import DataDirSize
 from console.reports.weekly import record_data_dir_sizes, weekly_report
@@ -65,6 +65,24 @@ def test_the_weekly_review_judges_against_the_targets_and_shows_data_dir_growth(
     assert (line.data_dir_bytes, line.data_dir_growth_bytes) == (5000, 4000)
     assert line.tls_days_left is None and line.tls_note == "serves plain HTTP: no certificate"
     assert DataDirSize.objects.count() == 1
+
+
+def test_the_weekly_review_names_the_releases_running_and_newer_verified_ones() -> None:
+    cluster = make_cluster()
+    for name, status in (
+        ("1.0", "active"),
+        ("1.1", "verified"),
+        ("1.2", "registered"),
+        ("1.3", "verified"),
+    ):
+        Release.objects.create(
+            name=name, package_version=name, sha256="0" * 64, size_bytes=1, wheel_path="x",
+            source="upload", status=status,
+        )  # fmt: skip
+    Node.objects.create(cluster=cluster, name="n0", http_url="http://127.0.0.1:1", release="1.0")
+    report = weekly_report(cluster)
+    assert report.releases_running == ["1.0"]
+    assert report.newer_releases == ["1.3", "1.1"]  # verified only, newest first
 
 
 def test_an_idle_week_is_neither_on_nor_off_target() -> None:
