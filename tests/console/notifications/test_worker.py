@@ -50,5 +50,6 @@ def test_a_failing_receiver_gets_the_message_after_retries_with_back_off(
         (3, True),
     ]
     gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(attempts)]
-    assert gaps[0] >= 0.5 and gaps[1] >= 1.0  # 0.5 s, then doubled
+    # 0.5 s, then doubled (Celery's ETA timer may fire a few milliseconds early)
+    assert gaps[0] >= 0.45 and gaps[1] >= 0.95
     assert Delivery.objects.get(pk=test.pk).attempts == 3
