@@ -2,9 +2,9 @@
 p95 against target, backups, TLS expiry, data-directory growth per node, releases.
 
 What the console does not track yet is reported as unknown with the reason, never
-invented: backups have no rows here until the backup work lands. Certificate expiry is
-read from each node served over HTTPS (`tls.py`). Releases come from the Release rows and
-the release each node reports.
+invented. Backups come from the backups app's rows (the latest verified one and its age),
+certificate expiry from each node served over HTTPS (`tls.py`), releases from the
+Release rows and the release each node reports.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
+from console.backups.models import Backup
 from console.clusters.models import Cluster, Node, Release
 from console.reports import conf, stats
 from console.reports.models import DataDirSize
 from console.reports.tls import certificate_days_left
 
 WINDOW = timedelta(days=7)
-NOT_TRACKED_BACKUPS = "no backup records: this console does not track backups yet"
+NO_VERIFIED_BACKUP = "no verified backup of this cluster"
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,10 @@ class WeeklyReport:
     p95_ms: float | None
     p95_target_ms: float
     p95_on_target: bool | None
-    latest_backup: None
+    latest_verified_backup_id: int | None
+    latest_verified_backup_at: datetime | None
+    latest_verified_backup_age_h: float | None
+    backups_in_window: int
     backups_note: str
     versions_running: list[str]  # package versions the nodes report
     releases_running: list[str]  # release names the nodes report
@@ -103,6 +107,12 @@ def weekly_report(cluster: Cluster, now: datetime | None = None) -> WeeklyReport
     success_target, p95_target = conf.success_target_pct(), conf.p95_target_ms()
     nodes = list(cluster.nodes.filter(removed=False))
     running = sorted({n.release for n in nodes if n.release})
+    verified = (
+        Backup.objects.filter(cluster=cluster, verification="verified")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    age_h = (end - verified.created_at).total_seconds() / 3600 if verified else None
     return WeeklyReport(
         cluster=cluster.name,
         generated_at=end,
@@ -118,8 +128,13 @@ def weekly_report(cluster: Cluster, now: datetime | None = None) -> WeeklyReport
         p95_ms=figures.p95_ms,
         p95_target_ms=p95_target,
         p95_on_target=None if figures.p95_ms is None else figures.p95_ms <= p95_target,
-        latest_backup=None,
-        backups_note=NOT_TRACKED_BACKUPS,
+        latest_verified_backup_id=verified.id if verified else None,
+        latest_verified_backup_at=verified.created_at if verified else None,
+        latest_verified_backup_age_h=age_h,
+        backups_in_window=Backup.objects.filter(cluster=cluster, created_at__gte=start).count(),
+        backups_note=f"latest verified backup #{verified.id}, {age_h:.1f} h old"
+        if verified
+        else NO_VERIFIED_BACKUP,
         versions_running=sorted({n.version for n in nodes if n.version}),
         releases_running=running,
         newer_releases=newer_verified_releases(running),

@@ -50,7 +50,7 @@ def test_a_viewer_opens_each_report_from_the_nav_and_sees_its_figures(
         page.go_back()
         page.get_by_role("link", name="last 7 days").click()
         expect(page.get_by_test_id("weekly-operations")).to_have_text("10")
-        expect(page.get_by_test_id("report-weekly")).to_contain_text("does not track backups")
+        expect(page.get_by_test_id("weekly-backups")).to_contain_text("no verified backup")
 
         page.go_back()
         page.get_by_role("link", name=now.strftime("%Y-%m")).click()

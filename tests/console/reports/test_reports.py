@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from console.accounts.models import ApiToken
+from console.backups.models import Backup
 from console.clusters.models import Node, Release
 from console.reports.daily import daily_report
 from console.reports.models import DataDirSize
@@ -83,6 +84,23 @@ def test_the_weekly_review_names_the_releases_running_and_newer_verified_ones() 
     report = weekly_report(cluster)
     assert report.releases_running == ["1.0"]
     assert report.newer_releases == ["1.3", "1.1"]  # verified only, newest first
+
+
+def test_the_weekly_review_shows_the_latest_verified_backup_and_its_age() -> None:
+    cluster = make_cluster()
+    now = timezone.now()
+    assert weekly_report(cluster, now).backups_note == "no verified backup of this cluster"
+    old, newer, _failed = (
+        Backup.objects.create(cluster=cluster, source_node="n0", verification=state)
+        for state in ("verified", "verified", "failed")
+    )
+    Backup.objects.filter(pk=old.pk).update(created_at=now - dt.timedelta(days=9))
+    Backup.objects.filter(pk=newer.pk).update(created_at=now - dt.timedelta(hours=30))
+    report = weekly_report(cluster, now)
+    assert report.latest_verified_backup_id == newer.pk
+    assert report.latest_verified_backup_age_h == pytest.approx(30.0)
+    assert report.backups_in_window == 2  # the newer one and the failed one
+    assert report.backups_note == f"latest verified backup #{newer.pk}, 30.0 h old"
 
 
 def test_an_idle_week_is_neither_on_nor_off_target() -> None:
