@@ -138,7 +138,7 @@ def plan_repeats(now: datetime) -> None:
                     payload={"repeat": n},
                 )
             )
-    Delivery.objects.bulk_create(planned, ignore_conflicts=True)
+    _create_missing(planned)
 
 
 def due_reports(now: datetime) -> list[tuple[str, str]]:
@@ -176,7 +176,17 @@ def plan_reports(now: datetime) -> None:
                         not_before=routing.not_before(channel, "report", now),
                     )
                 )
-    Delivery.objects.bulk_create(planned, ignore_conflicts=True)
+    _create_missing(planned)
+
+
+def _create_missing(planned: list[Delivery]) -> None:
+    """Insert only deliveries not planned before: these passes repeat every few seconds,
+    and an insert that would be ignored still takes SQLite's write lock."""
+    keys = {d.key for d in planned}
+    done = set(Delivery.objects.filter(key__in=keys).values_list("channel_id", "key"))
+    missing = [d for d in planned if (d.channel_id, d.key) not in done]
+    if missing:
+        Delivery.objects.bulk_create(missing, ignore_conflicts=True)
 
 
 def enqueue_pending(now: datetime) -> list[int]:
@@ -185,7 +195,9 @@ def enqueue_pending(now: datetime) -> list[int]:
     idle = now - LOST_AFTER
     # A worker that died mid-send leaves its row `sending`: after LOST_AFTER it is sent
     # again (at least once; the alternative is never).
-    Delivery.objects.filter(status="sending", enqueued_at__lt=idle).update(status="pending")
+    stuck = Delivery.objects.filter(status="sending", enqueued_at__lt=idle)
+    if stuck.exists():  # an UPDATE of nothing still takes SQLite's write lock
+        stuck.update(status="pending")
     lost = Q(enqueued_at__lt=idle, not_before__isnull=True)
     queued = []
     for d in Delivery.objects.filter(Q(enqueued_at__isnull=True) | lost, status="pending"):

@@ -64,13 +64,19 @@ def record_data_dir_sizes(today: date | None = None) -> int:
     """Keep today's data-directory size of every node that reported one (the first
     observation of the day wins; re-running is a no-op). Returns rows written."""
     today = today or timezone.now().date()
+    # Called every few seconds: write only for nodes that lack today's row (SQLite
+    # serialises writers, so an idle pass should not take the write lock).
+    recorded = DataDirSize.objects.filter(day=today).values_list("node_id", flat=True)
     rows = [
         DataDirSize(node=node, day=today, data_dir_bytes=node.data_dir_bytes)
-        for node in Node.objects.filter(removed=False, data_dir_bytes__isnull=False)
+        for node in Node.objects.filter(removed=False, data_dir_bytes__isnull=False).exclude(
+            pk__in=recorded
+        )
     ]
-    before = DataDirSize.objects.filter(day=today).count()
+    if not rows:
+        return 0
     DataDirSize.objects.bulk_create(rows, ignore_conflicts=True)
-    return DataDirSize.objects.filter(day=today).count() - before
+    return len(rows)
 
 
 def _node_line(node: Node, since: date, now: datetime) -> NodeMaintenance:
