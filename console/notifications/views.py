@@ -41,13 +41,17 @@ def _admin(request: HttpRequest) -> None:
 
 @login_required
 @require_GET
-def page(request: HttpRequest, form: ChannelForm | None = None, status: int = 200) -> HttpResponse:
+def page(request: HttpRequest) -> HttpResponse:
+    return _render(request, ChannelForm())
+
+
+def _render(request: HttpRequest, form: ChannelForm, status: int = 200) -> HttpResponse:
     context = {
         "channels": Channel.objects.select_related("cluster"),
         "deliveries": Delivery.objects.select_related("channel")[:RECENT],
         "clusters": Cluster.objects.all(),
         "can_admin": has_role(request.user, services.ADMIN_ROLE),
-        "form": form or ChannelForm(),
+        "form": form,
     }
     return render(request, "notifications/page.html", context, status=status)
 
@@ -67,8 +71,7 @@ def add(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"channel {channel.name} added")
             return HttpResponseRedirect(reverse("notifications"))
-    request.method = "GET"  # render the page again, with the form's errors
-    return page(request, form=form, status=400)
+    return _render(request, form, status=400)  # the page again, with the form's errors
 
 
 @login_required
