@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import queue
 import random
 import threading
 import time
@@ -31,7 +30,7 @@ from pysyncobj.monotonic import monotonic as pysyncobj_clock
 from daemon import raft_disk, raft_transport
 from daemon import raft_storage as storage
 from daemon.config import Config
-from daemon.raft_liveness import CatchUpWatch, replication_progress
+from daemon.raft_liveness import CatchUpWatch, TickJobs, replication_progress, send_keepalives
 from daemon.raft_protocol import SafeSyncObj, keep_code_version_map
 from daemon.state import ReplicatedState
 
@@ -106,7 +105,7 @@ class RaftNode:
         self._shrink_done = threading.Event()
         self.catch_up = CatchUpWatch()
         self._version_map: Any = None  # see keep_code_version_map
-        self._tick_jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._tick_jobs = TickJobs()
         peers = [p.raft_address for p in config.peers]
         raft_transport.install()  # bound unauthenticated Raft connections (issue 14)
         self.obj = SafeSyncObj(
@@ -141,7 +140,7 @@ class RaftNode:
 
     # ---- tick thread -----------------------------------------------------
     def _on_tick(self) -> None:
-        self._run_tick_jobs()
+        self._tick_jobs.run(self.obj.raftLastApplied, self.obj.raftCurrentTerm)
         obj = self.obj
         last = obj._SyncObj__getCurrentLogIndex()
         if not self._append_samples or self._append_samples[-1][1] != last:
@@ -173,36 +172,13 @@ class RaftNode:
     def on_tick_thread(self, job: Callable[[int, int], Any]) -> concurrent.futures.Future:
         """Run job(applied index, term) once on the tick thread, between two applied
         entries: there the index, the term and the state agree (a backup's cut)."""
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        self._tick_jobs.put((job, future))
-        return future
-
-    def _run_tick_jobs(self) -> None:
-        while True:
-            try:
-                job, future = self._tick_jobs.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                future.set_result(job(self.obj.raftLastApplied, self.obj.raftCurrentTerm))
-            except Exception as exc:  # the tick thread must survive a failing job
-                future.set_exception(exc)
+        return self._tick_jobs.put(job)
 
     def _keep_peer_connections_fresh(self) -> None:
-        """pysyncobj drops a connection on the first *send* after `connectionTimeout`
-        without reads, and followers never talk to each other between elections:
-        so the first vote request after a quiet spell was always lost, and the
-        election waited a whole timeout for a reconnect. A message of an unknown
-        type (pysyncobj ignores it) each second keeps every link read-fresh."""
         now = pysyncobj_clock()
-        if now - self._last_keepalive < KEEPALIVE_EVERY_S:
-            return
-        self._last_keepalive = now
-        obj = self.obj
-        transport = obj._SyncObj__transport
-        for node in list(obj._SyncObj__otherNodes):
-            if obj.isNodeConnected(node):
-                transport.send(node, {"type": "keepalive"})
+        if now - self._last_keepalive >= KEEPALIVE_EVERY_S:
+            self._last_keepalive = now
+            send_keepalives(self.obj)
 
     def _hasten_election_if_leader_gone(self) -> None:
         """A follower whose connection to the leader has been closed for two

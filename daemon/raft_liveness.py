@@ -1,4 +1,6 @@
-"""How far behind the leader this node is, judged over time (readiness).
+"""Keeping a node in step: how far behind the leader it is, judged over time (readiness),
+the replication lag it reports, the keep-alives that keep peer links fresh, and the
+work handed to the tick thread.
 
 A follower always trails the leader by the entries in flight, so "behind right
 now" says nothing. What matters is whether it applies, within a bound, what the
@@ -9,7 +11,10 @@ reporting ready, for good) and must not take traffic.
 
 from __future__ import annotations
 
+import concurrent.futures
+import queue
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 CATCH_UP_BOUND_S = 5.0
@@ -73,3 +78,38 @@ def replication_progress(
             "lagMs": round(lag_ms, 3),
         }
     return progress
+
+
+def send_keepalives(obj: Any) -> None:
+    """pysyncobj drops a connection on the first *send* after `connectionTimeout`
+    without reads, and followers never talk to each other between elections: so the
+    first vote request after a quiet spell was always lost, and the election waited a
+    whole timeout for a reconnect. A message of an unknown type (pysyncobj ignores it),
+    sent each second to every connected peer, keeps every link read-fresh."""
+    transport = obj._SyncObj__transport
+    for node in list(obj._SyncObj__otherNodes):
+        if obj.isNodeConnected(node):
+            transport.send(node, {"type": "keepalive"})
+
+
+class TickJobs:
+    """Work handed to the tick thread, run there between two applied entries."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+
+    def put(self, job: Callable[[int, int], Any]) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((job, future))
+        return future
+
+    def run(self, applied_index: int, term: int) -> None:
+        while True:
+            try:
+                job, future = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                future.set_result(job(applied_index, term))
+            except Exception as exc:  # the tick thread must survive a failing job
+                future.set_exception(exc)
