@@ -16,13 +16,6 @@ app = Celery("console")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# For deployments that run `celery -A console beat`: plan notifications every few
-# seconds (the collector's tick also does, so `make run` needs no beat process). The
-# scheduled reports are planned by that same pass when their hour has come.
-app.conf.beat_schedule = {
-    "notifications-dispatch": {"task": "notifications.dispatch", "schedule": 5.0},
-}
-
 
 @app.on_after_configure.connect
 def _create_filesystem_broker_folders(sender: Celery, **kwargs: object) -> None:

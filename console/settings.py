@@ -166,7 +166,13 @@ CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Scheduled backups and the backup alert rules (console/backups/tasks.py); the worker
 # that `manage.py up` starts runs beat too (-B), its schedule state in var/.
-CELERY_BEAT_SCHEDULE = {"backups-tick": {"task": "backups.tick", "schedule": 60.0}}
+CELERY_BEAT_SCHEDULE = {
+    "backups-tick": {"task": "backups.tick", "schedule": 60.0},
+    # Notifications are planned by the collector's tick too; beat is the fallback for a
+    # deployment whose collector is down, and plans the scheduled reports when their
+    # hour has come (console/notifications/dispatch.py).
+    "notifications-dispatch": {"task": "notifications.dispatch", "schedule": 30.0},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Backup files (0700), and the layout of the local cluster a restore rewrites.
 BACKUPS_DIR = Path(env_str("BACKUPS_DIR", str(VAR_DIR / "backups"))).resolve()
@@ -246,4 +252,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # httpx logs every request at INFO: the collector and the release check poll nodes
+    # many times a second, which would bury everything else.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
