@@ -1,6 +1,7 @@
 """`manage.py up` (what `make run` runs): starts everything, stops it all, reuses data."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -9,9 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from daemon.localcluster import Layout, NodeProcess
+from daemon.localcluster.process import cmdline
 from tests.conftest import REPO_ROOT, embedded_defaults_env, free_port, port_answers, wait_for
 from tests.processes import alive, descendants, groups_of
 
@@ -109,6 +112,15 @@ def test_up_starts_the_console_and_ctrl_c_leaves_no_process_behind(
         output = run.output()
         assert f"console ready: http://127.0.0.1:{run.console_port}/" in output
         assert "log in as admin / " in output
+        # A fresh install registers the checkout as its first release, and the nodes run
+        # it: from the release's own environment, not from this checkout.
+        first = re.search(r"the local nodes start from release (\S+)", output)
+        assert first, output
+        layout = Layout.load(var_dir / "cluster")
+        for spec in layout.nodes:
+            build = httpx.get(f"{spec.url}/health/node", timeout=5).json()["build"]
+            assert build["release"] == first.group(1), (spec.name, build)
+        assert all("/releases/envs/" in cmdline(pid)[0] for pid in node_pids)
     finally:
         returncode = interrupt(run)
 

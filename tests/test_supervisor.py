@@ -62,7 +62,8 @@ def test_a_watched_process_restarted_by_another_handle_is_reported_and_still_sto
 
     out = io.StringIO()
     supervisor = Supervisor(cwd=REPO_ROOT, out=out, log_dir=tmp_path)
-    supervisor.watch("napper", napper(), start=True)
+    handle = napper()
+    supervisor.watch("napper", handle, start=handle.start)
     supervisor.start_all([ProcessSpec("sleeper", ["sleep", "60"])])
     thread = supervise_in_background(supervisor)
     first_pid = supervisor.children[0].last_pid

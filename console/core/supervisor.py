@@ -130,14 +130,17 @@ class Supervisor:
             self._following = True
             self.follower.start()
 
-    def watch(self, name: str, handle: ProcessHandle, start: bool) -> None:
-        """Watch a process someone else may restart (a daemon node), starting it first if
-        asked: follow its log, report when it stops or comes back, stop it with the rest.
-        Call before start_all (no preexec_fn here, but the follower starts there)."""
+    def watch(
+        self, name: str, handle: ProcessHandle, start: Callable[[], object] | None = None
+    ) -> None:
+        """Watch a process someone else may restart (a daemon node), starting it first
+        with `start` if given (a node's own start, which picks the release it runs):
+        follow its log, report when it stops or comes back, stop it with the rest. Call
+        before start_all (no preexec_fn here, but the follower starts there)."""
         self.follower.follow(name, handle.log_path)  # before it starts: no line missed
+        if start is not None:
+            start()
         child = Child(ProcessSpec(name, handle.argv), handle, self._color_for(name), fatal=False)
-        if start:
-            handle.start()
         child.last_pid = handle.pid
         child.was_running = child.last_pid is not None
         self.children.append(child)

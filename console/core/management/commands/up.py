@@ -136,7 +136,9 @@ class Command(BaseCommand):
             except CommandError as exc:
                 supervisor.say(f"{exc}; the nodes run this checkout")
         for node in nodes:
-            supervisor.watch(node.name, node.handle, start=node.name not in adopted)
+            # NodeProcess.start, not the bare handle's: it starts the release the layout
+            # records for the node (first_release just chose one), not this checkout.
+            supervisor.watch(node.name, node.handle, None if node.name in adopted else node.start)
             where = f"{node.url}, raft {node.spec.raft_address}"
             if node.name in adopted:
                 supervisor.say(f"adopted {node.name} (pid {node.pid}, still running): {where}")
