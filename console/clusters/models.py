@@ -47,6 +47,21 @@ class Cluster(models.Model):
     node_manager = models.CharField(
         max_length=16, choices=[("local", "local"), ("kubernetes", "kubernetes")], default="local"
     )
+    # node_manager == "kubernetes": the StatefulSet the console drives, and how to reach
+    # the API server (console/runbooks/nodes/kubernetes.py). The service-account token is
+    # read from the environment variable named here, like the daemon tokens.
+    kube_api_url = models.CharField(max_length=200, blank=True, help_text="https://host:6443")
+    kube_namespace = models.SlugField(max_length=63, blank=True)
+    kube_statefulset = models.SlugField(max_length=63, blank=True)
+    kube_image = models.CharField(
+        max_length=200, blank=True, help_text="image repository; release R runs <repository>:R"
+    )
+    kube_token_env = models.CharField(
+        max_length=64, default="DAEMON_KUBE_TOKEN", validators=[token_env_validator]
+    )
+    kube_ca_file = models.CharField(
+        max_length=300, blank=True, help_text="CA bundle for the API server (empty: system CAs)"
+    )
     # Observed state, updated by the collector.
     leader_name = models.CharField(max_length=63, blank=True)
     term = models.BigIntegerField(default=0)

@@ -21,6 +21,10 @@ def local_cluster_dir() -> Path:
 
 
 def manager_for(cluster: Cluster) -> NodeManager:
+    if cluster.node_manager == "kubernetes":
+        from console.runbooks.nodes.kubernetes import manager_from_cluster
+
+        return manager_from_cluster(cluster)
     if cluster.node_manager != "local":
         raise NodeManagerError(
             f"cluster {cluster.name} is managed by {cluster.node_manager!r}, which this "

@@ -1,0 +1,236 @@
+"""A STAND-IN for a Kubernetes API server: a Kubernetes API server cannot run here.
+
+It is small on purpose and answers only the calls the node manager makes, with the
+objects' real JSON shapes (apps/v1 StatefulSet, v1 Pod, v1 Status for errors):
+- GET and PATCH (JSON patch, RFC 6902: add/replace) one StatefulSet;
+- GET, DELETE one Pod; GET the namespace's Pods (list);
+- a controller loop, run after every change and on a short tick, that does what the
+  StatefulSet controller does for the parts the manager relies on: it creates the missing
+  pods 0..replicas-1 from the StatefulSet's *current* template, deletes pods at or above
+  `replicas`, and under `RollingUpdate` (not `OnDelete`) replaces pods whose image differs
+  from the template, highest ordinal first. A new pod is Running and Ready at once: there
+  is no kubelet and no container here, so readiness says nothing about a daemon.
+Requests must carry the bearer token it was given (401 otherwise), like a real server.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def _pointer(path: str) -> list[str]:
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+
+
+def apply_json_patch(doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        if op.get("op") not in ("add", "replace"):
+            raise ValueError(f"op {op.get('op')!r} is not supported by the stand-in")
+        *parents, last = _pointer(op["path"])
+        target: Any = doc
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        if isinstance(target, list):
+            target[int(last)] = op["value"]
+        else:
+            if op["op"] == "replace" and last not in target:
+                raise ValueError(f"replace of a missing member {op['path']}")
+            target[last] = op["value"]
+    return doc
+
+
+class StandInApiServer:
+    def __init__(self, namespace: str, statefulset: dict[str, Any], token: str) -> None:
+        self.namespace = namespace
+        self.token = token
+        self.lock = threading.RLock()
+        self.statefulset = statefulset
+        self.pods: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str]] = []  # (method, path), for the tests
+        self.created: list[tuple[str, str]] = []  # (pod, image) in creation order
+        self._stop = threading.Event()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.reconcile()
+
+    # ---- the controller ------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.statefulset["metadata"]["name"]
+
+    def _new_pod(self, ordinal: int) -> dict[str, Any]:
+        template = copy.deepcopy(self.statefulset["spec"]["template"])
+        name = f"{self.name}-{ordinal}"
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                **template.get("metadata", {}),
+                "name": name,
+                "namespace": self.namespace,
+                "uid": str(uuid.uuid4()),
+            },
+            "spec": {**template["spec"], "hostname": name},
+            "status": {
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
+        }
+        self.created.append((name, self.image(pod)))
+        return pod
+
+    @staticmethod
+    def image(obj: dict[str, Any]) -> str:
+        spec = obj["spec"]["template"]["spec"] if obj.get("kind") == "StatefulSet" else obj["spec"]
+        return next(c["image"] for c in spec["containers"] if c["name"] == "daemon")
+
+    def reconcile(self) -> None:
+        with self.lock:
+            replicas = self.statefulset["spec"]["replicas"]
+            for name in list(self.pods):
+                if int(name.rsplit("-", 1)[1]) >= replicas:
+                    del self.pods[name]
+            for ordinal in range(replicas):
+                if f"{self.name}-{ordinal}" not in self.pods:
+                    self.pods[f"{self.name}-{ordinal}"] = self._new_pod(ordinal)
+            strategy = self.statefulset["spec"].get("updateStrategy", {}).get("type")
+            if strategy != "OnDelete":
+                target = self.image(self.statefulset)
+                for ordinal in reversed(range(replicas)):
+                    name = f"{self.name}-{ordinal}"
+                    if self.image(self.pods[name]) != target:
+                        self.pods[name] = self._new_pod(ordinal)
+                        break  # one at a time
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.05):
+            self.reconcile()
+
+    # ---- HTTP ------------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+        ns = re.escape(self.namespace)
+        sts_path = re.compile(rf"^/apis/apps/v1/namespaces/{ns}/statefulsets/([a-z0-9-]+)$")
+        pods_path = re.compile(rf"^/api/v1/namespaces/{ns}/pods$")
+        pod_path = re.compile(rf"^/api/v1/namespaces/{ns}/pods/([a-z0-9-]+)$")
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, code: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _status(self, code: int, reason: str, message: str) -> None:
+                self._send(
+                    code,
+                    {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                     "message": message, "reason": reason, "code": code},
+                )  # fmt: skip
+
+            def _route(self, method: str) -> None:
+                path = self.path.split("?", 1)[0]
+                server.requests.append((method, path))
+                if self.headers.get("Authorization") != f"Bearer {server.token}":
+                    return self._status(401, "Unauthorized", "Unauthorized")
+                with server.lock:
+                    if m := sts_path.match(path):
+                        if m.group(1) != server.name:
+                            return self._status(
+                                404, "NotFound", f'statefulsets.apps "{m.group(1)}" not found'
+                            )
+                        if method == "GET":
+                            return self._send(200, server.statefulset)
+                        if method == "PATCH":
+                            return self._patch()
+                    elif pods_path.match(path) and method == "GET":
+                        items = [server.pods[k] for k in sorted(server.pods)]
+                        return self._send(200, {"kind": "PodList", "apiVersion": "v1",
+                                                "metadata": {}, "items": items})  # fmt: skip
+                    elif m := pod_path.match(path):
+                        pod = server.pods.get(m.group(1))
+                        if pod is None:
+                            return self._status(404, "NotFound", f'pods "{m.group(1)}" not found')
+                        if method == "GET":
+                            return self._send(200, pod)
+                        if method == "DELETE":
+                            del server.pods[m.group(1)]
+                            return self._send(200, pod)
+                    return self._status(405, "MethodNotAllowed", f"{method} {path}")
+
+            def _patch(self) -> None:
+                if self.headers.get("Content-Type") != "application/json-patch+json":
+                    return self._status(
+                        415, "UnsupportedMediaType", "the stand-in takes JSON patches only"
+                    )
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    ops = json.loads(self.rfile.read(length))
+                    server.statefulset = apply_json_patch(server.statefulset, ops)
+                except (ValueError, KeyError, IndexError, TypeError) as exc:
+                    return self._status(422, "Invalid", str(exc))
+                return self._send(200, server.statefulset)
+
+            def do_GET(self) -> None:
+                self._route("GET")
+
+            def do_PATCH(self) -> None:
+                self._route("PATCH")
+
+            def do_DELETE(self) -> None:
+                self._route("DELETE")
+
+        return Handler
+
+    def __enter__(self) -> StandInApiServer:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._tick, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def statefulset(name: str, image: str, replicas: int = 3, strategy: str = "OnDelete") -> dict:
+    """The manifest's StatefulSet, as the API server would return it (trimmed)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name, "namespace": "unrdf", "annotations": {}},
+        "spec": {
+            "serviceName": name,
+            "replicas": replicas,
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": strategy},
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "daemon",
+                            "image": image,
+                            "ports": [
+                                {"name": "http", "containerPort": 8080},
+                                {"name": "raft", "containerPort": 8081},
+                            ],
+                        }
+                    ]
+                },
+            },
+        },
+    }

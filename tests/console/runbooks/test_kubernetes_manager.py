@@ -1,0 +1,121 @@
+"""The Kubernetes node manager, driving the real `kubernetes` client against a STAND-IN API
+server (`kube_standin.py`): a real Kubernetes API server cannot run here. The stand-in keeps
+real StatefulSet and Pod JSON and recreates deleted pods from the current template the way
+the StatefulSet controller does; pods are Ready at once (there are no containers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from console.runbooks.nodes.base import NodeManagerError
+from console.runbooks.nodes.kubernetes import STOPPED_ANNOTATION, KubernetesNodeManager
+from tests.console.runbooks.kube_standin import StandInApiServer, statefulset
+
+REPO = "registry.example/unrdf-daemon"
+TOKEN = "kube-sa-token"
+
+
+def _server(**kwargs: object) -> StandInApiServer:
+    return StandInApiServer("unrdf", statefulset("unrdf-daemon", f"{REPO}:1.0.0", **kwargs), TOKEN)
+
+
+@pytest.fixture
+def api() -> Iterator[StandInApiServer]:
+    with _server() as server:
+        yield server
+
+
+def _manager(api: StandInApiServer, token: str = TOKEN) -> KubernetesNodeManager:
+    return KubernetesNodeManager(api.url, "unrdf", "unrdf-daemon", REPO, token=token)
+
+
+def test_status_reads_the_release_from_the_pods_image_tag(api: StandInApiServer) -> None:
+    nodes = _manager(api)
+    assert nodes.names() == ["unrdf-daemon-0", "unrdf-daemon-1", "unrdf-daemon-2"]
+    state = nodes.status("unrdf-daemon-1")
+    assert (state.running, state.release, state.stopped_by_operator) == (True, "1.0.0", False)
+    assert state.url == "http://unrdf-daemon-1.unrdf-daemon.unrdf.svc:8080"
+    assert state.raft_address == "unrdf-daemon-1.unrdf-daemon.unrdf.svc:8081"
+
+
+def test_run_on_moves_only_the_named_pod_to_the_releases_image(api: StandInApiServer) -> None:
+    nodes = _manager(api)
+    before = {name: pod["metadata"]["uid"] for name, pod in api.pods.items()}
+    # The console's order, not the controller's: pod 1 first, then 2, the leader (0) last.
+    result = nodes.run_on("unrdf-daemon-1", "1.1.0", timeout_s=10)
+    assert result.ready
+    assert api.image(api.statefulset) == f"{REPO}:1.1.0"
+    assert api.image(api.pods["unrdf-daemon-1"]) == f"{REPO}:1.1.0"
+    for other in ("unrdf-daemon-0", "unrdf-daemon-2"):
+        assert api.pods[other]["metadata"]["uid"] == before[other]
+        assert nodes.status(other).release == "1.0.0"
+    assert nodes.status("unrdf-daemon-1").release == "1.1.0"
+    assert ("DELETE", "/api/v1/namespaces/unrdf/pods/unrdf-daemon-1") in api.requests
+
+
+def test_restart_in_the_middle_of_a_rollout_keeps_the_pods_release(
+    api: StandInApiServer,
+) -> None:
+    nodes = _manager(api)
+    nodes.run_on("unrdf-daemon-2", "1.1.0", timeout_s=10)
+    uid = api.pods["unrdf-daemon-0"]["metadata"]["uid"]
+    # The template now says 1.1.0; a restart of pod 0 must not upgrade it behind our back.
+    assert nodes.restart("unrdf-daemon-0", timeout_s=10).ready
+    assert api.pods["unrdf-daemon-0"]["metadata"]["uid"] != uid
+    assert nodes.status("unrdf-daemon-0").release == "1.0.0"
+    assert nodes.status("unrdf-daemon-2").release == "1.1.0"
+
+
+def test_a_statefulset_the_controller_rolls_by_itself_is_refused() -> None:
+    with _server(strategy="RollingUpdate") as api:
+        with pytest.raises(NodeManagerError, match="needs OnDelete"):
+            _manager(api).run_on("unrdf-daemon-0", "1.1.0", timeout_s=5)
+        assert not [r for r in api.requests if r[0] in ("PATCH", "DELETE")]
+
+
+def test_only_the_highest_ordinal_stops_and_it_starts_again(api: StandInApiServer) -> None:
+    nodes = _manager(api)
+    with pytest.raises(NodeManagerError, match="only the highest pod"):
+        nodes.stop("unrdf-daemon-0")
+    nodes.stop("unrdf-daemon-2")
+    assert api.statefulset["spec"]["replicas"] == 2
+    assert "unrdf-daemon-2" not in api.pods
+    state = nodes.status("unrdf-daemon-2")
+    assert (state.running, state.stopped_by_operator) == (False, True)
+    assert '"unrdf-daemon-2"' in api.statefulset["metadata"]["annotations"][STOPPED_ANNOTATION]
+    assert nodes.start("unrdf-daemon-2", timeout_s=10).ready
+    assert api.statefulset["spec"]["replicas"] == 3
+    assert nodes.status("unrdf-daemon-2").stopped_by_operator is False
+
+
+def test_add_and_remove_node_scale_at_the_top(api: StandInApiServer) -> None:
+    nodes = _manager(api)
+    state = nodes.add_node("1.1.0")
+    assert state.name == "unrdf-daemon-3"
+    assert api.image(api.pods["unrdf-daemon-3"]) == f"{REPO}:1.1.0"
+    with pytest.raises(NodeManagerError, match="only the highest pod"):
+        nodes.remove_node("unrdf-daemon-1")
+    nodes.remove_node("unrdf-daemon-3")
+    assert nodes.names() == ["unrdf-daemon-0", "unrdf-daemon-1", "unrdf-daemon-2"]
+
+
+def test_run_on_without_a_release_is_a_one_line_error(api: StandInApiServer) -> None:
+    with pytest.raises(NodeManagerError, match="name the release"):
+        _manager(api).run_on("unrdf-daemon-0", None)
+    with pytest.raises(NodeManagerError, match="not a pod of statefulset"):
+        _manager(api).restart("other-0")
+
+
+def test_a_wrong_token_is_a_one_line_refusal(api: StandInApiServer) -> None:
+    with pytest.raises(NodeManagerError, match=r"Kubernetes refused to read statefulset.*401"):
+        _manager(api, token="wrong").names()
+
+
+def test_an_unreachable_api_server_is_a_one_line_error() -> None:
+    with _server() as api:
+        url = api.url
+    nodes = KubernetesNodeManager(url, "unrdf", "unrdf-daemon", REPO, request_timeout_s=2)
+    with pytest.raises(NodeManagerError, match="cannot reach the Kubernetes API"):
+        nodes.names()
