@@ -100,6 +100,7 @@ KINDS: dict[str, EventKind] = {
         ),
         EventKind("release.verify_requested", "releases", ("release",)),
         EventKind("release.active", "collector", ("release", "nodes")),
+        EventKind("cluster.added", "dashboard", ("node_manager", "namespace", "statefulset")),
         EventKind("node.release", "collector", ("node", "before", "after"), _STATE),
         EventKind(
             "node.crash_restarted", "collector", ("node", "attempt", "pid", "log_tail"), _STATE
