@@ -20,7 +20,7 @@ from deploy.kubernetes.render import RenderError, merge, render
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"
-OVERLAYS = ["base", "overlays/local", "overlays/production"]
+OVERLAYS = ["base", "overlays/local", "overlays/production", "overlays/console-managed"]
 ENTRYPOINT = ROOT / "deploy" / "images" / "daemon" / "entrypoint.py"
 K8S_VERSION = kubernetes_validate.latest_version()
 
