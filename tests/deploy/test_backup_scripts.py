@@ -99,3 +99,27 @@ def test_backup_daemon_says_so_when_the_cluster_is_unreachable(tmp_path: Path) -
     assert result.returncode == 1
     assert "cannot take a backup from http://127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_pre_upgrade_checks_take_a_backup_and_weekly_maintenance_shows_it(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "DAEMON_URL": cluster.nodes[0].url,
+        "DAEMON_TOKEN": ADMIN_TOKEN,
+        "BACKUP_DIR": str(tmp_path),
+        "MIN_SUCCESS_RATE": "0",
+    }
+    checks = subprocess.run(
+        [str(SCRIPTS / "pre-upgrade-checks")], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert checks.returncode == 0, checks.stdout + checks.stderr
+    [kept] = tmp_path.glob("daemon-backup-*.bak")
+    assert f"✓ backup: {kept}" in checks.stdout
+    weekly = subprocess.run(
+        [str(SCRIPTS / "weekly-maintenance")], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert weekly.returncode == 0, weekly.stderr
+    applied = backup.read_manifest_file(kept)["appliedIndex"]
+    assert f"newest: {kept} (applied index {applied}, taken " in weekly.stdout
