@@ -32,6 +32,14 @@ def test_the_console_worker_may_make_only_the_node_managers_calls() -> None:
         ("apps", "statefulsets", "patch"),
         ("", "pods", "get"),
         ("", "pods", "delete"),
+        ("", "configmaps", "get"),
+        ("", "configmaps", "patch"),
+    }
+    names = {r["resources"][0]: r.get("resourceNames") for r in rules}
+    assert names == {
+        "statefulsets": ["unrdf-daemon"],
+        "pods": None,
+        "configmaps": ["daemon-config"],
     }
     binding = _one("RoleBinding", "console-node-manager")
     assert binding["subjects"] == [

@@ -17,6 +17,9 @@ How the interface maps onto a StatefulSet:
   selector nothing matches, say) would leave a Pending pod the PodDisruptionBudget counts;
 - add_node/remove_node grow or shrink the scale by one at the top; the Raft membership
   change around them is the scale action's (the daemon's admin API), never the manager's.
+  add_node first lists the new pod in the ConfigMap's `peers` (the image's entrypoint
+  refuses a pod that is not there: deploy/README.md "Scaling"); remove_node unlists it
+  after the scale-down.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from urllib3.exceptions import HTTPError
 from console.runbooks.nodes.base import NodeManagerError, NodeState, StartResult
 
 STOPPED_ANNOTATION = "console.unrdf.io/stopped"  # pods an operator stopped (JSON list)
+CONFIG_MAP = "daemon-config"  # deploy/kubernetes/base/03-config.yaml
+CONFIG_KEY = "daemon-config.json"
 CONTAINER = "daemon"
 POLL_S = 0.2
 T = TypeVar("T")
@@ -290,6 +295,7 @@ class KubernetesNodeManager:
         sts = self._sts()
         replicas = sts.spec.replicas or 0
         name = f"{self.statefulset}-{replicas}"
+        self._set_peer(sts, name, listed=True)
         ops: list[dict[str, Any]] = []
         if release:
             index, _ = self._container(sts.spec.template.spec)
@@ -317,6 +323,34 @@ class KubernetesNodeManager:
         ops.append({"op": "replace", "path": "/spec/replicas", "value": ordinal})
         self._patch_sts(f"scale {self.statefulset} to {ordinal}", ops)
         self._wait_pod(name, present=False)
+        self._set_peer(sts, name, listed=False)
+
+    def _set_peer(self, sts: Any, name: str, listed: bool) -> None:
+        """List or unlist `name` in the ConfigMap's `peers`, in the manifest's own form."""
+        what = f"update configmap {CONFIG_MAP}"
+        cm = self._call(what, self.core.read_namespaced_config_map, CONFIG_MAP, self.namespace)
+        try:
+            config = json.loads((cm.data or {})[CONFIG_KEY])
+            peers = [p for p in config["peers"] if p.get("name") != name]
+        except (KeyError, ValueError, TypeError, AttributeError):
+            raise NodeManagerError(
+                f"configmap {CONFIG_MAP} has no {CONFIG_KEY} with a peers list"
+            ) from None
+        if listed:
+            _, template = self._container(sts.spec.template.spec)
+            ports = {p.name: p.container_port for p in template.ports or []}
+            host = f"{name}.{sts.spec.service_name}"
+            peers.append(
+                {
+                    "name": name,
+                    "raftAddress": f"{host}:{ports.get('raft', 8081)}",
+                    "httpUrl": f"http://{host}:{ports.get('http', 8080)}",
+                }
+            )
+        config["peers"] = peers
+        path = "/data/" + _escape(CONFIG_KEY)
+        body = [{"op": "replace", "path": path, "value": json.dumps(config, indent=2)}]
+        self._call(what, self.core.patch_namespaced_config_map, CONFIG_MAP, self.namespace, body)
 
 
 def manager_from_cluster(cluster: Any) -> KubernetesNodeManager:

@@ -4,6 +4,7 @@ It is small on purpose and answers only the calls the node manager makes, with t
 objects' real JSON shapes (apps/v1 StatefulSet, v1 Pod, v1 Status for errors):
 - GET and PATCH (JSON patch, RFC 6902: add/replace) one StatefulSet;
 - GET, DELETE one Pod; GET the namespace's Pods (list);
+- GET and PATCH (JSON patch) one ConfigMap (the daemons' config, for `peers`);
 - a controller loop, run after every change and on a short tick, that does what the
   StatefulSet controller does for the parts the manager relies on: it creates the missing
   pods 0..replicas-1 from the StatefulSet's *current* template, deletes pods at or above
@@ -47,8 +48,15 @@ def apply_json_patch(doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str
 
 
 class StandInApiServer:
-    def __init__(self, namespace: str, statefulset: dict[str, Any], token: str) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        statefulset: dict[str, Any],
+        token: str,
+        config_map: dict[str, Any] | None = None,
+    ) -> None:
         self.namespace = namespace
+        self.config_map = config_map or daemon_config(statefulset)
         self.token = token
         self.lock = threading.RLock()
         self.statefulset = statefulset
@@ -120,6 +128,7 @@ class StandInApiServer:
         sts_path = re.compile(rf"^/apis/apps/v1/namespaces/{ns}/statefulsets/([a-z0-9-]+)$")
         pods_path = re.compile(rf"^/api/v1/namespaces/{ns}/pods$")
         pod_path = re.compile(rf"^/api/v1/namespaces/{ns}/pods/([a-z0-9-]+)$")
+        cm_path = re.compile(rf"^/api/v1/namespaces/{ns}/configmaps/([a-z0-9-]+)$")
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
@@ -154,7 +163,16 @@ class StandInApiServer:
                         if method == "GET":
                             return self._send(200, server.statefulset)
                         if method == "PATCH":
-                            return self._patch()
+                            return self._patch("statefulset")
+                    elif m := cm_path.match(path):
+                        if m.group(1) != server.config_map["metadata"]["name"]:
+                            return self._status(
+                                404, "NotFound", f'configmaps "{m.group(1)}" not found'
+                            )
+                        if method == "GET":
+                            return self._send(200, server.config_map)
+                        if method == "PATCH":
+                            return self._patch("config_map")
                     elif pods_path.match(path) and method == "GET":
                         items = [server.pods[k] for k in sorted(server.pods)]
                         return self._send(200, {"kind": "PodList", "apiVersion": "v1",
@@ -170,7 +188,7 @@ class StandInApiServer:
                             return self._send(200, pod)
                     return self._status(405, "MethodNotAllowed", f"{method} {path}")
 
-            def _patch(self) -> None:
+            def _patch(self, attribute: str) -> None:
                 if self.headers.get("Content-Type") != "application/json-patch+json":
                     return self._status(
                         415, "UnsupportedMediaType", "the stand-in takes JSON patches only"
@@ -178,10 +196,11 @@ class StandInApiServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 try:
                     ops = json.loads(self.rfile.read(length))
-                    server.statefulset = apply_json_patch(server.statefulset, ops)
+                    patched = apply_json_patch(getattr(server, attribute), ops)
                 except (ValueError, KeyError, IndexError, TypeError) as exc:
                     return self._status(422, "Invalid", str(exc))
-                return self._send(200, server.statefulset)
+                setattr(server, attribute, patched)
+                return self._send(200, patched)
 
             def do_GET(self) -> None:
                 self._route("GET")
@@ -234,3 +253,27 @@ def statefulset(name: str, image: str, replicas: int = 3, strategy: str = "OnDel
             },
         },
     }
+
+
+def daemon_config(sts: dict[str, Any], members: int = 3) -> dict[str, Any]:
+    """The manifest's ConfigMap (deploy/kubernetes/base/03-config.yaml), trimmed to peers."""
+    name, service = sts["metadata"]["name"], sts["spec"]["serviceName"]
+    peers = [
+        {
+            "name": f"{name}-{i}",
+            "raftAddress": f"{name}-{i}.{service}:8081",
+            "httpUrl": f"http://{name}-{i}.{service}:8080",
+        }
+        for i in range(members)
+    ]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "daemon-config", "namespace": sts["metadata"]["namespace"]},
+        "data": {"daemon-config.json": json.dumps({"httpPort": 8080, "peers": peers})},
+    }
+
+
+def peer_names(api: StandInApiServer) -> list[str]:
+    config = json.loads(api.config_map["data"]["daemon-config.json"])
+    return [p["name"] for p in config["peers"]]

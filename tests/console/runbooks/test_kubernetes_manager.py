@@ -5,13 +5,14 @@ the StatefulSet controller does; pods are Ready at once (there are no containers
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
 from console.runbooks.nodes.base import NodeManagerError
 from console.runbooks.nodes.kubernetes import STOPPED_ANNOTATION, KubernetesNodeManager
-from tests.console.runbooks.kube_standin import StandInApiServer, statefulset
+from tests.console.runbooks.kube_standin import StandInApiServer, peer_names, statefulset
 
 REPO = "registry.example/unrdf-daemon"
 TOKEN = "kube-sa-token"
@@ -90,15 +91,27 @@ def test_only_the_highest_ordinal_stops_and_it_starts_again(api: StandInApiServe
     assert nodes.status("unrdf-daemon-2").stopped_by_operator is False
 
 
-def test_add_and_remove_node_scale_at_the_top(api: StandInApiServer) -> None:
+def test_add_and_remove_node_scale_at_the_top_and_keep_the_peers_list(
+    api: StandInApiServer,
+) -> None:
     nodes = _manager(api)
     state = nodes.add_node("1.1.0")
     assert state.name == "unrdf-daemon-3"
     assert api.image(api.pods["unrdf-daemon-3"]) == f"{REPO}:1.1.0"
+    # Listed before the pod existed: the image's entrypoint refuses an unlisted pod.
+    assert peer_names(api)[-1] == "unrdf-daemon-3"
+    config = json.loads(api.config_map["data"]["daemon-config.json"])
+    assert config["peers"][-1] == {
+        "name": "unrdf-daemon-3",
+        "raftAddress": "unrdf-daemon-3.unrdf-daemon:8081",
+        "httpUrl": "http://unrdf-daemon-3.unrdf-daemon:8080",
+    }
+    assert config["httpPort"] == 8080  # the rest of the config is kept
     with pytest.raises(NodeManagerError, match="only the highest pod"):
         nodes.remove_node("unrdf-daemon-1")
     nodes.remove_node("unrdf-daemon-3")
     assert nodes.names() == ["unrdf-daemon-0", "unrdf-daemon-1", "unrdf-daemon-2"]
+    assert peer_names(api) == ["unrdf-daemon-0", "unrdf-daemon-1", "unrdf-daemon-2"]
 
 
 def test_run_on_without_a_release_is_a_one_line_error(api: StandInApiServer) -> None:
