@@ -22,13 +22,14 @@ def local_cluster_dir() -> Path:
 
 def manager_for(cluster: Cluster) -> NodeManager:
     if cluster.node_manager == "kubernetes":
+        # Imported here: the kubernetes client is large, and only these clusters need it.
         from console.runbooks.nodes.kubernetes import manager_from_cluster
 
         return manager_from_cluster(cluster)
     if cluster.node_manager != "local":
         raise NodeManagerError(
             f"cluster {cluster.name} is managed by {cluster.node_manager!r}, which this "
-            "console cannot drive yet; only local clusters can be restarted or scaled here"
+            "console cannot drive; only local and Kubernetes clusters can be restarted or scaled"
         )
     manager = LocalNodeManager(local_cluster_dir(), envs_dir())
     # The layout on this machine must be this cluster's: never start or stop the nodes

@@ -172,7 +172,9 @@ class KubernetesNodeManager:
         sts = self._sts()
         _, template = self._container(sts.spec.template.spec)
         ports = {p.name: p.container_port for p in template.ports or []}
-        host = f"{name}.{sts.spec.service_name}.{self.namespace}.svc"
+        # The ConfigMap's peers form (the console runs in the daemons' namespace), so the
+        # member a scale adds has the same addresses its peers list gives it.
+        host = f"{name}.{sts.spec.service_name}"
         pod = self._pod(name) if ordinal < (sts.spec.replicas or 0) else None
         release, running, tail = "", False, []
         if pod is not None and pod.metadata.deletion_timestamp is None:

@@ -37,8 +37,8 @@ def test_status_reads_the_release_from_the_pods_image_tag(api: StandInApiServer)
     assert nodes.names() == ["unrdf-daemon-0", "unrdf-daemon-1", "unrdf-daemon-2"]
     state = nodes.status("unrdf-daemon-1")
     assert (state.running, state.release, state.stopped_by_operator) == (True, "1.0.0", False)
-    assert state.url == "http://unrdf-daemon-1.unrdf-daemon.unrdf.svc:8080"
-    assert state.raft_address == "unrdf-daemon-1.unrdf-daemon.unrdf.svc:8081"
+    assert state.url == "http://unrdf-daemon-1.unrdf-daemon:8080"
+    assert state.raft_address == "unrdf-daemon-1.unrdf-daemon:8081"
 
 
 def test_run_on_moves_only_the_named_pod_to_the_releases_image(api: StandInApiServer) -> None:
