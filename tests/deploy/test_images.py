@@ -246,7 +246,7 @@ def test_the_console_image_serves_daphne(images: dict) -> None:
             f"unrdf-console:{TAG}",
             "python3",
             "-m",
-            "daphne",
+            "console.core.serve",
             "-b",
             "127.0.0.1",
             "-p",

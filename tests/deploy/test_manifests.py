@@ -129,7 +129,8 @@ def test_the_console_image_runs_daphne_the_worker_and_the_collector() -> None:
         if o["kind"] == "Deployment"
     }
     assert commands == {
-        "unrdf-console": ["python3", "-m", "daphne"],
+        # daphne with the console's connection limits and idle timeout (issue 14)
+        "unrdf-console": ["python3", "-m", "console.core.serve"],
         "unrdf-console-worker": ["python3", "-m", "celery"],
         "unrdf-console-collector": ["python3", "manage.py", "collect"],
     }
