@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console.runbooks import views
+from console.runbooks import drill_views, views
 
 urlpatterns = [
     path("runs/<int:run_id>/", views.run_detail, name="run-detail"),
@@ -8,5 +8,6 @@ urlpatterns = [
     path("runs/<int:run_id>/cancel/", views.cancel_run, name="run-cancel"),
     path("runs/<int:run_id>/resume/", views.resume_run, name="run-resume"),
     path("clusters/<slug:name>/request/", views.request_run, name="runbook-request"),
+    path("clusters/<slug:name>/drills/", drill_views.drills, name="runbook-drills"),
     path("clusters/<slug:name>/runs/", views.runs_fragment, name="runbook-runs"),
 ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from console.runbooks.actions.base import Action
 from console.runbooks.actions.drain import Drain
+from console.runbooks.actions.drills import DrillKillLeader, DrillPauseNode
+from console.runbooks.actions.drills_partition import DrillPartitionNode
 from console.runbooks.actions.node_lifecycle import RestartNode, StartNode, StopNode
 from console.runbooks.actions.scale import Scale
 from console.runbooks.actions.snapshot import Snapshot
@@ -26,6 +28,9 @@ ACTIONS: dict[str, Action] = {
         StopNode(),
         StartNode(),
         Scale(),
+        DrillKillLeader(),
+        DrillPauseNode(),
+        DrillPartitionNode(),
     )
 }
 

@@ -1,0 +1,79 @@
+"""Cut one local node's Raft links, and heal the cut: `isolate_node`, `heal_node` and
+the partition drill stand on these.
+
+How: iptables rules on the loopback interface only, matching only that node's Raft
+port, each tagged with a comment naming the port. pysyncobj connects from the higher
+Raft address to the lower one, so a port cut severs every link of the node with the
+lowest Raft address, and only the links to higher peers of any other node;
+`cut_isolates` says which. The rules are the only state: `is_cut` reads them back,
+and `heal` deletes every tagged rule until none is left, so a heal by any process
+(another worker, after a crash) undoes a cut. Callers heal in a `finally`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from console.runbooks.nodes.base import NodeManager, NodeManagerError
+
+TAG = "console-drill-raft-cut:{port}"
+
+
+def _rules(port: int) -> list[list[str]]:
+    tag = ["-m", "comment", "--comment", TAG.format(port=port), "-j", "DROP"]
+    return [
+        ["INPUT", "-i", "lo", "-p", "tcp", "--dport", str(port), *tag],
+        ["OUTPUT", "-o", "lo", "-p", "tcp", "--sport", str(port), *tag],
+    ]
+
+
+def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("iptables") is None:
+        raise NodeManagerError("iptables is not installed here; a local partition needs it")
+    return subprocess.run(
+        ["iptables", "-w", "5", *args], capture_output=True, text=True, check=False
+    )
+
+
+def raft_port(manager: NodeManager, name: str) -> int:
+    address = manager.status(name).raft_address
+    host, _, port = address.rpartition(":")
+    if host not in ("127.0.0.1", "localhost") or not port.isdigit():
+        raise NodeManagerError(f"node {name}'s Raft address {address} is not on loopback")
+    return int(port)
+
+
+def cut_isolates(manager: NodeManager, name: str) -> bool:
+    """True when a port cut severs every Raft link of `name` (its address is lowest)."""
+    ports = {other: raft_port(manager, other) for other in manager.names()}
+    return ports[name] == min(ports.values())
+
+
+def is_cut(manager: NodeManager, name: str) -> bool:
+    listed = _iptables("-S")
+    return TAG.format(port=raft_port(manager, name)) in listed.stdout
+
+
+def cut(manager: NodeManager, name: str) -> int:
+    port = raft_port(manager, name)
+    if is_cut(manager, name):
+        return port
+    for rule in _rules(port):
+        added = _iptables("-I", *rule)
+        if added.returncode != 0:
+            heal(manager, name)
+            raise NodeManagerError(
+                f"cutting {name}'s Raft port failed: {added.stderr.strip()[:200]}"
+            )
+    return port
+
+
+def heal(manager: NodeManager, name: str) -> int:
+    """Delete every tagged rule for the node's port; idempotent."""
+    port = raft_port(manager, name)
+    for rule in _rules(port):
+        for _ in range(100):  # a rule inserted twice is deleted twice
+            if _iptables("-D", *rule).returncode != 0:
+                break
+    return port

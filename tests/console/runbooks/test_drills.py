@@ -1,0 +1,95 @@
+"""The drills end to end: a real worker, a real three-node cluster, its node manager."""
+
+from __future__ import annotations
+
+import pytest
+
+from console.clusters.models import Cluster
+from console.runbooks import services
+from console.runbooks.models import RunbookRun
+from console.runbooks.nodes import manager_for
+from tests import cluster_harness
+from tests.conftest import wait_for
+from tests.console.runbooks.test_worker import finished
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.cluster]
+
+
+def request(cluster: Cluster, action: str, params: dict, user: object) -> RunbookRun:
+    outcome = services.request_run(cluster, action, params, user)
+    assert outcome.run is not None and outcome.run.status == "queued", outcome
+    return outcome.run
+
+
+def judged(run: RunbookRun) -> dict:
+    steps = {s.position: s.detail for s in run.steps.all()}
+    return steps[max(steps)]
+
+
+def test_killing_the_leader_elects_another_within_the_expectation_and_loses_no_write(
+    managed: Cluster, celery_worker, daemon_cluster: cluster_harness.Cluster, operator
+) -> None:
+    leader = daemon_cluster.leader()
+    pid_before = manager_for(managed).status(leader.name).pid
+
+    run = request(managed, "drill_kill_leader", {}, operator)
+
+    assert finished(run, 240).status == "succeeded", run.error
+    steps = {s.position: s.detail for s in run.steps.all()}
+    assert steps[1]["expectation"]["recovery_s"] == 10.0
+    measured = steps[2]
+    assert measured["killed"] == leader.name and measured["newLeader"] != leader.name
+    assert 0 < measured["recoveryS"] <= 30
+    assert measured["writer"]["acknowledged"] > 10 and measured["writer"]["lost"] == 0
+    verdict = judged(run)
+    assert verdict["verdict"] in ("pass", "fail") and verdict["why"]
+    assert verdict["verdict"] == "pass", verdict
+    assert verdict["verified"]["nodes"] == 3
+    state = manager_for(managed).status(leader.name)
+    assert state.running and state.pid != pid_before
+
+
+def test_pausing_a_follower_keeps_quorum_and_the_node_resumes_and_catches_up(
+    managed: Cluster, celery_worker, daemon_cluster: cluster_harness.Cluster, operator
+) -> None:
+    follower = next(n for n in daemon_cluster.nodes if n is not daemon_cluster.leader())
+    pid = manager_for(managed).status(follower.name).pid
+
+    run = request(managed, "drill_pause_node", {"node": follower.name, "seconds": 2}, operator)
+
+    assert finished(run, 240).status == "succeeded", run.error
+    measured = {s.position: s.detail for s in run.steps.all()}[2]
+    assert measured["paused"] == follower.name and measured["quorumKept"] is True
+    assert judged(run)["verdict"] == "pass", judged(run)
+    # The same process came back (SIGCONT), it was not restarted.
+    assert manager_for(managed).status(follower.name).pid == pid
+    wait_for(lambda: daemon_cluster.get(follower, "/health/ready").status_code == 200, 30)
+
+
+def test_a_drill_is_refused_when_a_node_is_already_down(
+    managed: Cluster, celery_worker, daemon_cluster: cluster_harness.Cluster, operator
+) -> None:
+    follower = next(n for n in daemon_cluster.nodes if n is not daemon_cluster.leader())
+    manager_for(managed).stop(follower.name)
+    wait_for(lambda: not manager_for(managed).status(follower.name).running, 30)
+
+    refused = wait_for(
+        lambda: (
+            (o := services.request_run(managed, "drill_kill_leader", {}, operator)).reasons and o
+        ),
+        30,
+    )
+
+    assert refused.run is None or refused.run.status == "refused"
+    assert any("fault tolerance" in reason for reason in refused.reasons), refused.reasons
+
+
+def test_a_pause_longer_than_a_minute_is_refused_naming_the_field(
+    managed: Cluster, daemon_cluster: cluster_harness.Cluster, operator
+) -> None:
+    node = daemon_cluster.nodes[0].name
+    refused = services.request_run(
+        managed, "drill_pause_node", {"node": node, "seconds": 600}, operator
+    )
+    assert refused.run is None or refused.run.status == "refused"
+    assert any("seconds" in reason for reason in refused.reasons), refused.reasons
