@@ -11,6 +11,7 @@ from console.runbooks.actions.base import Action
 from console.runbooks.actions.drain import Drain
 from console.runbooks.actions.drills import DrillKillLeader, DrillPauseNode
 from console.runbooks.actions.drills_partition import DrillPartitionNode
+from console.runbooks.actions.drills_split_brain import HealNode, IsolateNode
 from console.runbooks.actions.node_lifecycle import RestartNode, StartNode, StopNode
 from console.runbooks.actions.scale import Scale
 from console.runbooks.actions.snapshot import Snapshot
@@ -31,6 +32,8 @@ ACTIONS: dict[str, Action] = {
         DrillKillLeader(),
         DrillPauseNode(),
         DrillPartitionNode(),
+        IsolateNode(),
+        HealNode(),
     )
 }
 

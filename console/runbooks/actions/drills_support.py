@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from console.clusters.daemon_client import DaemonError
+from console.clusters.daemon_client import DaemonError, node_urls
 from console.runbooks import live
 from console.runbooks.actions import lifecycle
 from console.runbooks.actions.base import StepContext, StepFailed, StepRun
+from daemon.contract import ContractError, parse_cluster_view
 from daemon.localcluster.writer import SteadyWriter, executed_ids
 
 PROBE_OP = {"id": "drill-probe", "name": "Drill probe", "handler": {"kind": "noop"}}
@@ -71,9 +72,16 @@ def new_leader(ctx: StepContext, old: str | None, started: float) -> Callable[[]
     """A condition: some node other than `old` leads with quorum; the seconds it took."""
 
     def met() -> dict[str, Any] | None:
-        seen = live.read_view(ctx.cluster, ctx.client)
-        if seen and seen.has_quorum and seen.leader and seen.leader != old:
-            return {"newLeader": seen.leader, "recoveryS": round(time.monotonic() - started, 2)}
+        # Asked of every other node: the first node that answers may be the one cut
+        # off, and it may still claim the leadership it has lost.
+        for url in node_urls(ctx.cluster):
+            try:
+                seen = parse_cluster_view(ctx.client.get(url, "/health/cluster"))
+            except (DaemonError, ContractError):
+                continue
+            if seen.node != old and seen.has_quorum and seen.leader and seen.leader != old:
+                elapsed = round(time.monotonic() - started, 2)
+                return {"newLeader": seen.leader, "recoveryS": elapsed, "seenBy": seen.node}
         return None
 
     return met

@@ -45,9 +45,10 @@ def raft_port(manager: NodeManager, name: str) -> int:
 
 
 def cut_isolates(manager: NodeManager, name: str) -> bool:
-    """True when a port cut severs every Raft link of `name` (its address is lowest)."""
-    ports = {other: raft_port(manager, other) for other in manager.names()}
-    return ports[name] == min(ports.values())
+    """True when a port cut severs every Raft link of `name` (its address is lowest;
+    pysyncobj compares the address strings, so "…:10000" is lower than "…:9999")."""
+    addresses = {other: manager.status(other).raft_address for other in manager.names()}
+    return addresses[name] == min(addresses.values())
 
 
 def is_cut(manager: NodeManager, name: str) -> bool:

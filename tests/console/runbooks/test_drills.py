@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from console.clusters.models import Cluster
 from console.runbooks import services
 from console.runbooks.models import RunbookRun
-from console.runbooks.nodes import manager_for
+from console.runbooks.nodes import manager_for, partition
 from tests import cluster_harness
 from tests.conftest import wait_for
 from tests.console.runbooks.test_worker import finished
@@ -93,3 +95,50 @@ def test_a_pause_longer_than_a_minute_is_refused_naming_the_field(
     )
     assert refused.run is None or refused.run.status == "refused"
     assert any("seconds" in reason for reason in refused.reasons), refused.reasons
+
+
+def no_cut_left() -> bool:
+    return (
+        "console-drill-raft-cut"
+        not in subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=True).stdout
+    )
+
+
+def test_partitioning_the_lowest_address_node_heals_it_and_leaves_no_rule_behind(
+    managed: Cluster, celery_worker, daemon_cluster: cluster_harness.Cluster, operator
+) -> None:
+    run = request(managed, "drill_partition_node", {"seconds": 3}, operator)
+
+    assert finished(run, 240).status == "succeeded", run.error
+    steps = {s.position: s.detail for s in run.steps.all()}
+    lowest = min(daemon_cluster.nodes, key=lambda n: n.raft_address)
+    assert steps[2]["partitioned"] == lowest.name and steps[2]["writer"]["lost"] == 0
+    assert judged(run)["verdict"] == "pass", judged(run)
+    assert no_cut_left()
+
+
+def test_isolate_node_cuts_the_minority_off_and_heal_node_brings_it_back(
+    managed: Cluster, celery_worker, daemon_cluster: cluster_harness.Cluster, operator
+) -> None:
+    lowest = min(daemon_cluster.nodes, key=lambda n: n.raft_address)
+    try:
+        run = request(managed, "isolate_node", {"node": lowest.name}, operator)
+        assert finished(run, 120).status == "succeeded", run.error
+        assert not no_cut_left()
+        assert {s.position: s.detail for s in run.steps.all()}[2]["newLeader"] != lowest.name
+
+        healed = request(managed, "heal_node", {"node": lowest.name}, operator)
+
+        assert finished(healed, 180).status == "succeeded", healed.error
+        assert no_cut_left()
+    finally:
+        partition.heal(manager_for(managed), lowest.name)  # never leave a rule behind
+
+
+def test_isolating_a_node_a_port_cut_cannot_isolate_is_refused_naming_the_one_it_can(
+    managed: Cluster, daemon_cluster: cluster_harness.Cluster, operator
+) -> None:
+    highest = max(daemon_cluster.nodes, key=lambda n: n.raft_address)
+    refused = services.request_run(managed, "isolate_node", {"node": highest.name}, operator)
+    assert refused.run is None or refused.run.status == "refused"
+    assert any("lowest Raft address" in reason for reason in refused.reasons), refused.reasons
