@@ -71,6 +71,9 @@ KINDS: dict[str, EventKind] = {
         EventKind("run.resumed", "runbooks", ("run_id", "previous"), ("runs",)),
         EventKind("step.started", "runbooks", _STEP, ("runs",)),
         EventKind("step.finished", "runbooks", _STEP, ("runs",)),
+        EventKind(
+            "drill.judged", "runbooks", ("fault", "verdict", "recovery_s", "expected_s", "lost")
+        ),
         # Operations defined and run from the console (pages and API).
         EventKind("operation.defined", "operations", ("operation_id", "created")),
         EventKind("operation.deleted", "operations", ("operation_id",)),

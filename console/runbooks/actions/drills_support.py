@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from console.clusters.daemon_client import DaemonError, node_urls
+from console.events import journal
 from console.runbooks import live
 from console.runbooks.actions import lifecycle
 from console.runbooks.actions.base import StepContext, StepFailed, StepRun
@@ -148,11 +149,22 @@ def verify_and_judge(expectation: Expectation) -> StepRun:
             reasons.append(f"recovery {recovery}s exceeds the expected {expectation.recovery_s}s")
         if lost:
             reasons.append(f"{lost} acknowledged executions lost")
+        verdict = "fail" if reasons else "pass"
+        journal.append(
+            "drill.judged",
+            actor="worker",
+            cluster=ctx.cluster,
+            fault=expectation.fault,
+            verdict=verdict,
+            recovery_s=recovery,
+            expected_s=expectation.recovery_s,
+            lost=lost,
+        )
         return {
             "verified": verified,
             "expectation": expectation.as_json(),
             "measured": measured,
-            "verdict": "fail" if reasons else "pass",
+            "verdict": verdict,
             "why": "; ".join(reasons)
             or f"recovered in {recovery}s (expected ≤ {expectation.recovery_s}s)",
         }

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from console.clusters.models import Cluster
+from console.events.models import Event
 from console.runbooks import services
 from console.runbooks.models import RunbookRun
 from console.runbooks.nodes import manager_for, partition
@@ -49,6 +50,8 @@ def test_killing_the_leader_elects_another_within_the_expectation_and_loses_no_w
     assert verdict["verified"]["nodes"] == 3
     state = manager_for(managed).status(leader.name)
     assert state.running and state.pid != pid_before
+    judged_event = Event.objects.get(kind="drill.judged")
+    assert judged_event.payload["verdict"] == "pass" and judged_event.payload["lost"] == 0
 
 
 def test_pausing_a_follower_keeps_quorum_and_the_node_resumes_and_catches_up(
