@@ -10,6 +10,7 @@ from __future__ import annotations
 from console.runbooks.actions.base import Action
 from console.runbooks.actions.drain import Drain
 from console.runbooks.actions.drills import DrillKillLeader, DrillPauseNode
+from console.runbooks.actions.drills_disk import DrillFillDisk
 from console.runbooks.actions.drills_partition import DrillPartitionNode
 from console.runbooks.actions.drills_split_brain import HealNode, IsolateNode
 from console.runbooks.actions.node_lifecycle import RestartNode, StartNode, StopNode
@@ -32,6 +33,7 @@ ACTIONS: dict[str, Action] = {
         DrillKillLeader(),
         DrillPauseNode(),
         DrillPartitionNode(),
+        DrillFillDisk(),
         IsolateNode(),
         HealNode(),
     )

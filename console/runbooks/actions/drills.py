@@ -42,7 +42,7 @@ from console.runbooks.live import ClusterView
 from console.runbooks.nodes import NodeManagerError, faults
 
 ELECTION_BOUND_S = 10.0  # a new leader within this after the leader vanishes
-DRILL_NAMES = ("drill_kill_leader", "drill_pause_node", "drill_partition_node")
+DRILL_NAMES = ("drill_kill_leader", "drill_pause_node", "drill_partition_node", "drill_fill_disk")
 
 
 def drill_reasons(view: ClusterView, client: DaemonClient) -> list[str]:

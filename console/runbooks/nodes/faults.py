@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from console.runbooks.nodes.base import NodeManager, NodeManagerError
 
@@ -48,3 +49,37 @@ def paused(manager: NodeManager, name: str, seconds: float, during: Callable[[],
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
     return pid
+
+
+FILL_NAME = "drill-fill"
+
+
+def _fill_path(manager: NodeManager, name: str) -> Path:
+    layout = getattr(manager, "layout", None)
+    if layout is None:
+        raise NodeManagerError("this node manager cannot reach a node's data directory")
+    return Path(layout().data_dir(name)) / FILL_NAME
+
+
+def fill(manager: NodeManager, name: str, size: int) -> int:
+    """Allocate a `size`-byte file in the node's data dir (really allocated, so the
+    filesystem's free space drops at once); the caller removes it with `unfill`."""
+    path = _fill_path(manager, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        os.close(fd)
+        unfill(manager, name)
+        raise NodeManagerError(f"could not fill {name}'s disk: {exc}") from None
+    os.close(fd)
+    return size
+
+
+def unfill(manager: NodeManager, name: str) -> bool:
+    """Remove the fill file; True if there was one. Safe to repeat."""
+    try:
+        _fill_path(manager, name).unlink()
+    except FileNotFoundError:
+        return False
+    return True

@@ -145,3 +145,15 @@ def test_isolating_a_node_a_port_cut_cannot_isolate_is_refused_naming_the_one_it
     refused = services.request_run(managed, "isolate_node", {"node": highest.name}, operator)
     assert refused.run is None or refused.run.status == "refused"
     assert any("lowest Raft address" in reason for reason in refused.reasons), refused.reasons
+
+
+def test_filling_a_disk_bigger_than_the_bound_is_refused_before_anything_is_allocated(
+    managed: Cluster, daemon_cluster: cluster_harness.Cluster, operator
+) -> None:
+    node = daemon_cluster.nodes[0]
+    refused = services.request_run(
+        managed, "drill_fill_disk", {"node": node.name, "max_bytes": 1 << 20}, operator
+    )
+    assert refused.run is None or refused.run.status == "refused"
+    assert any("above the drill's bound" in reason for reason in refused.reasons), refused.reasons
+    assert not (daemon_cluster.layout.data_dir(node.name) / "drill-fill").exists()
