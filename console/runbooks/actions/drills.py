@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.conf import settings
 from pydantic import Field
 
 from console.clusters.daemon_client import DaemonClient
@@ -45,8 +46,21 @@ ELECTION_BOUND_S = 10.0  # a new leader within this after the leader vanishes
 DRILL_NAMES = ("drill_kill_leader", "drill_pause_node", "drill_partition_node", "drill_fill_disk")
 
 
-def drill_reasons(view: ClusterView, client: DaemonClient) -> list[str]:
-    reasons = quorum_reasons(view)
+def production_reasons(client: DaemonClient, confirmed: bool) -> list[str]:
+    """A drill on a cluster named in settings.DRILL_PRODUCTION_CLUSTERS needs
+    `confirm_production`."""
+    cluster = getattr(client, "cluster", None)
+    production = getattr(settings, "DRILL_PRODUCTION_CLUSTERS", ())
+    if cluster is not None and cluster.name in production and not confirmed:
+        return [
+            f"cluster {cluster.name} is a production cluster: a drill there must be "
+            "confirmed by an admin (confirm_production: true)"
+        ]
+    return []
+
+
+def drill_reasons(view: ClusterView, client: DaemonClient, confirmed: bool = False) -> list[str]:
+    reasons = quorum_reasons(view) + production_reasons(client, confirmed)
     tolerance = (view.cluster_size - 1) // 2
     reachable = sum(1 for m in view.members if m.reachable)
     if tolerance < 1 or reachable < view.cluster_size:
@@ -60,10 +74,10 @@ def drill_reasons(view: ClusterView, client: DaemonClient) -> list[str]:
 
 
 class DrillParams(Params):
-    pass
+    confirm_production: bool = Field(False, description="an admin's go-ahead on production")
 
 
-class PauseParams(Params):
+class PauseParams(DrillParams):
     node: NodeName
     seconds: float = Field(5.0, ge=1.0, le=60.0, description="how long the node stays paused")
 
@@ -81,7 +95,7 @@ class DrillKillLeader(Action):
     Params = DrillParams
 
     def check(self, view: ClusterView, params: DrillParams, client: DaemonClient) -> list[str]:
-        return drill_reasons(view, client)
+        return drill_reasons(view, client, params.confirm_production)
 
     def plan(self, view: ClusterView, params: DrillParams) -> list[Step]:
         return [
@@ -127,7 +141,8 @@ class DrillPauseNode(Action):
 
     def check(self, view: ClusterView, params: PauseParams, client: DaemonClient) -> list[str]:
         member, missing = find_member(view, params.node)
-        return ([missing or ""] if member is None else []) + drill_reasons(view, client)
+        reasons = drill_reasons(view, client, params.confirm_production)
+        return ([missing or ""] if member is None else []) + reasons
 
     def plan(self, view: ClusterView, params: PauseParams) -> list[Step]:
         view.by_name[params.node]

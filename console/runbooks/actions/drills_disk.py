@@ -19,13 +19,12 @@ from console.runbooks.actions import lifecycle
 from console.runbooks.actions.base import (
     Action,
     NodeName,
-    Params,
     Step,
     StepContext,
     StepFailed,
     find_member,
 )
-from console.runbooks.actions.drills import ELECTION_BOUND_S, drill_reasons
+from console.runbooks.actions.drills import ELECTION_BOUND_S, DrillParams, drill_reasons
 from console.runbooks.actions.drills_support import (
     Expectation,
     expect,
@@ -39,7 +38,7 @@ MiB = 1 << 20
 FULL_TIMEOUT_S = 15.0
 
 
-class FillParams(Params):
+class FillParams(DrillParams):
     node: NodeName
     max_bytes: int = Field(
         256 * MiB, ge=MiB, le=4096 * MiB, description="the most the drill may allocate"
@@ -91,7 +90,7 @@ class DrillFillDisk(Action):
         member, missing = find_member(view, params.node)
         if member is None:
             return [missing or ""]
-        reasons = drill_reasons(view, client)
+        reasons = drill_reasons(view, client, params.confirm_production)
         return reasons or size_reasons(client, url_of(member), member.name, params.max_bytes)
 
     def plan(self, view: ClusterView, params: FillParams) -> list[Step]:

@@ -17,8 +17,8 @@ from pydantic import Field
 
 from console.clusters.daemon_client import DaemonClient
 from console.runbooks.actions import lifecycle
-from console.runbooks.actions.base import Action, NodeName, Params, Step, StepContext, StepFailed
-from console.runbooks.actions.drills import ELECTION_BOUND_S, drill_reasons
+from console.runbooks.actions.base import Action, NodeName, Step, StepContext, StepFailed
+from console.runbooks.actions.drills import ELECTION_BOUND_S, DrillParams, drill_reasons
 from console.runbooks.actions.drills_support import (
     Expectation,
     expect,
@@ -31,7 +31,7 @@ from console.runbooks.live import ClusterView
 from console.runbooks.nodes import NodeManager, NodeManagerError, manager_for, partition
 
 
-class PartitionParams(Params):
+class PartitionParams(DrillParams):
     node: NodeName | None = Field(None, description="default: the node a port cut isolates")
     seconds: float = Field(5.0, ge=1.0, le=60.0, description="how long the node stays cut off")
 
@@ -73,7 +73,9 @@ class DrillPartitionNode(Action):
     Params = PartitionParams
 
     def check(self, view: ClusterView, params: PartitionParams, client: DaemonClient) -> list[str]:
-        return drill_reasons(view, client) + target_reasons(client, params.node)
+        return drill_reasons(view, client, params.confirm_production) + target_reasons(
+            client, params.node
+        )
 
     def plan(self, view: ClusterView, params: PartitionParams) -> list[Step]:
         who = params.node or "the lowest-address node"

@@ -157,3 +157,17 @@ def test_filling_a_disk_bigger_than_the_bound_is_refused_before_anything_is_allo
     assert refused.run is None or refused.run.status == "refused"
     assert any("above the drill's bound" in reason for reason in refused.reasons), refused.reasons
     assert not (daemon_cluster.layout.data_dir(node.name) / "drill-fill").exists()
+
+
+def test_a_drill_on_a_production_cluster_is_refused_unless_confirmed(
+    managed: Cluster, daemon_cluster: cluster_harness.Cluster, operator, settings
+) -> None:
+    settings.DRILL_PRODUCTION_CLUSTERS = [managed.name]
+
+    refused = services.request_run(managed, "drill_kill_leader", {}, operator, dry_run=True)
+    confirmed = services.request_run(
+        managed, "drill_kill_leader", {"confirm_production": True}, operator, dry_run=True
+    )
+
+    assert any("production" in reason for reason in refused.reasons), refused.reasons
+    assert confirmed.ok, confirmed.reasons
