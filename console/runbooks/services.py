@@ -65,6 +65,17 @@ def request_run(
     # be storable, e.g. NUL characters in PostgreSQL), only the reasons are.
     params = verdict.params
     actor = user.get_username()
+    ok, reasons = verdict.ok, list(verdict.reasons)
+    if (
+        isinstance(params, dict)
+        and params.get("confirm_production")
+        and not has_role(user, "admin")
+    ):
+        # An action's own check never sees the caller: who may confirm is decided here.
+        ok, reasons = (
+            False,
+            [*reasons, "confirming a run on a production cluster needs the admin role"],
+        )
     if dry_run:
         journal.append(
             "run.requested",
@@ -74,12 +85,12 @@ def request_run(
             action=action,
             params=params,
             dry_run=True,
-            ok=verdict.ok,
-            reasons=verdict.reasons,
+            ok=ok,
+            reasons=reasons,
         )
-        return RunRequest(verdict.ok, True, verdict.reasons, verdict.steps, None, _gates(verdict))
-    if not verdict.ok:
-        return _refuse(cluster, action, params, user, verdict.reasons)
+        return RunRequest(ok, True, reasons, verdict.steps, None, _gates(verdict))
+    if not ok:
+        return _refuse(cluster, action, params, user, reasons)
     try:
         with transaction.atomic():
             run = _queue(cluster, action, params, user, verdict.steps)

@@ -13,6 +13,7 @@ from console.runbooks.models import RunbookRun
 from console.runbooks.nodes import manager_for, partition
 from tests import cluster_harness
 from tests.conftest import wait_for
+from tests.console.runbooks.conftest import user_with_role
 from tests.console.runbooks.test_worker import finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.cluster]
@@ -164,10 +165,16 @@ def test_a_drill_on_a_production_cluster_is_refused_unless_confirmed(
 ) -> None:
     settings.DRILL_PRODUCTION_CLUSTERS = [managed.name]
 
+    admin = user_with_role("ada", "admin")
     refused = services.request_run(managed, "drill_kill_leader", {}, operator, dry_run=True)
-    confirmed = services.request_run(
+    by_operator = services.request_run(
         managed, "drill_kill_leader", {"confirm_production": True}, operator, dry_run=True
+    )
+    confirmed = services.request_run(
+        managed, "drill_kill_leader", {"confirm_production": True}, admin, dry_run=True
     )
 
     assert any("production" in reason for reason in refused.reasons), refused.reasons
+    assert not by_operator.ok
+    assert any("needs the admin role" in reason for reason in by_operator.reasons)
     assert confirmed.ok, confirmed.reasons
