@@ -69,6 +69,7 @@ KINDS: dict[str, EventKind] = {
         EventKind("run.finished", "runbooks", ("run_id", "status", "error"), ("runs",)),
         EventKind("run.cancel_requested", "runbooks", ("run_id",), ("runs",)),
         EventKind("run.resumed", "runbooks", ("run_id", "previous"), ("runs",)),
+        EventKind("run.rolling_back", "runbooks", ("run_id", "reason", "nodes"), ("runs",)),
         EventKind("step.started", "runbooks", _STEP, ("runs",)),
         EventKind("step.finished", "runbooks", _STEP, ("runs",)),
         EventKind(

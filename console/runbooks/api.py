@@ -30,6 +30,7 @@ from console.runbooks.actions.node_lifecycle import RestartParams, StopStartPara
 from console.runbooks.actions.scale import ScaleParams
 from console.runbooks.actions.snapshot import SnapshotParams
 from console.runbooks.actions.transfer_leader import TargetParams
+from console.runbooks.actions.upgrade import UpgradeParams
 from console.runbooks.models import RunbookRun
 
 router = Router(auth=api_auth, tags=["runbooks"])
@@ -43,23 +44,31 @@ Action = Literal[
     "stop_node",
     "start_node",
     "scale",
+    "upgrade",
 ]
 RunStatus = Literal[
-    "queued", "running", "cancelling", "succeeded", "failed", "stale", "refused", "cancelled"
-]
+    "queued", "running", "cancelling", "succeeded", "failed", "stale", "refused", "cancelled",
+    "rolled_back", "needs_operator",
+]  # fmt: skip
 
 
 class RunIn(Schema):
     cluster: str = Field(..., max_length=63, description="cluster name")
     action: Action
     params: (
-        SnapshotParams | NodeParams | TargetParams | RestartParams | StopStartParams | ScaleParams
+        SnapshotParams
+        | NodeParams
+        | TargetParams
+        | RestartParams
+        | StopStartParams
+        | ScaleParams
+        | UpgradeParams
     ) = Field(
         default_factory=dict,
         validate_default=True,
         description="the action's parameters: snapshot takes SnapshotParams, drain and "
         "undrain NodeParams, transfer_leader TargetParams, restart_node RestartParams, "
-        "stop_node and start_node StopStartParams, scale ScaleParams",
+        "stop_node and start_node StopStartParams, scale ScaleParams, upgrade UpgradeParams",
     )
     dry_run: bool = Field(
         False, description="preflight only: say what would happen, change nothing"

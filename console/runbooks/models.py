@@ -22,6 +22,8 @@ class RunbookRun(models.Model):
         ("stale", "stale"),
         ("refused", "refused"),
         ("cancelled", "cancelled"),
+        ("rolled_back", "rolled back"),
+        ("needs_operator", "needs an operator"),
     ]
 
     cluster = models.ForeignKey("clusters.Cluster", on_delete=models.CASCADE, related_name="runs")

@@ -97,6 +97,8 @@ def _judge(
         )
     if run_checks and (reasons := handler.check(view, typed, client)):
         return refused(*reasons, params=cleaned)
+    typed = handler.settle(view, typed, client)
+    cleaned = typed.model_dump(mode="json")
     try:
         plan = handler.plan(view, typed)
     except KeyError as missing:  # only when replanning: a node left the cluster meanwhile

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from console.clusters.daemon_client import DaemonClient, DaemonError
 from console.events import journal
-from console.runbooks import conf, live, preflight
+from console.runbooks import conf, live, preflight, rollback
 from console.runbooks.actions.base import Step, StepCancelled, StepContext, StepFailed
 from console.runbooks.models import RunbookRun, RunbookStep
 from console.runbooks.records import end_run, journal_step
@@ -72,7 +72,8 @@ def _execute(run: RunbookRun, client: DaemonClient) -> str:
         )
         if not verdict.ok:
             return _refuse(run, verdict.reasons)
-    if [s.name for s in stored] != verdict.steps:
+    planned, added = stored[: len(verdict.steps)], stored[len(verdict.steps) :]
+    if [s.name for s in planned] != verdict.steps:
         changed = "the cluster changed since the run was requested; request it again"
         return _end(run, "failed", changed) if run.resumed_count else _refuse(run, [changed])
     ctx = StepContext(
@@ -81,21 +82,31 @@ def _execute(run: RunbookRun, client: DaemonClient) -> str:
         cancel_requested=lambda: cancel_requested(run.id),
         cluster=run.cluster,
     )
-    for row, step in zip(stored, verdict.plan, strict=True):
+    if added:  # the worker died while rolling back: finish the rollback, not the plan
+        return rollback.resume(run, added, ctx, _do_step)
+    for row, step in zip(planned, verdict.plan, strict=True):
         if row.status == "succeeded":
             continue  # done before the worker died; never repeated
         if cancel_requested(run.id):
-            return _cancelled(run, f"cancelled before step {row.position} ({row.name})")
+            why = f"cancelled before step {row.position} ({row.name})"
+            return rollback.after(run, planned, ctx, why, _do_step) or _cancelled(run, why)
         try:
             if blocked := _check_gates(run, row, step, ctx):
                 why = f"step {row.position} ({row.name}) not started: {blocked}"
-                return _end(run, "failed", why)
+                return rollback.after(run, planned, ctx, why, _do_step) or _end(run, "failed", why)
             error = _run_step(run, row, step, ctx)
         except StepCancelled as cancelled:
-            return _cancelled(run, f"step {row.position} ({row.name}) {cancelled}")
+            why = f"step {row.position} ({row.name}) {cancelled}"
+            return rollback.after(run, planned, ctx, why, _do_step) or _cancelled(run, why)
         if error:
-            return _end(run, "failed", f"step {row.position} ({row.name}) failed: {error}")
+            why = f"step {row.position} ({row.name}) failed: {error}"
+            return rollback.after(run, planned, ctx, why, _do_step) or _end(run, "failed", why)
     return _end(run, "succeeded", "")
+
+
+def _do_step(run: RunbookRun, row: RunbookStep, step: Step, ctx: StepContext) -> str | None:
+    """Check a step's gates (not cancellable) and run it: why it failed, or None."""
+    return _check_gates(run, row, step, ctx, cancellable=False) or _run_step(run, row, step, ctx)
 
 
 def _end(run: RunbookRun, status: str, error: str) -> str:
@@ -113,7 +124,9 @@ def _refuse(run: RunbookRun, reasons: list[str]) -> str:
     return _end(run, "refused", "refused at start: " + "; ".join(reasons))
 
 
-def _check_gates(run: RunbookRun, row: RunbookStep, step: Step, ctx: StepContext) -> str:
+def _check_gates(
+    run: RunbookRun, row: RunbookStep, step: Step, ctx: StepContext, cancellable: bool = True
+) -> str:
     """Check the step's gates on fresh views, for as long as the longest must hold;
     record their values as they go; why the step may not run, or ""."""
     if not step.gates:
@@ -126,7 +139,7 @@ def _check_gates(run: RunbookRun, row: RunbookStep, step: Step, ctx: StepContext
         if failed or time.monotonic() - started >= hold_s:
             break
         row.save(update_fields=["gates"])  # shown live while the gates are held
-        if cancel_requested(run.id):
+        if cancellable and cancel_requested(run.id):
             raise StepCancelled("cancelled while holding its gates")
         time.sleep(conf.POLL_INTERVAL_S)
     fields = ["gates"]

@@ -18,6 +18,7 @@ from console.runbooks.actions.scale import Scale
 from console.runbooks.actions.snapshot import Snapshot
 from console.runbooks.actions.transfer_leader import TransferLeader
 from console.runbooks.actions.undrain import Undrain
+from console.runbooks.actions.upgrade import Upgrade
 
 ACTIONS: dict[str, Action] = {
     action.name: action
@@ -36,6 +37,7 @@ ACTIONS: dict[str, Action] = {
         DrillFillDisk(),
         IsolateNode(),
         HealNode(),
+        Upgrade(),
     )
 }
 

@@ -126,6 +126,20 @@ class Action:
     def plan(self, view: ClusterView, params: Any) -> list[Step]:
         raise NotImplementedError
 
+    def settle(self, view: ClusterView, params: Any, client: DaemonClient) -> Any:
+        """The params to store with the run: what the plan must not re-decide on a
+        resume (an upgrade's node order, each node's previous release) is fixed here."""
+        return params
+
+    def rollback(self, params: Any, touched: list[str]) -> list[Step]:
+        """Steps that undo the run after a failure or an abort ([] = nothing to undo):
+        the runner appends them to the run, so a plan can grow after the request."""
+        return []
+
+    def touched(self, step_names: list[str]) -> list[str]:
+        """The nodes the started steps changed (those `rollback` must put back)."""
+        return []
+
     def _describe(self, error: Any) -> str:
         where = ".".join(str(part) for part in error["loc"]) or "params"
         fields = self.Params.model_fields

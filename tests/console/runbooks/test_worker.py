@@ -16,7 +16,9 @@ from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.cluster]
 
-FINAL = ("succeeded", "failed", "stale", "refused", "cancelled")
+FINAL = (
+    "succeeded", "failed", "stale", "refused", "cancelled", "rolled_back", "needs_operator"
+)  # fmt: skip
 
 
 def finished(run: RunbookRun, timeout_s: float = 60) -> RunbookRun:

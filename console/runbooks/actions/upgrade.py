@@ -1,0 +1,260 @@
+"""Rolling upgrade of a cluster to a verified release, one node at a time.
+
+Order: followers first (by name), the leader last, after its leadership has been handed
+to a node that already runs the new release. The order and each node's previous release
+are fixed into the stored params when the run is requested (`settle`), so a resumed run
+rebuilds the same plan even if the leader moved meanwhile.
+
+Per node: drain → hand leadership away if it leads → stop (maxUnavailable 1: gated on
+quorum surviving) → start on the new release → rejoined and caught up → soak (gates held
+for `soakS`: the node reports the new build, quorum and a leader, its lag within bounds,
+no unplanned leader change, error ratio and p95 no worse than the baseline) → undrain.
+
+When a step fails, a gate fails, or the operator aborts, the runner asks `rollback` for
+the steps that put every touched node back on its previous release, newest first: each
+is stopped and started directly on its old release (never waiting on a node that never
+became healthy), then must rejoin and catch up under the same gates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from console.clusters.daemon_client import DaemonClient
+from console.runbooks import conf, gates, live
+from console.runbooks.actions import lifecycle
+from console.runbooks.actions.base import (
+    Action,
+    Params,
+    Step,
+    StepContext,
+    StepFailed,
+    StepRun,
+    checked_member,
+    quorum_reasons,
+)
+from console.runbooks.actions.soak import soak_gates
+from console.runbooks.live import ClusterView
+from console.runbooks.nodes import NodeManagerError, manager_for
+
+
+class UpgradeParams(Params):
+    release: str = Field(min_length=1, max_length=63, description="the verified release to run")
+    soakS: float = Field(10.0, ge=0, le=600, description="how long each node's gates must hold")
+    nodeDeadlineS: float = Field(
+        120.0, ge=5, le=1800, description="how long one node may take to become healthy"
+    )
+    maxErrorRatioIncrease: float = Field(
+        0.01, ge=0, le=1, description="allowed rise of the error ratio over the baseline"
+    )
+    maxP95Increase: float = Field(
+        0.5, ge=0, le=10, description="allowed relative rise of p95 latency over the baseline"
+    )
+    # Filled in when the run is requested; not for the operator to set.
+    order: list[str] | None = Field(None, description="set by the console: the node order")
+    previous: dict[str, str] | None = Field(
+        None, description="set by the console: each node's release before the upgrade"
+    )
+
+
+def node_order(view: ClusterView) -> list[str]:
+    """Followers first, by name; the leader last."""
+    followers = sorted(m.name for m in view.members if m.name != view.leader)
+    return followers + ([view.leader] if view.leader else [])
+
+
+class Upgrade(Action):
+    name = "upgrade"
+    label = "Rolling upgrade"
+    Params = UpgradeParams
+
+    def check(self, view: ClusterView, params: UpgradeParams, client: DaemonClient) -> list[str]:
+        reasons = quorum_reasons(view)
+        enabled = None
+        for member in view.members:
+            _m, own, why = checked_member(view, member.name, client)
+            reasons += why
+            if own is not None and own.code_version is not None:
+                enabled = max(enabled or 0, own.code_version)
+            lag = "" if why else gates.lag_reason(view, member.name, *_lag_bounds())
+            if member.name != view.leader and lag:
+                reasons.append(lag)
+        reasons += lifecycle.release_reasons(params.release, enabled)
+        cluster = getattr(client, "cluster", None)
+        if cluster is not None and (why := lifecycle.manager_reason(cluster)):
+            reasons.append(why)
+        elif cluster is not None:
+            current = _releases(cluster, [m.name for m in view.members])
+            if current and all(r == params.release for r in current.values()):
+                reasons.append(f"every node already runs release {params.release}")
+        alert = gates.no_critical_alert()
+        if cluster is not None:
+            ctx = StepContext(client=client, heartbeat=lambda: None, cluster=cluster)
+            if not (verdict := alert.check(view, ctx)).ok:
+                reasons.append(verdict.reason)
+        return reasons
+
+    def settle(self, view: ClusterView, params: UpgradeParams, client: DaemonClient) -> Params:
+        order = params.order or node_order(view)
+        previous = params.previous
+        cluster = getattr(client, "cluster", None)
+        if previous is None and cluster is not None:
+            previous = _releases(cluster, order)
+        return params.model_copy(update={"order": order, "previous": previous or {}})
+
+    def plan(self, view: ClusterView, params: UpgradeParams) -> list[Step]:
+        order = params.order or node_order(view)
+        for name in order:
+            view.by_name[name]  # a KeyError when it left the cluster: preflight says so
+        steps = [Step("snapshot every node before the upgrade", _snapshot_all(order))]
+        for name in order:
+            steps += _node_steps(name, params)
+        return steps
+
+    def rollback(self, params: UpgradeParams, touched: list[str]) -> list[Step]:
+        """Steps putting `touched` nodes (newest first) back on their previous release."""
+        previous = params.previous or {}
+        steps: list[Step] = []
+        for name in reversed(touched):
+            old = previous.get(name, "")
+            on = old or "the checkout"
+            steps += [
+                Step(f"rollback: stop {name}", lifecycle.stop(name)),
+                Step(f"rollback: start {name} on {on}", _start_on(name, old, params)),
+                Step(
+                    f"rollback: wait until {name} has rejoined and caught up",
+                    lifecycle.wait_caught_up(name),
+                ),
+                Step(f"rollback: undrain {name}", lifecycle.undrain(name)),
+            ]
+        return steps
+
+    def touched(self, step_names: list[str]) -> list[str]:
+        """The nodes whose stop step was started, in upgrade order."""
+        return [n.removeprefix("stop ") for n in step_names if n.startswith("stop ")]
+
+
+def _lag_bounds() -> tuple[float, int]:
+    return conf.transfer_max_lag_ms(), conf.transfer_max_lag_entries()
+
+
+def _releases(cluster: Any, names: list[str]) -> dict[str, str]:
+    try:
+        nodes = manager_for(cluster)
+        return {name: nodes.status(name).release for name in names}
+    except (NodeManagerError, KeyError):
+        return {}
+
+
+def _node_steps(name: str, params: UpgradeParams) -> list[Step]:
+    release = params.release
+    soak = soak_gates(name, release, params, *_lag_bounds())
+    return [
+        Step(f"drain {name}", lifecycle.drain(name), gates=(gates.has_quorum(),)),
+        Step(f"hand leadership away from {name} if it leads", _hand_to_upgraded(name, params)),
+        Step(
+            f"stop {name}",
+            lifecycle.stop(name),
+            gates=(gates.has_quorum(), gates.quorum_survives_stopping(name)),
+        ),
+        Step(f"start {name} on release {release}", _start_on(name, release, params)),
+        Step(f"wait until {name} has rejoined and caught up", lifecycle.wait_caught_up(name)),
+        Step(f"soak {name} on release {release}", _soaked(name), gates=soak),
+        Step(f"undrain {name}", lifecycle.undrain(name)),
+    ]
+
+
+def _soaked(name: str) -> StepRun:
+    def run(ctx: StepContext) -> dict[str, Any]:
+        return {"soaked": name}
+
+    return run
+
+
+def _hand_to_upgraded(name: str, params: UpgradeParams) -> StepRun:
+    """If `name` leads, hand leadership to a node already on the new release (the
+    leader is upgraded last, so one exists unless the cluster has one node)."""
+    away = lifecycle.hand_leadership_away(name)
+
+    def run(ctx: StepContext) -> dict[str, Any]:
+        view = live_view(ctx)
+        if view.leader != name:
+            return {"leader": view.leader, "changed": False}
+        target = next(
+            (
+                m
+                for m in view.members
+                if m.name != name
+                and m.reachable
+                and m.build is not None
+                and m.build.release == params.release
+            ),
+            None,
+        )
+        if target is None:
+            return away(ctx)
+        ctx.client.request(
+            "POST",
+            (view.member(name).http_url or "").rstrip("/"),  # type: ignore[union-attr]
+            "/admin/transfer-leader",
+            json={"target": target.name},
+            timeout=15.0,
+        )
+
+        def moved() -> dict[str, Any] | None:
+            seen = live_view(ctx, required=False)
+            if seen and seen.leader and seen.leader != name and seen.has_quorum:
+                return {"leader": seen.leader, "previous": name, "changed": True}
+            return None
+
+        return ctx.wait_until(moved, lifecycle.LEADERSHIP_TIMEOUT_S, f"a leader other than {name}")
+
+    return run
+
+
+def live_view(ctx: StepContext, required: bool = True) -> ClusterView:
+    view = live.read_view(ctx.cluster, ctx.client)
+    if view is None and required:
+        raise StepFailed("no node of the cluster answered")
+    return view  # type: ignore[return-value]
+
+
+def _start_on(name: str, release: str, params: UpgradeParams) -> StepRun:
+    """Start `name` directly on `release`; unlike restart_node, a node that does not come
+    up is NOT put back here: the run's rollback does that, for every touched node."""
+
+    def run(ctx: StepContext) -> dict[str, Any]:
+        nodes = lifecycle.manager(ctx)
+        try:
+            result = nodes.run_on(name, release or None, params.nodeDeadlineS)
+        except NodeManagerError as exc:
+            raise StepFailed(str(exc)) from None
+        if result.ready:
+            return {"started": name, "pid": result.pid, "release": release}
+        tail = "\n".join(result.log_tail[-lifecycle.LOG_LINES_SHOWN :])
+        raise StepFailed(
+            f"{name} did not become ready on {release or 'the checkout'} within "
+            f"{params.nodeDeadlineS:.0f}s. Its last log lines:\n{tail}"
+        )
+
+    return run
+
+
+def _snapshot_all(order: list[str]) -> StepRun:
+    """Force a snapshot on every node, so the log restarts from a compacted state."""
+
+    def run(ctx: StepContext) -> dict[str, Any]:
+        view = live_view(ctx)
+        done: dict[str, Any] = {}
+        for name in order:
+            member = view.member(name)
+            url = (member.http_url or "").rstrip("/") if member else ""
+            if not url:
+                raise StepFailed(f"node {name}'s address is unknown")
+            answer = ctx.client.request("POST", url, "/admin/snapshot", timeout=60.0)
+            done[name] = answer.get("status")
+        return {"snapshots": done}
+
+    return run
