@@ -27,6 +27,7 @@ from console.runbooks import services
 from console.runbooks.actions import ACTIONS
 from console.runbooks.actions.drain import NodeParams
 from console.runbooks.actions.node_lifecycle import RestartParams, StopStartParams
+from console.runbooks.actions.quick_rollback import RollbackParams
 from console.runbooks.actions.scale import ScaleParams
 from console.runbooks.actions.snapshot import SnapshotParams
 from console.runbooks.actions.transfer_leader import TargetParams
@@ -45,6 +46,7 @@ Action = Literal[
     "start_node",
     "scale",
     "upgrade",
+    "rollback",
 ]
 RunStatus = Literal[
     "queued", "running", "cancelling", "succeeded", "failed", "stale", "refused", "cancelled",
@@ -63,12 +65,13 @@ class RunIn(Schema):
         | StopStartParams
         | ScaleParams
         | UpgradeParams
+        | RollbackParams
     ) = Field(
         default_factory=dict,
         validate_default=True,
         description="the action's parameters: snapshot takes SnapshotParams, drain and "
         "undrain NodeParams, transfer_leader TargetParams, restart_node RestartParams, "
-        "stop_node and start_node StopStartParams, scale ScaleParams, upgrade UpgradeParams",
+        "stop_node and start_node StopStartParams, scale ScaleParams, upgrade UpgradeParams, rollback RollbackParams",
     )
     dry_run: bool = Field(
         False, description="preflight only: say what would happen, change nothing"

@@ -14,6 +14,7 @@ from console.runbooks.actions.drills_disk import DrillFillDisk
 from console.runbooks.actions.drills_partition import DrillPartitionNode
 from console.runbooks.actions.drills_split_brain import HealNode, IsolateNode
 from console.runbooks.actions.node_lifecycle import RestartNode, StartNode, StopNode
+from console.runbooks.actions.quick_rollback import QuickRollback
 from console.runbooks.actions.scale import Scale
 from console.runbooks.actions.snapshot import Snapshot
 from console.runbooks.actions.transfer_leader import TransferLeader
@@ -38,6 +39,7 @@ ACTIONS: dict[str, Action] = {
         IsolateNode(),
         HealNode(),
         Upgrade(),
+        QuickRollback(),
     )
 }
 

@@ -30,8 +30,10 @@ class Margins(Protocol):
 def soak_gates(
     name: str, release: str, params: Margins, max_lag_ms: float, max_lag_entries: int
 ) -> tuple[Gate, ...]:
+    # The checkout ("") reports no release name of its own to compare with.
+    reports = (reports_release(name, release),) if release else ()
     found = (
-        reports_release(name, release),
+        *reports,
         gates.has_quorum(),
         gates.caught_up(name, max_lag_ms, max_lag_entries),
         no_unplanned_leader_change(),

@@ -71,29 +71,13 @@ class Upgrade(Action):
     Params = UpgradeParams
 
     def check(self, view: ClusterView, params: UpgradeParams, client: DaemonClient) -> list[str]:
-        reasons = quorum_reasons(view)
-        enabled = None
-        for member in view.members:
-            _m, own, why = checked_member(view, member.name, client)
-            reasons += why
-            if own is not None and own.code_version is not None:
-                enabled = max(enabled or 0, own.code_version)
-            lag = "" if why else gates.lag_reason(view, member.name, *_lag_bounds())
-            if member.name != view.leader and lag:
-                reasons.append(lag)
+        reasons, enabled = cluster_reasons(view, client)
         reasons += lifecycle.release_reasons(params.release, enabled)
         cluster = getattr(client, "cluster", None)
-        if cluster is not None and (why := lifecycle.manager_reason(cluster)):
-            reasons.append(why)
-        elif cluster is not None:
-            current = _releases(cluster, [m.name for m in view.members])
+        if cluster is not None and not lifecycle.manager_reason(cluster):
+            current = releases_of(cluster, [m.name for m in view.members])
             if current and all(r == params.release for r in current.values()):
                 reasons.append(f"every node already runs release {params.release}")
-        alert = gates.no_critical_alert()
-        if cluster is not None:
-            ctx = StepContext(client=client, heartbeat=lambda: None, cluster=cluster)
-            if not (verdict := alert.check(view, ctx)).ok:
-                reasons.append(verdict.reason)
         return reasons
 
     def settle(self, view: ClusterView, params: UpgradeParams, client: DaemonClient) -> Params:
@@ -101,7 +85,7 @@ class Upgrade(Action):
         previous = params.previous
         cluster = getattr(client, "cluster", None)
         if previous is None and cluster is not None:
-            previous = _releases(cluster, order)
+            previous = releases_of(cluster, order)
         return params.model_copy(update={"order": order, "previous": previous or {}})
 
     def plan(self, view: ClusterView, params: UpgradeParams) -> list[Step]:
@@ -110,7 +94,7 @@ class Upgrade(Action):
             view.by_name[name]  # a KeyError when it left the cluster: preflight says so
         steps = [Step("snapshot every node before the upgrade", _snapshot_all(order))]
         for name in order:
-            steps += _node_steps(name, params)
+            steps += node_steps(name, params.release, params)
         return steps
 
     def rollback(self, params: UpgradeParams, touched: list[str]) -> list[Step]:
@@ -136,11 +120,34 @@ class Upgrade(Action):
         return [n.removeprefix("stop ") for n in step_names if n.startswith("stop ")]
 
 
-def _lag_bounds() -> tuple[float, int]:
+def cluster_reasons(view: ClusterView, client: DaemonClient) -> tuple[list[str], int | None]:
+    """The precheck shared by upgrade and rollback: quorum, every node reachable and
+    caught up, the node manager usable, no critical alert. Also the enabled code version."""
+    reasons = quorum_reasons(view)
+    enabled = None
+    for member in view.members:
+        _m, own, why = checked_member(view, member.name, client)
+        reasons += why
+        if own is not None and own.code_version is not None:
+            enabled = max(enabled or 0, own.code_version)
+        lag = "" if why else gates.lag_reason(view, member.name, *lag_bounds())
+        if member.name != view.leader and lag:
+            reasons.append(lag)
+    cluster = getattr(client, "cluster", None)
+    if cluster is not None:
+        if why := lifecycle.manager_reason(cluster):
+            reasons.append(why)
+        ctx = StepContext(client=client, heartbeat=lambda: None, cluster=cluster)
+        if not (verdict := gates.no_critical_alert().check(view, ctx)).ok:
+            reasons.append(verdict.reason)
+    return reasons, enabled
+
+
+def lag_bounds() -> tuple[float, int]:
     return conf.transfer_max_lag_ms(), conf.transfer_max_lag_entries()
 
 
-def _releases(cluster: Any, names: list[str]) -> dict[str, str]:
+def releases_of(cluster: Any, names: list[str]) -> dict[str, str]:
     try:
         nodes = manager_for(cluster)
         return {name: nodes.status(name).release for name in names}
@@ -148,20 +155,22 @@ def _releases(cluster: Any, names: list[str]) -> dict[str, str]:
         return {}
 
 
-def _node_steps(name: str, params: UpgradeParams) -> list[Step]:
-    release = params.release
-    soak = soak_gates(name, release, params, *_lag_bounds())
+def node_steps(name: str, release: str, params: UpgradeParams) -> list[Step]:
+    """One node's upgrade (or quick rollback) to `release` ("" = the checkout)."""
+    soak = soak_gates(name, release, params, *lag_bounds())
     return [
         Step(f"drain {name}", lifecycle.drain(name), gates=(gates.has_quorum(),)),
-        Step(f"hand leadership away from {name} if it leads", _hand_to_upgraded(name, params)),
+        Step(f"hand leadership away from {name} if it leads", _hand_to_upgraded(name, release)),
         Step(
             f"stop {name}",
             lifecycle.stop(name),
             gates=(gates.has_quorum(), gates.quorum_survives_stopping(name)),
         ),
-        Step(f"start {name} on release {release}", _start_on(name, release, params)),
+        Step(
+            f"start {name} on release {release or 'the checkout'}", _start_on(name, release, params)
+        ),
         Step(f"wait until {name} has rejoined and caught up", lifecycle.wait_caught_up(name)),
-        Step(f"soak {name} on release {release}", _soaked(name), gates=soak),
+        Step(f"soak {name} on release {release or 'the checkout'}", _soaked(name), gates=soak),
         Step(f"undrain {name}", lifecycle.undrain(name)),
     ]
 
@@ -173,7 +182,7 @@ def _soaked(name: str) -> StepRun:
     return run
 
 
-def _hand_to_upgraded(name: str, params: UpgradeParams) -> StepRun:
+def _hand_to_upgraded(name: str, release: str) -> StepRun:
     """If `name` leads, hand leadership to a node already on the new release (the
     leader is upgraded last, so one exists unless the cluster has one node)."""
     away = lifecycle.hand_leadership_away(name)
@@ -189,7 +198,7 @@ def _hand_to_upgraded(name: str, params: UpgradeParams) -> StepRun:
                 if m.name != name
                 and m.reachable
                 and m.build is not None
-                and m.build.release == params.release
+                and m.build.release == release
             ),
             None,
         )

@@ -154,6 +154,22 @@ def test_a_rolling_upgrade_under_a_steady_writer_moves_every_node_without_a_fail
     print(f"upgrade took {took:.0f}s; writer: {writer.ok} ok, {writer.retried} retried 503s")
     assert writer.ok > 100 and writer.failures == [], writer.failures[:5]
 
+    # Then the quick rollback: every node back on the checkout, under the same writer.
+    serving = Serving(daemon_cluster)
+    writer = RoutedWriter(lambda: serving.urls).start()
+    started = time.monotonic()
+    outcome = services.request_run(managed, "rollback", {}, operator)
+    assert outcome.run is not None, outcome.reasons
+
+    assert finished(outcome.run, 300).status == "succeeded", outcome.run.error
+    took = time.monotonic() - started
+    writer.stop()
+    serving.stop()
+    assert outcome.run.params["fromRun"] == run.id
+    assert all(nodes.status(n.name).release == "" for n in daemon_cluster.nodes)
+    print(f"quick rollback took {took:.0f}s; writer: {writer.ok} ok, {writer.retried} retried")
+    assert took <= 60 and writer.failures == [], writer.failures[:5]
+
 
 def test_a_release_that_crashes_at_start_is_rolled_back_and_the_run_says_why(
     managed: Cluster,
