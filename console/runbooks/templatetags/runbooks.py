@@ -6,6 +6,7 @@ from typing import Any
 
 from django import template
 
+from console.clusters.models import Release
 from console.core.roles import has_role
 from console.runbooks.actions import LABELS
 from console.runbooks.models import RunbookStep
@@ -44,3 +45,13 @@ def zip_gates(steps: list[str], gates: list[list[str]]) -> list[tuple[str, list[
 def steps_done(run: Any) -> int:
     # Works on prefetched steps without another query.
     return sum(1 for step in run.steps.all() if step.status in RunbookStep.DONE_STATES)
+
+
+@register.simple_tag
+def upgrade_releases() -> list[str]:
+    """The releases the upgrade picker offers: those nodes may run (verified or active)."""
+    return list(
+        Release.objects.filter(status__in=(Release.Status.VERIFIED, Release.Status.ACTIVE))
+        .order_by("-id")
+        .values_list("name", flat=True)[:20]
+    )

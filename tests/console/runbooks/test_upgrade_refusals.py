@@ -5,6 +5,8 @@ switch (pointing to a restore from backup)."""
 from __future__ import annotations
 
 import pytest
+from django.template.loader import render_to_string
+from django.test import Client
 
 from console.clusters.models import Cluster, Release
 from console.runbooks import services
@@ -57,3 +59,37 @@ def test_a_quick_rollback_after_the_code_version_switch_is_refused_pointing_to_a
     assert "switched to state-machine code version 2" in reasons, outcome.reasons
     assert "release r1 supports up to 1" in reasons
     assert "restore from a backup" in reasons
+
+
+def test_the_release_picker_offers_verified_releases_and_its_check_shows_the_order(
+    fake_cluster: Cluster, operator
+) -> None:
+    for name, status in [("r2", "verified"), ("r-bad", "yanked")]:
+        Release.objects.create(
+            name=name, package_version="0", sha256="0" * 64, size_bytes=1,
+            wheel_path="/nowhere", source="upload", status=status, max_code_version=1,
+        )  # fmt: skip
+    client = Client()
+    client.force_login(operator)
+    page = render_to_string(
+        "runbooks/_actions.html",
+        {"cluster": fake_cluster, "nodes": fake_cluster.nodes.all(), "user": operator},
+    )
+    assert '<option value="r2">' in page and "r-bad" not in page
+
+    answer = client.post(
+        f"/runbooks/clusters/{fake_cluster.name}/request/",
+        {"action": "upgrade", "release": "r2", "dry_run": "1"},
+        headers={"X-Requested-With": "fetch"},
+    )
+
+    html = answer.content.decode()
+    assert 'data-ok="true"' in html, html
+    followers_first = [
+        html.index("start unrdf-daemon-1 on release r2"),
+        html.index("start unrdf-daemon-2 on release r2"),
+        html.index("start unrdf-daemon-0 on release r2"),
+    ]
+    assert followers_first == sorted(followers_first)
+    assert "unrdf-daemon-1 reports release r2, for 10 s" in html
+    assert not RunbookRun.objects.exists()

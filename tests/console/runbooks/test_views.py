@@ -42,7 +42,8 @@ def test_operators_see_check_and_run_buttons_for_each_action(quiet_cluster, oper
         assert f'data-testid="{testid}"' in html
     assert "runbook-transfer_leader-unrdf-daemon-0" not in html  # already the leader
     # Per node also Restart, and Stop (reachable) or Start (not): two more forms each.
-    forms = 6 + 2 * quiet_cluster.nodes.count() + 1 + 5  # + scale, + 2 drills and 3 node pickers
+    # + scale, + 2 drills and 3 node pickers, + upgrade and quick rollback
+    forms = 6 + 2 * quiet_cluster.nodes.count() + 1 + 5 + 2
     assert html.count('value="1" class="secondary">Check') == html.count(">Run</button>") == forms
 
 
