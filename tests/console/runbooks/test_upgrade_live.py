@@ -17,8 +17,9 @@ from console.runbooks import services
 from console.runbooks.models import RunbookRun
 from console.runbooks.nodes import manager_for
 from daemon.localcluster import releases as store
+from daemon.localcluster.writer import SteadyWriter, executed_ids
 from tests import cluster_harness
-from tests.console.runbooks.lifecycle_support import WRITE_OP, SteadyWriter
+from tests.console.runbooks.lifecycle_support import WRITE_OP
 from tests.console.runbooks.test_worker import finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.cluster]
@@ -64,6 +65,7 @@ class Serving:
 
     def __init__(self, cluster: cluster_harness.Cluster) -> None:
         self.cluster, self.urls = cluster, [n.url for n in cluster.nodes]
+        self.leaders: list[str] = []  # each leader seen, in order (a change appends)
         self._stop = threading.Event()
         threading.Thread(target=self._loop, daemon=True).start()
 
@@ -75,7 +77,10 @@ class Serving:
                     try:
                         if http.get(f"{node.url}/health/ready").status_code == 200:
                             ready.append(node.url)
-                    except httpx.HTTPError:
+                            leader = http.get(f"{node.url}/health/node").json().get("leader")
+                            if leader and (not self.leaders or self.leaders[-1] != leader):
+                                self.leaders.append(leader)
+                    except (httpx.HTTPError, ValueError):
                         pass
                 self.urls = ready or self.urls
 
@@ -83,34 +88,20 @@ class Serving:
         self._stop.set()
 
 
-class RoutedWriter(SteadyWriter):
-    """The steady writer, as a client behind a load balancer: an execution refused before
-    it ran (a 503 from a draining node, a refused connection to a stopped one) is sent to
-    the next serving node. Only one that no node would take counts as failed."""
+def writer_for(serving: Serving) -> SteadyWriter:
+    """The project's careful client (a refused attempt goes to the next node): 50/s."""
+    writer = SteadyWriter(
+        lambda: serving.urls, cluster_harness.OPERATE_TOKEN, WRITE_OP["id"], rate=50.0
+    )
+    writer.start()
+    return writer
 
-    def _one(self, http: httpx.Client, url: str, attempts: int = 8) -> None:
-        for attempt in range(attempts):
-            try:
-                answer = http.post(f"{url}/execute/{WRITE_OP['id']}")
-            except httpx.ConnectError as err:
-                answer, why = None, f"{url}: {err!r}"
-            except httpx.HTTPError as err:  # sent, outcome unknown: a real failure
-                self.failures.append(f"{url}: {err!r}")
-                return
-            if answer is not None and answer.status_code < 300:
-                self.ok += 1
-                return
-            if answer is not None and answer.status_code != 503:
-                self.failures.append(f"{url}: {answer.status_code} {answer.text[:200]}")
-                return
-            why = why if answer is None else f"{url}: 503 {answer.text[:200]}"
-            if attempt == attempts - 1:
-                self.failures.append(why)
-                return
-            self.retried += 1
-            time.sleep(0.1)
-            urls = [u for u in self.urls() if u != url] or self.urls()
-            url = urls[attempt % len(urls)]
+
+def assert_nothing_lost(daemon_cluster: cluster_harness.Cluster, writer: SteadyWriter) -> None:
+    acknowledged = set(writer.acknowledged_ids)
+    for node in daemon_cluster.nodes:
+        missing = acknowledged - executed_ids(node.url, cluster_harness.ADMIN_TOKEN)
+        assert not missing, f"{node.name} lacks {len(missing)} acknowledged executions"
 
 
 def request(cluster: Cluster, params: dict, user: object) -> RunbookRun:
@@ -135,14 +126,14 @@ def test_a_rolling_upgrade_under_a_steady_writer_moves_every_node_without_a_fail
     registered(wheels["up-2"], settings, max_code(daemon_cluster))
     leader_before = daemon_cluster.leader().name
     serving = Serving(daemon_cluster)
-    writer = RoutedWriter(lambda: serving.urls).start()
+    writer = writer_for(serving)
     started = time.monotonic()
 
     run = request(managed, {"release": "up-2", "soakS": 3}, operator)
 
     assert finished(run, 300).status == "succeeded", run.error
     took = time.monotonic() - started
-    writer.stop()
+    report = writer.stop()
     serving.stop()
     order = run.params["order"]
     assert order[-1] == leader_before
@@ -151,24 +142,29 @@ def test_a_rolling_upgrade_under_a_steady_writer_moves_every_node_without_a_fail
         assert nodes.status(node.name).release == "up-2"
         health = daemon_cluster.get(node, "/health/node").json()
         assert health["build"]["release"] == "up-2" and health["draining"] is False
-    print(f"upgrade took {took:.0f}s; writer: {writer.ok} ok, {writer.retried} retried 503s")
-    assert writer.ok > 100 and writer.failures == [], writer.failures[:5]
+    changes = len(serving.leaders) - 1
+    print(f"UPGRADE 3 nodes: {took:.0f}s, leader changes {changes}, writer {report.as_json()}")
+    assert report.acknowledged > 100 and report.failed == 0, report.as_json()
+    assert changes <= 1, serving.leaders
+    assert took <= 90
+    assert_nothing_lost(daemon_cluster, writer)
 
     # Then the quick rollback: every node back on the checkout, under the same writer.
     serving = Serving(daemon_cluster)
-    writer = RoutedWriter(lambda: serving.urls).start()
+    writer = writer_for(serving)
     started = time.monotonic()
     outcome = services.request_run(managed, "rollback", {}, operator)
     assert outcome.run is not None, outcome.reasons
 
     assert finished(outcome.run, 300).status == "succeeded", outcome.run.error
     took = time.monotonic() - started
-    writer.stop()
+    report = writer.stop()
     serving.stop()
     assert outcome.run.params["fromRun"] == run.id
     assert all(nodes.status(n.name).release == "" for n in daemon_cluster.nodes)
-    print(f"quick rollback took {took:.0f}s; writer: {writer.ok} ok, {writer.retried} retried")
-    assert took <= 60 and writer.failures == [], writer.failures[:5]
+    print(f"QUICK ROLLBACK 3 nodes: {took:.0f}s, writer {report.as_json()}")
+    assert took <= 60 and report.failed == 0, report.as_json()
+    assert_nothing_lost(daemon_cluster, writer)
 
 
 def test_a_release_that_crashes_at_start_is_rolled_back_and_the_run_says_why(
@@ -181,12 +177,12 @@ def test_a_release_that_crashes_at_start_is_rolled_back_and_the_run_says_why(
 ) -> None:
     registered(wheels["crash-2"], settings, max_code(daemon_cluster))
     serving = Serving(daemon_cluster)
-    writer = RoutedWriter(lambda: serving.urls).start()
+    writer = writer_for(serving)
 
     run = request(managed, {"release": "crash-2", "soakS": 1, "nodeDeadlineS": 20}, operator)
 
     assert finished(run, 300).status == "rolled_back", run.error
-    writer.stop()
+    report = writer.stop()
     serving.stop()
     assert "this release cannot start" in run.error
     first = run.params["order"][0]
@@ -196,5 +192,6 @@ def test_a_release_that_crashes_at_start_is_rolled_back_and_the_run_says_why(
         state = nodes.status(node.name)
         assert state.running and state.release == "", (node.name, state)
         assert daemon_cluster.get(node, "/health/ready").status_code == 200
-    print(f"writer: {writer.ok} ok, {writer.retried} retried, {len(writer.failures)} failed")
-    assert writer.failures == [], writer.failures[:5]
+    print(f"CRASHING RELEASE rolled back: writer {report.as_json()}")
+    assert report.failed == 0, report.as_json()
+    assert_nothing_lost(daemon_cluster, writer)
