@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import Field
 
-from console.clusters.daemon_client import DaemonClient
+from console.clusters.daemon_client import DaemonClient, DaemonError
 from console.runbooks import conf, gates, live
 from console.runbooks.actions import lifecycle
 from console.runbooks.actions.base import (
@@ -204,13 +204,20 @@ def _hand_to_upgraded(name: str, release: str) -> StepRun:
         )
         if target is None:
             return away(ctx)
-        ctx.client.request(
-            "POST",
-            (view.member(name).http_url or "").rstrip("/"),  # type: ignore[union-attr]
-            "/admin/transfer-leader",
-            json={"target": target.name},
-            timeout=15.0,
-        )
+        try:
+            ctx.client.request(
+                "POST",
+                (view.member(name).http_url or "").rstrip("/"),  # type: ignore[union-attr]
+                "/admin/transfer-leader",
+                json={"target": target.name},
+                timeout=15.0,
+            )
+        except DaemonError:
+            # The upgraded node did not win in time (it may have been catching up): if
+            # `name` still leads, let the daemon pick any caught-up member instead.
+            seen = live_view(ctx, required=False)
+            if seen is None or seen.leader in (None, name):
+                return away(ctx)
 
         def moved() -> dict[str, Any] | None:
             seen = live_view(ctx, required=False)
