@@ -182,7 +182,32 @@ def _soaked(name: str) -> StepRun:
     return run
 
 
+TRANSFER_ATTEMPTS = 3
+
+
 def _hand_to_upgraded(name: str, release: str) -> StepRun:
+    """`_transfer_once`, asked again when the daemon saw no new leader in time (under
+    load an election can take longer than its wait): fails after TRANSFER_ATTEMPTS."""
+    once = _transfer_once(name, release)
+
+    def run(ctx: StepContext) -> dict[str, Any]:
+        for attempt in range(1, TRANSFER_ATTEMPTS + 1):
+            try:
+                return once(ctx)
+            except (DaemonError, StepFailed) as err:
+                seen = live_view(ctx, required=False)
+                if seen is not None and seen.leader and seen.leader != name and seen.has_quorum:
+                    return {"leader": seen.leader, "previous": name, "changed": True}
+                if attempt == TRANSFER_ATTEMPTS:
+                    raise StepFailed(
+                        f"{name} still leads after {attempt} attempts: {err}"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    return run
+
+
+def _transfer_once(name: str, release: str) -> StepRun:
     """If `name` leads, hand leadership to a node already on the new release (the
     leader is upgraded last, so one exists unless the cluster has one node)."""
     away = lifecycle.hand_leadership_away(name)
