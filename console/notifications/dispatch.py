@@ -31,9 +31,16 @@ from console.reports.weekly import record_data_dir_sizes
 log = logging.getLogger("console.notifications")
 
 CURSOR = "journal"
-# Runbook run endings worth a person's attention: `failed`, and `stale` (the worker
-# died: it needs an operator to resume or cancel it).
-RUN_ENDINGS = {"failed": "warning", "stale": "warning"}
+# Runbook run endings worth a person's attention: `failed`; `rolled_back` (an upgrade
+# put everything back: the cluster is whole, the release is not); `stale` (the worker
+# died: it needs an operator to resume or cancel it); and `needs_operator` (a rollback
+# that could not finish: nodes may run mixed releases), which pages.
+RUN_ENDINGS = {
+    "failed": "warning",
+    "rolled_back": "warning",
+    "stale": "warning",
+    "needs_operator": "critical",
+}
 FOLLOW_UPS = ("alert.resolved", "alert.acknowledged")  # go where the firing went
 LOST_AFTER = timedelta(minutes=15)  # a delivery idle this long (message lost): requeue
 DELIVER_TASK = "notifications.deliver"  # by name: tasks.py imports this module

@@ -64,7 +64,7 @@ def _run_message(event: Event, delivery: Delivery) -> Message:
     p = event.payload
     cluster = event.cluster.name if event.cluster_id else delivery.cluster_name
     status = p.get("status")
-    needs = " (needs an operator)" if status == "stale" else ""
+    needs = " (needs an operator)" if status in ("stale", "needs_operator") else ""
     return Message(
         title=f"[{cluster}] runbook run #{p.get('run_id')} {status}{needs}",
         text=p.get("error") or "",

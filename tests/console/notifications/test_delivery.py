@@ -265,11 +265,12 @@ def test_pagerduty_gets_a_trigger_and_a_resolve_with_one_dedup_key(
     }
 
 
-def test_failed_and_stale_runbook_runs_are_sent_and_successful_ones_are_not(
+def test_failed_rolled_back_and_stale_runbook_runs_are_sent_and_successful_ones_are_not(
     cluster: Cluster, chat: Channel, webhook: Webhook
 ) -> None:
     start_cursor()
-    for run_id, status in ((1, "succeeded"), (2, "failed"), (3, "stale"), (4, "cancelled")):
+    endings = ((1, "succeeded"), (2, "failed"), (3, "stale"), (4, "cancelled"), (5, "rolled_back"))
+    for run_id, status in endings:
         journal.append(
             "run.finished", actor="worker", cluster=cluster, run_id=run_id, status=status, error="x"
         )
@@ -278,7 +279,27 @@ def test_failed_and_stale_runbook_runs_are_sent_and_successful_ones_are_not(
     assert sorted(b["text"] for b in webhook.bodies) == [
         "[prod] runbook run #2 failed",
         "[prod] runbook run #3 stale (needs an operator)",
+        "[prod] runbook run #5 rolled_back",
     ]
+
+
+def test_a_run_that_needs_an_operator_pages(
+    cluster: Cluster, chat: Channel, webhook: Webhook
+) -> None:
+    Channel.objects.create(
+        name="pager", kind="slack", routes=["critical"], secret_env="NOTIFY_CHAT_URL"
+    )
+    start_cursor()
+    journal.append(
+        "run.finished",
+        actor="worker",
+        cluster=cluster,
+        run_id=9,
+        status="needs_operator",
+        error="x",
+    )
+    dispatch.plan_journal()
+    assert [(d.channel.name, d.severity) for d in Delivery.objects.all()] == [("pager", "critical")]
 
 
 def test_the_scheduled_reports_are_e_mailed_once_per_period(
