@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,10 @@ def server_on_the_workers_broker(isolated_broker, tmp_path: Path) -> Iterator[st
         RUNBOOK_CELERY_QUEUE=isolated_broker.queue,
         PYTHONUNBUFFERED="1",
     )
+    # The worker's broker (RabbitMQ or Redis in CI), or daphne's runs never reach it.
+    for key in ("REDIS_URL", "CELERY_BROKER_URL"):
+        if os.environ.get(key):
+            env[key] = os.environ[key]
     env[TOKEN_ENV] = cluster_harness.ADMIN_TOKEN
     argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
     server = ProcessHandle(
