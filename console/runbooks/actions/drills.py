@@ -126,12 +126,18 @@ def _kill_leader(ctx: StepContext) -> dict[str, Any]:
     return with_writer(ctx, inject_observe_heal)
 
 
-def pause_expectation(seconds: float) -> Expectation:
+def one_node_out(fault: str) -> Expectation:
+    """What taking one node out for a while should do: it drops out and comes back, and
+    a new leader is elected within the bound if it was the leader."""
     return Expectation(
-        fault=f"SIGSTOP the node for {seconds:g}s, then SIGCONT",
+        fault=fault,
         events=("node.unreachable", "node.recovered", "leader.changed (if it led)"),
         recovery_s=ELECTION_BOUND_S,
     )
+
+
+def pause_expectation(seconds: float) -> Expectation:
+    return one_node_out(f"SIGSTOP the node for {seconds:g}s, then SIGCONT")
 
 
 class DrillPauseNode(Action):

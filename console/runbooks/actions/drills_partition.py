@@ -18,7 +18,12 @@ from pydantic import Field
 from console.clusters.daemon_client import DaemonClient
 from console.runbooks.actions import lifecycle
 from console.runbooks.actions.base import Action, NodeName, Step, StepContext, StepFailed
-from console.runbooks.actions.drills import ELECTION_BOUND_S, DrillParams, drill_reasons
+from console.runbooks.actions.drills import (
+    ELECTION_BOUND_S,
+    DrillParams,
+    drill_reasons,
+    one_node_out,
+)
 from console.runbooks.actions.drills_support import (
     Expectation,
     expect,
@@ -60,11 +65,7 @@ def target_reasons(client: DaemonClient, node: str | None) -> list[str]:
 
 
 def expectation(seconds: float) -> Expectation:
-    return Expectation(
-        fault=f"cut the node's Raft links for {seconds:g}s, then heal",
-        events=("node.unreachable", "node.recovered", "leader.changed (if it led)"),
-        recovery_s=ELECTION_BOUND_S,
-    )
+    return one_node_out(f"cut the node's Raft links for {seconds:g}s, then heal")
 
 
 class DrillPartitionNode(Action):
