@@ -12,6 +12,11 @@
   election timeout. A node cut off from the others, or a returning old leader,
   therefore never inflates its term, and its return does not depose a healthy
   leader (no flapping). A leadership transfer (TimeoutNow) skips the pre-vote.
+* **Transfer hold.** While a leadership transfer is pending the leader appends no
+  new entries (Raft thesis, 3.10): an entry appended after the target was found
+  caught up makes the others refuse the target their votes, and the outgoing
+  leader is usually elected again. Commands wait in pysyncobj's queue, nothing is
+  dropped: they are appended when the hold ends, or forwarded to the new leader.
 
 Pre-vote messages are types older nodes ignore: in a cluster only partly
 upgraded, an upgraded node can only become leader with upgraded peers' consent.
@@ -44,6 +49,7 @@ class ElectionSafety(SyncObj):
         self._prevotes: set[Any] = set()
         self._prevote_won_at = 0.0
         self._prevote_retry_s = PREVOTE_RETRY_MIN_S
+        self._transfer_hold_until = 0.0
         super().__init__(*args, **kwargs)
 
     def _majority(self) -> int:
@@ -74,6 +80,24 @@ class ElectionSafety(SyncObj):
         self._SyncObj__setState(FOLLOWER)
         # Not before a full timeout: the pre-vote decides whether it may stand again.
         self._SyncObj__raftElectionDeadline = clock() + self._SyncObj__generateRaftTimeout()
+
+    # ---- leadership transfer ---------------------------------------------
+    def transferLeadership(self, node: Any = None, callback: Any = None) -> None:
+        # At most one election timeout: if the target has not won by then, writes resume.
+        self._transfer_hold_until = clock() + self._SyncObj__conf.raftMinTimeout
+
+        def done(result: Any, error: int) -> None:
+            if error != 0:
+                self._transfer_hold_until = 0.0
+            if callback is not None:
+                callback(result, error)
+
+        super().transferLeadership(node, done)
+
+    def _checkCommandsToApply(self) -> None:
+        if self._SyncObj__raftState == LEADER and clock() < self._transfer_hold_until:
+            return
+        super()._checkCommandsToApply()
 
     # ---- PreVote ------------------------------------------------------------
     def _SyncObj__connectedToAnyone(self) -> bool:
