@@ -56,10 +56,14 @@ if os.environ.get("DAEMON_RAFT_TRACE"):
     trace.setLevel(logging.DEBUG)
 
 LEADER = 2
+# Off only to measure what coalescing saves (bench/raft_sends.py); never in service.
+COALESCE_APPENDS = os.environ.get("DAEMON_RAFT_COALESCE_APPENDS", "1") != "0"
 
 
 class SafeSyncObj(ElectionSafety):
     divergent_truncations = 0  # applied entries replaced by the leader: must stay 0
+    _coalescing = False
+    _append_owed = False
 
     def _SyncObj__onMessageReceived(self, node: Any, message: dict) -> None:
         kind = message.get("type")
@@ -76,6 +80,33 @@ class SafeSyncObj(ElectionSafety):
         super()._SyncObj__onMessageReceived(node, message)
 
     # ---- leader side ------------------------------------------------------
+    def _checkCommandsToApply(self) -> None:
+        """One append to each follower per drain of the command queue, not one per command.
+
+        With batching off (for latency), pysyncobj sends every follower an append after
+        each command it takes from the queue: under load that is ten or more messages
+        per follower per tick, each encrypted and written with its own syscall, the
+        largest single cost on a busy leader (BENCHMARKS, issue 16). The entries go out
+        at the end of the same drain, microseconds later, in one message per follower."""
+        if not COALESCE_APPENDS:
+            super()._checkCommandsToApply()
+            return
+        self._coalescing = True
+        try:
+            super()._checkCommandsToApply()
+        finally:
+            self._coalescing = False
+        if self._append_owed:
+            self._append_owed = False
+            if self._SyncObj__raftState == LEADER:
+                self._SyncObj__sendAppendEntries()
+
+    def _SyncObj__sendAppendEntries(self) -> None:
+        if self._coalescing:
+            self._append_owed = True
+            return
+        super()._SyncObj__sendAppendEntries()
+
     def _on_rejection(self, node: Any, message: dict) -> None:
         next_index = self._SyncObj__raftNextIndex
         before = next_index.get(node)
