@@ -127,7 +127,19 @@ if _database_url:
             "timeout": env_int("DB_POOL_TIMEOUT", 10),
         }
 else:
-    _database = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "console.sqlite3"}
+    # `make run`'s console, worker and collector share this file. SQLite's default
+    # deferred transactions take the write lock half-way and fail at once with
+    # "database is locked" when another process holds it; IMMEDIATE takes it at BEGIN
+    # and waits up to `timeout`, and WAL lets readers go on while one process writes.
+    _database = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": VAR_DIR / "console.sqlite3",
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
 _database["ENGINE"] = _PROMETHEUS_ENGINES.get(_database["ENGINE"], _database["ENGINE"])
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

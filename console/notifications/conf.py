@@ -26,6 +26,11 @@ def failing_after() -> int:
     return max(1, int(getattr(settings, "NOTIFY_FAILING_AFTER", 3)))
 
 
+def keep_days() -> int:
+    """How long sent and failed deliveries are kept (NOTIFY_KEEP_DAYS, default 30)."""
+    return max(1, int(getattr(settings, "NOTIFY_KEEP_DAYS", 30)))
+
+
 def reports_hour() -> int:
     return int(getattr(settings, "NOTIFY_REPORTS_HOUR", 7))
 

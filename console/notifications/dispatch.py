@@ -225,6 +225,20 @@ def dispatch(now: datetime | None = None) -> None:
     plan_reports(now)
     record_data_dir_sizes(now.date())
     enqueue_pending(now)
+    prune(now)
+
+
+def prune(now: datetime) -> int:
+    """Delete sent and failed deliveries older than NOTIFY_KEEP_DAYS; the table grew
+    forever. Kept: those of an alert still firing, which its reminders look up
+    (`plan_repeats`). Old journal events and report periods are never planned again,
+    so their (channel, key) guard is not needed once they are this old."""
+    firing = Alert.objects.filter(state="firing").values("pk")
+    old = Delivery.objects.filter(
+        status__in=("sent", "failed"), enqueued_at__lt=now - timedelta(days=conf.keep_days())
+    ).exclude(alert_id__in=firing)
+    deleted, _ = old.delete()
+    return deleted
 
 
 _last_run = 0.0

@@ -27,6 +27,9 @@ from daemon.localcluster.polling import wait_until
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PR_SET_PDEATHSIG = 1
+# A node log over this size is set aside when the node starts (see rotate_log).
+LOG_ROTATE_BYTES = 20 * 1024 * 1024
+LOG_GENERATIONS = 3
 
 
 # ---- /proc -------------------------------------------------------------------------------
@@ -135,6 +138,24 @@ class PidRecord:
 
 
 # ---- the handle --------------------------------------------------------------------------
+def rotate_log(path: Path) -> None:
+    """At start, a log over LOG_ROTATE_BYTES becomes `<name>.1` (older ones shift up, and
+    LOG_GENERATIONS are kept).
+
+    Only at start: the process writes to the file it was given, so a node that runs for
+    months still grows one file; its restarts (every upgrade) keep the total bounded."""
+    try:
+        if path.stat().st_size <= LOG_ROTATE_BYTES:
+            return
+    except FileNotFoundError:
+        return
+    for n in range(LOG_GENERATIONS - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{n}")
+        if older.exists():
+            older.replace(path.with_name(f"{path.name}.{n + 1}"))
+    path.replace(path.with_name(f"{path.name}.1"))
+
+
 class ProcessHandle:
     """Start, find, stop and report one detached process.
 
@@ -230,6 +251,7 @@ class ProcessHandle:
         if self.running():
             raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        rotate_log(self.log_path)
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(
                 self.argv,

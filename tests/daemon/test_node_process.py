@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daemon.localcluster import Layout, LayoutError, NodeProcess, stop_nodes
-from daemon.localcluster.process import PidRecord, start_ticks
+from daemon.localcluster import Layout, LayoutError, NodeProcess, process, stop_nodes
+from daemon.localcluster.process import PidRecord, ProcessHandle, start_ticks
 from tests.cluster_harness import (
     ADMIN_TOKEN,
     OPERATE_TOKEN,
@@ -296,3 +296,30 @@ def test_a_node_directory_from_before_the_layout_keeps_its_raft_state(tmp_path: 
     assert (data_dir / "raft.journal").read_bytes() == b"journal"
     assert (data_dir / "raft.journal.meta").read_bytes() == b"meta"
     assert not list(old_dir.glob("raft.*"))
+
+
+def test_a_large_log_is_set_aside_when_the_process_starts_and_three_generations_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(process, "LOG_ROTATE_BYTES", 32)
+    log = tmp_path / "node.log"
+    handle = ProcessHandle("echo", ["sh", "-c", "echo started"], log)
+    for generation in range(4):
+        log.write_bytes(b"x" * 64 + str(generation).encode())
+        handle.start()
+        handle.popen.wait(timeout=10)
+
+    assert log.read_text() == "started\n"
+    assert (tmp_path / "node.log.1").read_bytes().endswith(b"3")
+    assert (tmp_path / "node.log.3").read_bytes().endswith(b"1")
+    assert not (tmp_path / "node.log.4").exists()
+
+
+def test_a_small_log_is_appended_to_across_starts(tmp_path: Path) -> None:
+    log = tmp_path / "node.log"
+    log.write_text("before\n")
+    handle = ProcessHandle("echo", ["sh", "-c", "echo again"], log)
+    handle.start()
+    handle.popen.wait(timeout=10)
+    assert log.read_text() == "before\nagain\n"
+    assert not (tmp_path / "node.log.1").exists()

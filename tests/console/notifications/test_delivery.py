@@ -356,3 +356,33 @@ def test_a_delivery_left_sending_by_a_dead_worker_is_queued_again_after_a_while(
     assert dispatch.enqueue_pending(now + dt.timedelta(minutes=16)) == [d.pk]
     assert delivery.attempt(d.pk).status == "sent"
     assert len(webhook.bodies) == 1
+
+
+def test_old_sent_and_failed_deliveries_are_pruned_but_a_firing_alerts_are_kept(
+    cluster: Cluster,
+) -> None:
+    channel = Channel.objects.create(
+        name="ops", kind="slack", routes=["warning"], secret_env="NOTIFY_CHAT_URL"
+    )
+    firing = fire(cluster)
+    now = timezone.now()
+    long_ago, lately = now - dt.timedelta(days=31), now - dt.timedelta(days=1)
+
+    def made(key: str, status: str, enqueued_at: dt.datetime, alert_id: int | None = None) -> int:
+        row = Delivery.objects.create(
+            channel=channel, key=key, severity="warning", status=status, alert_id=alert_id
+        )
+        Delivery.objects.filter(pk=row.pk).update(enqueued_at=enqueued_at)
+        return row.pk
+
+    old_sent = made("event:101", "sent", long_ago)
+    old_failed = made("event:102", "failed", long_ago)
+    old_pending = made("event:103", "pending", long_ago)
+    recent = made("event:104", "sent", lately)
+    firing_first = made("event:900", "sent", long_ago, alert_id=firing.pk)
+
+    assert dispatch.prune(now) == 2
+
+    kept = set(Delivery.objects.values_list("pk", flat=True))
+    assert {old_sent, old_failed}.isdisjoint(kept)
+    assert {old_pending, recent, firing_first} <= kept
