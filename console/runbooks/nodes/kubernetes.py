@@ -35,6 +35,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from console.runbooks.nodes import kube_partition
 from console.runbooks.nodes.base import NodeManagerError, NodeState, StartResult
 
 STOPPED_ANNOTATION = "console.unrdf.io/stopped"  # pods an operator stopped (JSON list)
@@ -289,6 +290,17 @@ class KubernetesNodeManager:
         pod = self._pod(name)
         image = self._container(pod.spec)[1].image if pod is not None else ""
         return self._wait(name, image, None, timeout_s)
+
+    # ---- Raft partitions (drills, split brain): NetworkPolicies, see kube_partition ---
+    def cut_raft(self, name: str) -> int:
+        """Cut `name`'s Raft links to its peers; any pod can be cut. The Raft port."""
+        return kube_partition.cut(self, name)
+
+    def heal_raft(self, name: str) -> int:
+        return kube_partition.heal(self, name)
+
+    def is_raft_cut(self, name: str) -> bool:
+        return bool(kube_partition.listed(self, name))
 
     # ---- the set of nodes -----------------------------------------------------------
     def add_node(self, release: str | None = None) -> NodeState:

@@ -5,6 +5,8 @@ objects' real JSON shapes (apps/v1 StatefulSet, v1 Pod, v1 Status for errors):
 - GET and PATCH (JSON patch, RFC 6902: add/replace) one StatefulSet;
 - GET, DELETE one Pod; GET the namespace's Pods (list);
 - GET and PATCH (JSON patch) one ConfigMap (the daemons' config, for `peers`);
+- POST, GET (list, with an `a=b` labelSelector) and DELETE NetworkPolicies (the raft
+  cut); names in `refuse_policies` are refused with 403, as an RBAC rule would;
 - a controller loop, run after every change and on a short tick, that does what the
   StatefulSet controller does for the parts the manager relies on: it creates the missing
   pods 0..replicas-1 from the StatefulSet's *current* template, deletes pods at or above
@@ -23,6 +25,7 @@ import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 
 def _pointer(path: str) -> list[str]:
@@ -63,6 +66,8 @@ class StandInApiServer:
         self.pods: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path), for the tests
         self.created: list[tuple[str, str]] = []  # (pod, image) in creation order
+        self.network_policies: dict[str, dict[str, Any]] = {}
+        self.refuse_policies: set[str] = set()
         self._stop = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -76,11 +81,15 @@ class StandInApiServer:
     def _new_pod(self, ordinal: int) -> dict[str, Any]:
         template = copy.deepcopy(self.statefulset["spec"]["template"])
         name = f"{self.name}-{ordinal}"
+        metadata = template.get("metadata", {})
+        # The controller labels each pod with its name; each pod gets an IP of its own.
+        labels = {**metadata.get("labels", {}), "statefulset.kubernetes.io/pod-name": name}
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
-                **template.get("metadata", {}),
+                **metadata,
+                "labels": labels,
                 "name": name,
                 "namespace": self.namespace,
                 "uid": str(uuid.uuid4()),
@@ -88,6 +97,7 @@ class StandInApiServer:
             "spec": {**template["spec"], "hostname": name},
             "status": {
                 "phase": "Running",
+                "podIP": f"10.244.0.{10 + ordinal}",
                 "conditions": [{"type": "Ready", "status": "True"}],
             },
         }
@@ -129,6 +139,9 @@ class StandInApiServer:
         pods_path = re.compile(rf"^/api/v1/namespaces/{ns}/pods$")
         pod_path = re.compile(rf"^/api/v1/namespaces/{ns}/pods/([a-z0-9-]+)$")
         cm_path = re.compile(rf"^/api/v1/namespaces/{ns}/configmaps/([a-z0-9-]+)$")
+        netpols = rf"^/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies"
+        netpols_path = re.compile(netpols + "$")
+        netpol_path = re.compile(netpols + r"/([a-z0-9.-]+)$")
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
@@ -173,6 +186,19 @@ class StandInApiServer:
                             return self._send(200, server.config_map)
                         if method == "PATCH":
                             return self._patch("config_map")
+                    elif netpols_path.match(path) and method in ("GET", "POST"):
+                        return self._policies(method)
+                    elif m := netpol_path.match(path):
+                        policy = server.network_policies.get(m.group(1))
+                        if policy is None:
+                            return self._status(
+                                404, "NotFound", f'networkpolicies "{m.group(1)}" not found'
+                            )
+                        if method == "GET":
+                            return self._send(200, policy)
+                        if method == "DELETE":
+                            del server.network_policies[m.group(1)]
+                            return self._send(200, policy)
                     elif pods_path.match(path) and method == "GET":
                         items = [server.pods[k] for k in sorted(server.pods)]
                         return self._send(200, {"kind": "PodList", "apiVersion": "v1",
@@ -187,6 +213,28 @@ class StandInApiServer:
                             del server.pods[m.group(1)]
                             return self._send(200, pod)
                     return self._status(405, "MethodNotAllowed", f"{method} {path}")
+
+            def _policies(self, method: str) -> None:
+                if method == "GET":
+                    query = parse_qs(self.path.partition("?")[2]).get("labelSelector", [""])[0]
+                    key, _, value = query.partition("=")
+                    items = [
+                        p
+                        for _, p in sorted(server.network_policies.items())
+                        if not key or p["metadata"].get("labels", {}).get(key) == value
+                    ]
+                    return self._send(200, {"kind": "NetworkPolicyList", "metadata": {},
+                                            "apiVersion": "networking.k8s.io/v1",
+                                            "items": items})  # fmt: skip
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                name = body["metadata"]["name"]
+                if name in server.refuse_policies:
+                    return self._status(403, "Forbidden", f"cannot create {name}")
+                if name in server.network_policies:
+                    return self._status(409, "AlreadyExists", f'"{name}" already exists')
+                body["metadata"]["uid"] = str(uuid.uuid4())
+                server.network_policies[name] = body
+                return self._send(201, body)
 
             def _patch(self, attribute: str) -> None:
                 if self.headers.get("Content-Type") != "application/json-patch+json":
@@ -210,6 +258,9 @@ class StandInApiServer:
 
             def do_DELETE(self) -> None:
                 self._route("DELETE")
+
+            def do_POST(self) -> None:
+                self._route("POST")
 
         return Handler
 

@@ -6,10 +6,14 @@ the StatefulSet controller does; pods are Ready at once (there are no containers
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 
 import pytest
 
+from console.runbooks.actions import drills_partition, lifecycle
+from console.runbooks.actions.base import StepContext, StepFailed
+from console.runbooks.nodes import partition
 from console.runbooks.nodes.base import NodeManagerError
 from console.runbooks.nodes.kubernetes import STOPPED_ANNOTATION, KubernetesNodeManager
 from tests.console.runbooks.kube_standin import StandInApiServer, peer_names, statefulset
@@ -132,3 +136,113 @@ def test_an_unreachable_api_server_is_a_one_line_error() -> None:
     nodes = KubernetesNodeManager(url, "unrdf", "unrdf-daemon", REPO, request_timeout_s=2)
     with pytest.raises(NodeManagerError, match="cannot reach the Kubernetes API"):
         nodes.names()
+
+
+# ---- Raft cuts with NetworkPolicies (drills, split brain) -------------------------------
+# The stand-in stores the policies; no CNI enforces them here, so these tests check the
+# objects the console creates and deletes, not packets.
+
+
+def _egress_ports(policy: dict) -> list[list[int]]:
+    return [[p["port"] for p in rule.get("ports", [])] for rule in policy["spec"]["egress"]]
+
+
+def test_cutting_a_pod_creates_two_policies_that_close_only_the_raft_port_between_it_and_peers(
+    api: StandInApiServer,
+) -> None:
+    nodes = _manager(api)
+
+    assert partition.cut(nodes, "unrdf-daemon-1") == 8081
+
+    assert sorted(api.network_policies) == [
+        "unrdf-daemon-1-raft-cut-peers",
+        "unrdf-daemon-1-raft-cut-self",
+    ]
+    own = api.network_policies["unrdf-daemon-1-raft-cut-self"]
+    peers = api.network_policies["unrdf-daemon-1-raft-cut-peers"]
+    pod_name = "statefulset.kubernetes.io/pod-name"
+    assert own["spec"]["podSelector"]["matchLabels"] == {
+        "app": "unrdf-daemon",
+        pod_name: "unrdf-daemon-1",
+    }
+    assert peers["spec"]["podSelector"]["matchExpressions"] == [
+        {"key": pod_name, "operator": "NotIn", "values": ["unrdf-daemon-1"]}
+    ]
+    for policy in (own, peers):
+        assert policy["spec"]["policyTypes"] == ["Egress"]
+        assert policy["metadata"]["labels"]["console.unrdf.io/raft-cut"] == "unrdf-daemon-1"
+        # Toward the other side only HTTP stays open: 8081 (Raft) is in no limited rule.
+        assert [ports for ports in _egress_ports(policy) if ports] == [[8080], [8080]]
+    # As IP blocks too, for CNIs that apply them to pod IPs: everything but the other side.
+    assert own["spec"]["egress"][0]["to"][1]["ipBlock"]["except"] == [
+        "10.244.0.10/32",
+        "10.244.0.12/32",
+    ]
+    assert peers["spec"]["egress"][0]["to"][1]["ipBlock"]["except"] == ["10.244.0.11/32"]
+    assert partition.is_cut(nodes, "unrdf-daemon-1") and not partition.is_cut(
+        nodes, "unrdf-daemon-0"
+    )
+    # Any pod can be cut on Kubernetes, not only the lowest-address one.
+    assert all(partition.cut_isolates(nodes, name) for name in nodes.names())
+
+
+def test_healing_deletes_the_cut_policies_and_a_second_heal_is_harmless(
+    api: StandInApiServer,
+) -> None:
+    nodes = _manager(api)
+    partition.cut(nodes, "unrdf-daemon-2")
+    partition.cut(nodes, "unrdf-daemon-2")  # a cut repeated is still one cut
+    assert len(api.network_policies) == 2
+
+    assert partition.heal(nodes, "unrdf-daemon-2") == 8081
+
+    assert api.network_policies == {}
+    assert not partition.is_cut(nodes, "unrdf-daemon-2")
+    partition.heal(nodes, "unrdf-daemon-2")
+    assert ("DELETE", "/apis/networking.k8s.io/v1/namespaces/unrdf/networkpolicies/"
+            "unrdf-daemon-2-raft-cut-self") in api.requests  # fmt: skip
+
+
+def test_a_cut_kubernetes_refuses_halfway_leaves_no_policy_behind(api: StandInApiServer) -> None:
+    api.refuse_policies = {"unrdf-daemon-0-raft-cut-peers"}
+    nodes = _manager(api)
+
+    with pytest.raises(NodeManagerError, match="403"):
+        partition.cut(nodes, "unrdf-daemon-0")
+
+    assert api.network_policies == {}
+
+
+def test_the_partition_drill_heals_the_pod_when_no_new_leader_comes_in_time(
+    api: StandInApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drill step itself, on the Kubernetes manager: the pod leads, no other leader
+    is seen (there are no daemons behind the stand-in), the step fails, and the cut is
+    healed on the way out."""
+    nodes = _manager(api)
+    seen_during: list[list[str]] = []
+
+    def never(ctx: object, old: str, started: float) -> Callable[[], None]:
+        def met() -> None:
+            seen_during.append(sorted(api.network_policies))
+
+        return met
+
+    monkeypatch.setattr(lifecycle, "manager", lambda ctx: nodes)
+    monkeypatch.setattr(drills_partition, "with_writer", lambda ctx, run: run())
+    monkeypatch.setattr(
+        drills_partition, "view_or_fail", lambda ctx: SimpleNamespace(leader="unrdf-daemon-1")
+    )
+    monkeypatch.setattr(drills_partition, "new_leader", never)
+    monkeypatch.setattr(drills_partition, "ELECTION_BOUND_S", 0.2)
+    params = drills_partition.PartitionParams(node="unrdf-daemon-1", seconds=1)
+    ctx = StepContext(client=None, heartbeat=lambda: None)  # type: ignore[arg-type]
+
+    with pytest.raises(StepFailed, match="a new leader"):
+        drills_partition._partition(params)(ctx)
+
+    assert seen_during and seen_during[0] == [
+        "unrdf-daemon-1-raft-cut-peers",
+        "unrdf-daemon-1-raft-cut-self",
+    ]
+    assert api.network_policies == {}
