@@ -82,10 +82,13 @@ class PauseParams(DrillParams):
     seconds: float = Field(5.0, ge=1.0, le=60.0, description="how long the node stays paused")
 
 
+# The collector journals the node gone and back and the new leader; the reachable-nodes
+# alert goes pending as soon as it counts one node short (it fires only after its `for:`).
 KILL_LEADER = Expectation(
     fault="SIGKILL the leader process",
     events=("leader.changed", "node.unreachable", "node.recovered"),
     recovery_s=ELECTION_BOUND_S,
+    alerts=("cluster_size",),
 )
 
 
@@ -121,7 +124,7 @@ def _kill_leader(ctx: StepContext) -> dict[str, Any]:
         finally:
             lifecycle.start(old)(ctx)  # heal even when no leader came: never leave it dead
         lifecycle.wait_caught_up(old)(ctx)
-        return {"killed": old, "pid": pid, **found}
+        return {"killed": old, "target": old, "wasLeader": True, "pid": pid, **found}
 
     return with_writer(ctx, inject_observe_heal)
 
@@ -131,8 +134,10 @@ def one_node_out(fault: str) -> Expectation:
     a new leader is elected within the bound if it was the leader."""
     return Expectation(
         fault=fault,
-        events=("node.unreachable", "node.recovered", "leader.changed (if it led)"),
+        events=("node.unreachable", "node.recovered"),
         recovery_s=ELECTION_BOUND_S,
+        alerts=("cluster_size",),
+        if_leader=("leader.changed",),
     )
 
 
@@ -164,7 +169,8 @@ def _pause(params: PauseParams) -> Any:
     def run(ctx: StepContext) -> dict[str, Any]:
         def inject_observe_heal() -> dict[str, Any]:
             led = view_or_fail(ctx).leader == params.node
-            observed: dict[str, Any] = {"paused": params.node, "wasLeader": led}
+            observed: dict[str, Any] = {"paused": params.node, "target": params.node}
+            observed["wasLeader"] = led
             started = time.monotonic()
 
             def during() -> None:

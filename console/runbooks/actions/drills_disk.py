@@ -74,9 +74,13 @@ def size_reasons(client: DaemonClient, url: str, name: str, bound: int) -> list[
 
 
 def expectation() -> Expectation:
+    """The 507 and the node staying up are measured by the drill itself. No journal event
+    or alert is required: the node stays reachable, and the disk alert reads chart
+    samples taken every few seconds, which a fill this short may fall between."""
     return Expectation(
-        fault="fill the node's data filesystem past its reserve, then free it",
-        events=("writes to the node answer 507", "node stays up", "node takes writes again"),
+        fault="fill the node's data filesystem past its reserve (writes answer 507, the "
+        "node stays up), then free it (it takes writes again)",
+        events=(),
         recovery_s=ELECTION_BOUND_S,
     )
 
@@ -118,7 +122,10 @@ def _fill(params: FillParams) -> Any:
             size = fill_size(disk_of(ctx.client, url))
             if size is None or size > params.max_bytes:
                 raise StepFailed(f"{params.node}'s disk cannot be filled within the bound")
-            observed: dict[str, Any] = {"filled": params.node, "bytes": size}
+            observed: dict[str, Any] = {"filled": params.node, "target": params.node}
+            # One probe of our own while full (`_write_status`): it may commit if the
+            # node was not full after all, and the checker must allow for it.
+            observed.update({"bytes": size, "probes": 1})
             try:
                 faults.fill(nodes, params.node, size)
                 ctx.wait_until(

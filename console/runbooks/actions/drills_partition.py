@@ -18,12 +18,7 @@ from pydantic import Field
 from console.clusters.daemon_client import DaemonClient
 from console.runbooks.actions import lifecycle
 from console.runbooks.actions.base import Action, NodeName, Step, StepContext, StepFailed
-from console.runbooks.actions.drills import (
-    ELECTION_BOUND_S,
-    DrillParams,
-    drill_reasons,
-    one_node_out,
-)
+from console.runbooks.actions.drills import ELECTION_BOUND_S, DrillParams, drill_reasons
 from console.runbooks.actions.drills_support import (
     Expectation,
     expect,
@@ -65,7 +60,15 @@ def target_reasons(client: DaemonClient, node: str | None) -> list[str]:
 
 
 def expectation(seconds: float) -> Expectation:
-    return one_node_out(f"cut the node's Raft links for {seconds:g}s, then heal")
+    """A cut node still answers HTTP, so it is not "unreachable": a cut leader is
+    replaced, a cut follower falls behind the leader (its lag goes high)."""
+    return Expectation(
+        fault=f"cut the node's Raft links for {seconds:g}s, then heal",
+        events=(),
+        recovery_s=ELECTION_BOUND_S,
+        if_leader=("leader.changed",),
+        if_follower=("lag.high",),
+    )
 
 
 class DrillPartitionNode(Action):
@@ -97,7 +100,8 @@ def _partition(params: PartitionParams) -> Any:
 
         def inject_observe_heal() -> dict[str, Any]:
             led = view_or_fail(ctx).leader == target
-            observed: dict[str, Any] = {"partitioned": target, "wasLeader": led}
+            observed: dict[str, Any] = {"partitioned": target, "target": target}
+            observed["wasLeader"] = led
             started = time.monotonic()
             end = started + params.seconds
             try:

@@ -1,6 +1,7 @@
-"""What every drill shares: its expectation, a steady writer during the fault, the
-verification afterwards (every node back, equal digests, no acknowledged execution
-lost) and the verdict that compares the measured recovery with the expectation.
+"""What every drill shares: its expectation, a steady probe writer during the fault, the
+verification afterwards (every node back; the shared history checker on what the writer
+was told, and the console's mirror; the announced events and alerts journaled: see
+`drills_verify`) and the verdict that compares the measurement with the expectation.
 
 A drill's steps are: state the expectation, inject-observe-heal (with the writer), and
 verify-and-judge. The measurement travels from the second step to the third in this
@@ -15,30 +16,52 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import httpx
+
 from console.clusters.daemon_client import DaemonError, node_urls
 from console.events import journal
 from console.runbooks import live
 from console.runbooks.actions import lifecycle
 from console.runbooks.actions.base import StepContext, StepFailed, StepRun
+from console.runbooks.actions.drills_verify import (
+    Window,
+    check_drill_history,
+    event_checks,
+    last_event_id,
+)
 from daemon.contract import ContractError, parse_cluster_view
-from daemon.localcluster.writer import SteadyWriter, executed_ids
+from daemon.localcluster.checker import check_history
+from daemon.localcluster.feeds import feed_records, latest_seq
+from daemon.localcluster.writer import SteadyWriter
 
 PROBE_OP = {"id": "drill-probe", "name": "Drill probe", "handler": {"kind": "noop"}}
 WRITER_RATE = 20.0
 WARMUP_ACKS = 10
 VERIFY_TIMEOUT_S = 120.0
 
-_MEASURED: dict[int, dict[str, Any]] = {}
+_MEASURED: dict[int, tuple[dict[str, Any], Window]] = {}
 
 
 @dataclass(frozen=True)
 class Expectation:
     fault: str  # what is injected, one line
-    events: tuple[str, ...]  # the journal events / alerts that should appear
+    events: tuple[str, ...]  # journal event kinds that must appear, whoever the target
     recovery_s: float  # the longest acceptable time to a leader with quorum again
+    alerts: tuple[str, ...] = ()  # alert rules that must be raised (pending or firing)
+    if_leader: tuple[str, ...] = ()  # more kinds when the target led
+    if_follower: tuple[str, ...] = ()  # more kinds when it did not
+
+    def kinds(self, was_leader: bool) -> list[str]:
+        return [*self.events, *(self.if_leader if was_leader else self.if_follower)]
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "events": list(self.events)}
+        shown = [
+            *self.events,
+            *(f"{k} (if it led)" for k in self.if_leader),
+            *(f"{k} (if it followed)" for k in self.if_follower),
+            *(f"alert {rule}" for rule in self.alerts),
+        ]
+        return {**asdict(self), "events": shown}
 
 
 def expect(expectation: Expectation) -> StepRun:
@@ -91,10 +114,19 @@ def new_leader(ctx: StepContext, old: str | None, started: float) -> Callable[[]
 def with_writer(
     ctx: StepContext, inject_observe_heal: Callable[[], dict[str, Any]]
 ) -> dict[str, Any]:
-    """Run the fault with a steady writer on; check no acknowledged execution was lost."""
+    """Run the fault with a steady probe writer on. The measurement names its `target`
+    and whether it `wasLeader`; the writer's acknowledged ids, the journal's and the
+    feed's positions before the fault go to the verify step (`Window`)."""
     urls = _urls(ctx)
     view = view_or_fail(ctx)
-    _define_probe(ctx, live.url_of(view.member(view.leader)) if view.leader else urls[0])
+    leader_url = live.url_of(view.member(view.leader)) if view.leader else urls[0]
+    _define_probe(ctx, leader_url)
+    admin = ctx.cluster.token_for("admin")
+    try:
+        from_seq = latest_seq(leader_url, admin)
+    except (httpx.HTTPError, ValueError) as exc:
+        raise StepFailed(f"could not read the execution feed: {exc}") from None
+    since_event = last_event_id(ctx.cluster)
     writer = SteadyWriter(
         lambda: urls,
         ctx.cluster.token_for("operate"),
@@ -112,11 +144,28 @@ def with_writer(
         measured = inject_observe_heal()
     finally:
         report = writer.stop()
-    leader_url = live.url_of(view_or_fail(ctx).member(view_or_fail(ctx).leader))
-    seen = executed_ids(leader_url, ctx.cluster.token_for("admin"))
-    lost = [i for i in writer.acknowledged_ids if i not in seen]
-    measured["writer"] = {**report.as_json(), "lost": len(lost)}
-    _MEASURED[ctx.cluster.pk] = measured
+    window = Window(
+        since_event=since_event,
+        from_seq=from_seq,
+        target=measured.get("target"),
+        was_leader=bool(measured.get("wasLeader")),
+        acked=list(writer.acknowledged_ids),
+        # Each refused or timed-out attempt may have committed all the same (a timeout
+        # can hide a commit), and the drill's own probes (the disk drill's) too.
+        allowed_unacked=sum(report.attempt_errors.values()) + measured.get("probes", 0),
+    )
+    # A first look, on the leader, right after the heal; the verify step runs every
+    # check on every node once they have converged.
+    now = view_or_fail(ctx)
+    try:
+        records = feed_records(live.url_of(now.member(now.leader)), admin, after=from_seq)
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise StepFailed(f"could not read the leader's execution feed: {exc}") from None
+    ids = [r["id"] for r in records if r.get("operationId") == PROBE_OP["id"]]
+    first_look = check_history(window.acked, {now.leader or "leader": ids})
+    lost = max((n["missingAcked"] for n in first_look.nodes.values()), default=0)
+    measured["writer"] = {**report.as_json(), "lost": lost}
+    _MEASURED[ctx.cluster.pk] = (measured, window)
     return measured
 
 
@@ -132,23 +181,35 @@ def verify_and_judge(expectation: Expectation) -> StepRun:
             if len(points) != 1:
                 return None  # still catching up (or diverged: it fails at the timeout)
             index, digest = points.pop()
-            return {"nodes": len(view.members), "appliedIndex": index, "digest": digest}
+            return {
+                "nodes": len(view.members),
+                "appliedIndex": index,
+                "digest": digest,
+                "urls": {m.name: live.url_of(m) for m in view.members},
+            }
 
         verified = ctx.wait_until(converged, VERIFY_TIMEOUT_S, "every node back with equal digests")
-        measured = _MEASURED.pop(ctx.cluster.pk, None)
-        if measured is None:
+        urls = verified.pop("urls")
+        kept = _MEASURED.pop(ctx.cluster.pk, None)
+        if kept is None:
             return {
                 "verified": verified,
                 "verdict": "inconclusive",
                 "why": "measurement lost on resume",
             }
+        measured, window = kept
+        point = (verified["appliedIndex"], verified["digest"])
+        history = check_drill_history(
+            ctx, window, urls, {name: point for name in urls}, PROBE_OP["id"]
+        )
+        kinds = expectation.kinds(window.was_leader)
+        checks = [*history.checks, *event_checks(ctx, window, kinds, list(expectation.alerts))]
         recovery = measured.get("recoveryS")
-        lost = measured["writer"]["lost"]
+        lost = max((n["missingAcked"] for n in history.nodes.values()), default=0)
         reasons = []
         if recovery is None or recovery > expectation.recovery_s:
             reasons.append(f"recovery {recovery}s exceeds the expected {expectation.recovery_s}s")
-        if lost:
-            reasons.append(f"{lost} acknowledged executions lost")
+        reasons += [f"{c.name}: {c.detail}" for c in checks if not c.ok]
         verdict = "fail" if reasons else "pass"
         journal.append(
             "drill.judged",
@@ -164,9 +225,12 @@ def verify_and_judge(expectation: Expectation) -> StepRun:
             "verified": verified,
             "expectation": expectation.as_json(),
             "measured": measured,
+            "checks": [c.as_json() for c in checks],
+            "history": {"acked": history.acked, "nodes": history.nodes},
             "verdict": verdict,
             "why": "; ".join(reasons)
-            or f"recovered in {recovery}s (expected ≤ {expectation.recovery_s}s)",
+            or f"recovered in {recovery}s (expected ≤ {expectation.recovery_s}s); "
+            f"all {len(checks)} checks passed",
         }
 
     return run

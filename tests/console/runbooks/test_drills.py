@@ -14,6 +14,7 @@ from console.runbooks.nodes import manager_for, partition
 from tests import cluster_harness
 from tests.conftest import wait_for
 from tests.console.runbooks.conftest import user_with_role
+from tests.console.runbooks.drill_collector import collector  # noqa: F401 (fixture)
 from tests.console.runbooks.test_worker import finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.cluster]
@@ -30,6 +31,22 @@ def judged(run: RunbookRun) -> dict:
     return steps[max(steps)]
 
 
+def checks(verdict: dict) -> dict[str, bool]:
+    return {c["name"]: c["ok"] for c in verdict["checks"]}
+
+
+# The shared checker's, on what the drill's writer was told, and the console's mirror.
+HISTORY_CHECKS = {
+    "every acknowledged execution on every node",
+    "no execution held twice",
+    "no execution no client was told about",
+    "the same executions on every node",
+    "equal applied index and digest on every node",
+    "the console's mirrored history equals the daemon's",
+}
+
+
+@pytest.mark.usefixtures("collector")
 def test_killing_the_leader_elects_another_within_the_expectation_and_loses_no_write(
     managed: Cluster, celery_worker, daemon_cluster: cluster_harness.Cluster, operator
 ) -> None:
@@ -49,24 +66,36 @@ def test_killing_the_leader_elects_another_within_the_expectation_and_loses_no_w
     assert verdict["verdict"] in ("pass", "fail") and verdict["why"]
     assert verdict["verdict"] == "pass", verdict
     assert verdict["verified"]["nodes"] == 3
+    # Each check reported: the history's, then the events and the alert it announced.
+    assert checks(verdict) == {
+        **dict.fromkeys(HISTORY_CHECKS, True),
+        "event leader.changed": True,
+        f"event node.unreachable about {leader.name}": True,
+        f"event node.recovered about {leader.name}": True,
+        "alert cluster_size raised": True,
+    }, verdict["checks"]
     state = manager_for(managed).status(leader.name)
     assert state.running and state.pid != pid_before
     judged_event = Event.objects.get(kind="drill.judged")
     assert judged_event.payload["verdict"] == "pass" and judged_event.payload["lost"] == 0
 
 
+@pytest.mark.usefixtures("collector")
 def test_pausing_a_follower_keeps_quorum_and_the_node_resumes_and_catches_up(
     managed: Cluster, celery_worker, daemon_cluster: cluster_harness.Cluster, operator
 ) -> None:
     follower = next(n for n in daemon_cluster.nodes if n is not daemon_cluster.leader())
     pid = manager_for(managed).status(follower.name).pid
 
-    run = request(managed, "drill_pause_node", {"node": follower.name, "seconds": 2}, operator)
+    run = request(managed, "drill_pause_node", {"node": follower.name, "seconds": 3}, operator)
 
     assert finished(run, 240).status == "succeeded", run.error
     measured = {s.position: s.detail for s in run.steps.all()}[2]
     assert measured["paused"] == follower.name and measured["quorumKept"] is True
     assert judged(run)["verdict"] == "pass", judged(run)
+    # A follower: no leader change is expected, so none is checked.
+    assert "event leader.changed" not in checks(judged(run))
+    assert checks(judged(run))[f"event node.unreachable about {follower.name}"]
     # The same process came back (SIGCONT), it was not restarted.
     assert manager_for(managed).status(follower.name).pid == pid
     wait_for(lambda: daemon_cluster.get(follower, "/health/ready").status_code == 200, 30)
@@ -108,6 +137,7 @@ def no_cut_left() -> bool:
     )
 
 
+@pytest.mark.usefixtures("collector")
 def test_partitioning_the_lowest_address_node_heals_it_and_leaves_no_rule_behind(
     managed: Cluster, celery_worker, daemon_cluster: cluster_harness.Cluster, operator
 ) -> None:
@@ -118,6 +148,7 @@ def test_partitioning_the_lowest_address_node_heals_it_and_leaves_no_rule_behind
     lowest = min(daemon_cluster.nodes, key=lambda n: n.raft_address)
     assert steps[2]["partitioned"] == lowest.name and steps[2]["writer"]["lost"] == 0
     assert judged(run)["verdict"] == "pass", judged(run)
+    assert set(checks(judged(run))) >= HISTORY_CHECKS
     assert no_cut_left()
 
 
