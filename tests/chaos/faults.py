@@ -22,6 +22,7 @@ import httpx
 
 from tests.chaos import netns
 from tests.chaos.cluster_ops import lowest_raft_address, make_leader
+from tests.chaos.delay_proxy import RaftDelay
 from tests.cluster_harness import Cluster, Node, wait_for
 
 Heal = Callable[[], None]
@@ -72,6 +73,24 @@ def _netem(spec: list[str]) -> Callable[[Cluster, Node], Heal]:
         if added.returncode != 0:
             raise Unsupported(f"tc netem: {added.stderr.strip()}")
         return lambda: subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False)
+
+    return inject
+
+
+def _raft_delay(delay_s: float, jitter_s: float) -> Callable[[Cluster, Node], Heal]:
+    """Every Raft link delayed by delay ± jitter each way through userspace proxies
+    (delay_proxy; needs no netem); HTTP is spared. The heal says how many Raft
+    connections went through the proxies, so a fault that delayed nothing shows."""
+
+    def inject(cluster: Cluster, node: Node) -> Heal:
+        delay = RaftDelay([each.raft_port for each in cluster.nodes], delay_s, jitter_s)
+        delay.inject()
+
+        def heal() -> None:
+            heal.observed = {"proxiedConnections": delay.proxy.connections}  # type: ignore[attr-defined]
+            delay.heal()
+
+        return heal
 
     return inject
 
@@ -190,7 +209,10 @@ FAULTS: dict[str, Fault] = {
         # node loses its leader but still hears the lowest, which must not let it
         # depose a working leader (PreVote) while the cluster keeps writing.
         Fault("partition-link", "middle", _partition),
+        # netem where the kernel has it (skipped otherwise), and the same delay through
+        # userspace proxies on the Raft links, which any kernel can do.
         Fault("netem-delay", "any", _netem(["delay", "30ms", "10ms"])),
+        Fault("raft-delay", "any", _raft_delay(0.03, 0.01)),
         Fault("raft-loss", "any", _raft_loss(0.1)),
         Fault("disk-full-leader", "leader", _disk_full),
         Fault("disk-full-follower", "follower", _disk_full),

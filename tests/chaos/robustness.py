@@ -45,11 +45,13 @@ def run_fault(cluster: Cluster, writer: Writer, name: str, hold_s: float) -> dic
     leader_before = cluster.leader().name
     acked_before = writer.count()
     injected_at = time.monotonic()
+    latency_before = writer.median_latency(injected_at - 2 * hold_s, injected_at)
     heal = fault.inject(cluster, target)
     time.sleep(hold_s)
     acked_during = writer.count() - acked_before
     healed_at = time.monotonic()
     heal()
+    observed = getattr(heal, "observed", {})  # what a fault saw of itself (the delay's links)
     ready_s = wait_until(lambda: all_ready(cluster), 60)
     # Recovery: the cluster acknowledges writes again, and every node is ready.
     resumed_s = wait_until(lambda: writer.first_ack_after(healed_at) is not None, 60)
@@ -62,6 +64,11 @@ def run_fault(cluster: Cluster, writer: Writer, name: str, hold_s: float) -> dic
         "holdS": hold_s,
         "firstAckAfterInjectS": _round(writer.first_ack_after(injected_at)),
         "ackedDuringFault": acked_during,
+        # Median time to an acknowledgement just before the fault and while it held.
+        "medianAckS": {
+            "before": _round(latency_before),
+            "during": _round(writer.median_latency(injected_at, healed_at)),
+        },
         "firstAckAfterHealS": _round(
             writer.first_ack_after(healed_at) if resumed_s is not None else None
         ),
@@ -69,6 +76,7 @@ def run_fault(cluster: Cluster, writer: Writer, name: str, hold_s: float) -> dic
         "recovered": ready_s is not None and resumed_s is not None,
         "leaderBefore": leader_before,
         "leaderAfter": cluster.leader().name,
+        **observed,
     }
 
 

@@ -18,6 +18,7 @@ class Writer:
         self.urls, self.op, self.timeout_s = urls, op, timeout_s
         self.headers = {"Authorization": f"Bearer {token}"}
         self.acked: list[tuple[float, str]] = []  # (monotonic time, execution id)
+        self.latencies: list[tuple[float, float]] = []  # (when acknowledged, seconds taken)
         self.outcomes: Counter[str] = Counter()
         self.slowest_failure_s = 0.0
         self.stop = threading.Event()
@@ -44,7 +45,9 @@ class Writer:
                     continue
                 if response.status_code == 200:
                     with self.lock:
-                        self.acked.append((time.monotonic(), response.json()["id"]))
+                        now = time.monotonic()
+                        self.acked.append((now, response.json()["id"]))
+                        self.latencies.append((now, now - started))
                         self.outcomes["200"] += 1
                 else:
                     self._note(str(response.status_code), started)
@@ -67,6 +70,12 @@ class Writer:
         with self.lock:
             later = [at for at, _ in self.acked if at > moment]
         return min(later) - moment if later else None
+
+    def median_latency(self, start: float, end: float) -> float | None:
+        """The median time to an acknowledgement, of those acknowledged in [start, end]."""
+        with self.lock:
+            taken = sorted(s for at, s in self.latencies if start <= at <= end)
+        return taken[len(taken) // 2] if taken else None
 
     def __enter__(self) -> Writer:
         for thread in self.threads:
