@@ -44,6 +44,7 @@ HISTORY_CHECKS = {
     "equal applied index and digest on every node",
     "the console's mirrored history equals the daemon's",
 }
+MIRROR = "the console's mirrored history equals the daemon's"
 
 
 @pytest.mark.usefixtures("collector")
@@ -99,6 +100,26 @@ def test_pausing_a_follower_keeps_quorum_and_the_node_resumes_and_catches_up(
     # The same process came back (SIGCONT), it was not restarted.
     assert manager_for(managed).status(follower.name).pid == pid
     wait_for(lambda: daemon_cluster.get(follower, "/health/ready").status_code == 200, 30)
+
+
+def test_a_drill_that_no_collector_watched_fails_naming_the_mirror_and_the_missing_events(
+    managed: Cluster, celery_worker, daemon_cluster: cluster_harness.Cluster, operator
+) -> None:
+    """No collector: nothing journals the node's absence or mirrors the feed, so the
+    checks that need them fail (and say why) while the history's own checks pass."""
+    follower = next(n for n in daemon_cluster.nodes if n is not daemon_cluster.leader())
+
+    run = request(managed, "drill_pause_node", {"node": follower.name, "seconds": 1}, operator)
+
+    assert finished(run, 300).status == "succeeded", run.error
+    verdict = judged(run)
+    assert verdict["verdict"] == "fail", verdict
+    seen = checks(verdict)
+    assert all(seen[name] for name in HISTORY_CHECKS - {MIRROR}), verdict["checks"]
+    assert seen[MIRROR] is False and seen["the console mirrored the feed up to its end"] is False
+    assert seen[f"event node.unreachable about {follower.name}"] is False
+    assert seen["alert cluster_size raised"] is False
+    assert "is the collector running?" in verdict["why"]
 
 
 def test_a_drill_is_refused_when_a_node_is_already_down(

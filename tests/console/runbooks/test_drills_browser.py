@@ -13,11 +13,14 @@ from console.runbooks.models import RunbookRun
 from tests import cluster_harness
 from tests.browser.support import browser_page, log_in
 from tests.conftest import ConsoleServer
+from tests.console.runbooks.drill_collector import collector  # noqa: F401 (fixture)
 from tests.console.runbooks.test_browser_restart import managing_console  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
 
+# The collector journals the events the drill checks for and mirrors the feed it compares.
+@pytest.mark.usefixtures("collector")
 def test_an_operator_runs_the_kill_the_leader_drill_and_sees_expectation_measurement_and_verdict(
     managed: Cluster,
     managing_console: ConsoleServer,  # noqa: F811

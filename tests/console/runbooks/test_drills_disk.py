@@ -14,6 +14,7 @@ from console.clusters.models import Cluster
 from console.runbooks import services
 from console.runbooks.nodes import manager_for
 from tests import cluster_harness
+from tests.console.runbooks.drill_collector import collector  # noqa: F401 (fixture)
 from tests.console.runbooks.test_worker import finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.cluster]
@@ -49,6 +50,7 @@ def small_disk_node(managed: Cluster, daemon_cluster: cluster_harness.Cluster) -
         subprocess.run(["umount", "-l", str(data)], check=False)
 
 
+@pytest.mark.usefixtures("collector")
 def test_filling_a_small_disk_makes_the_node_refuse_writes_with_507_and_it_recovers(
     managed: Cluster, celery_worker, small_disk_node: str, operator
 ) -> None:
