@@ -26,7 +26,15 @@ def drill_run(cluster: Cluster, verdict: str, recovery: float) -> RunbookRun:
             "recoveryS": recovery,
             "writer": {"acknowledged": 40, "lost": 0},
         },
-        {"verdict": verdict, "why": f"recovered in {recovery}s", "expectation": expectation},
+        {
+            "verdict": verdict,
+            "why": f"recovered in {recovery}s",
+            "expectation": expectation,
+            "checks": [
+                {"name": "every acknowledged execution on every node", "ok": True, "detail": ""},
+                {"name": "event leader.changed", "ok": verdict == "pass", "detail": ""},
+            ],
+        },
     ]
     for position, detail in enumerate(details, 1):
         RunbookStep.objects.create(
@@ -56,6 +64,10 @@ def test_the_drill_page_lists_each_drill_with_its_expectation_measurement_and_ve
         and "40 writes acknowledged, 0 lost" in text
     )
     assert "<strong>pass</strong>" in text and "<strong>fail</strong>" in text
+    # Each check of each verdict, passed or not.
+    assert text.count('data-testid="drill-checks"') == 2
+    assert text.count("✓ every acknowledged execution on every node") == 2
+    assert "✓ event leader.changed" in text and "✗ event leader.changed" in text
 
 
 def test_the_drill_page_of_an_unknown_cluster_is_a_404(client: Client, operator: object) -> None:
