@@ -31,11 +31,13 @@ from console.runbooks.actions.drills_support import (
     verify_and_judge,
     with_writer,
 )
+from console.runbooks.actions.drills_verify import alert_raised, last_event_id, poll
 from console.runbooks.live import ClusterView, url_of
 from console.runbooks.nodes import NodeManagerError, faults
 
 MiB = 1 << 20
 FULL_TIMEOUT_S = 15.0
+ALERT_WAIT_S = 15.0
 
 
 class FillParams(DrillParams):
@@ -74,14 +76,15 @@ def size_reasons(client: DaemonClient, url: str, name: str, bound: int) -> list[
 
 
 def expectation() -> Expectation:
-    """The 507 and the node staying up are measured by the drill itself. No journal event
-    or alert is required: the node stays reachable, and the disk alert reads chart
-    samples taken every few seconds, which a fill this short may fall between."""
+    """The 507 and the node staying up are measured by the drill itself; the node stays
+    reachable, so no node event is expected, but the disk alert must be raised (the
+    drill keeps the disk full until it is, within `ALERT_WAIT_S`)."""
     return Expectation(
         fault="fill the node's data filesystem past its reserve (writes answer 507, the "
         "node stays up), then free it (it takes writes again)",
         events=(),
         recovery_s=ELECTION_BOUND_S,
+        alerts=("disk_usage",),
     )
 
 
@@ -126,6 +129,7 @@ def _fill(params: FillParams) -> Any:
             # One probe of our own while full (`_write_status`): it may commit if the
             # node was not full after all, and the checker must allow for it.
             observed.update({"bytes": size, "probes": 1})
+            since = last_event_id(ctx.cluster)
             try:
                 faults.fill(nodes, params.node, size)
                 ctx.wait_until(
@@ -135,6 +139,15 @@ def _fill(params: FillParams) -> Any:
                 )
                 observed["writeStatusWhileFull"] = _write_status(ctx, url)
                 observed["upWhileFull"] = nodes.status(params.node).running
+                # The alert reads chart samples (one a second): hold the fill until it
+                # is raised, or the bound passes (the verify step then says it was not).
+                full_at = time.monotonic()
+                raised = poll(
+                    ctx, lambda: alert_raised(ctx.cluster, since, "disk_usage"), ALERT_WAIT_S
+                )
+                observed["alertRaisedAfterS"] = (
+                    round(time.monotonic() - full_at, 2) if raised else None
+                )
             except NodeManagerError as exc:
                 raise StepFailed(str(exc)) from None
             finally:

@@ -49,6 +49,13 @@ def last_event_id(cluster: Cluster) -> int:
     return latest.id if latest else 0
 
 
+def alert_raised(cluster: Cluster, since_event: int, rule: str) -> bool | None:
+    """True once an alert of `rule` went pending or firing after `since_event`, else None
+    (a `poll` condition)."""
+    seen = Event.objects.filter(cluster=cluster, id__gt=since_event, kind__in=RAISED)
+    return True if seen.filter(payload__rule=rule).exists() else None
+
+
 def poll(ctx: StepContext, condition: Callable[[], T | None], timeout_s: float) -> T | None:
     """The condition's value once it has one, or None after `timeout_s` (a measurement:
     unlike ctx.wait_until, running out of time is an answer, not a failure)."""
@@ -74,7 +81,7 @@ def events_missing(
         if not found.exists():
             missing.append(kind)
     for rule in alerts:
-        if not seen.filter(kind__in=RAISED, payload__rule=rule).exists():
+        if not alert_raised(cluster, window.since_event, rule):
             missing.append(f"alert:{rule}")
     return missing
 

@@ -64,4 +64,7 @@ def test_filling_a_small_disk_makes_the_node_refuse_writes_with_507_and_it_recov
     assert measured["writeStatusWhileFull"] == 507 and measured["upWhileFull"] is True
     assert measured["writer"]["lost"] == 0
     assert steps[3]["verdict"] == "pass", steps[3]
+    # The disk alert was raised while the disk was full, and the verdict checked it.
+    assert measured["alertRaisedAfterS"] is not None
+    assert {c["name"]: c["ok"] for c in steps[3]["checks"]}["alert disk_usage raised"]
     assert manager_for(managed).status(small_disk_node).running
