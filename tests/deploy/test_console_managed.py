@@ -34,12 +34,16 @@ def test_the_console_worker_may_make_only_the_node_managers_calls() -> None:
         ("", "pods", "delete"),
         ("", "configmaps", "get"),
         ("", "configmaps", "patch"),
+        ("networking.k8s.io", "networkpolicies", "list"),
+        ("networking.k8s.io", "networkpolicies", "create"),
+        ("networking.k8s.io", "networkpolicies", "delete"),
     }
     names = {r["resources"][0]: r.get("resourceNames") for r in rules}
     assert names == {
         "statefulsets": ["unrdf-daemon"],
         "pods": None,
         "configmaps": ["daemon-config"],
+        "networkpolicies": None,
     }
     binding = _one("RoleBinding", "console-node-manager")
     assert binding["subjects"] == [
