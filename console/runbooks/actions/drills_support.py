@@ -121,9 +121,9 @@ def with_writer(
     view = view_or_fail(ctx)
     leader_url = live.url_of(view.member(view.leader)) if view.leader else urls[0]
     _define_probe(ctx, leader_url)
-    admin = ctx.cluster.token_for("admin")
+    reader = ctx.cluster.token_for("read")  # the feed needs no more
     try:
-        from_seq = latest_seq(leader_url, admin)
+        from_seq = latest_seq(leader_url, reader)
     except (httpx.HTTPError, ValueError) as exc:
         raise StepFailed(f"could not read the execution feed: {exc}") from None
     since_event = last_event_id(ctx.cluster)
@@ -158,7 +158,7 @@ def with_writer(
     # check on every node once they have converged.
     now = view_or_fail(ctx)
     try:
-        records = feed_records(live.url_of(now.member(now.leader)), admin, after=from_seq)
+        records = feed_records(live.url_of(now.member(now.leader)), reader, after=from_seq)
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         raise StepFailed(f"could not read the leader's execution feed: {exc}") from None
     ids = [r["id"] for r in records if r.get("operationId") == PROBE_OP["id"]]

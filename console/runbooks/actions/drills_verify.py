@@ -145,7 +145,7 @@ def check_drill_history(
     op_id: str,
 ) -> HistoryVerdict:
     """`urls`: node name -> HTTP URL; `points`: node name -> (applied index, digest)."""
-    token = ctx.cluster.token_for("admin")
+    token = ctx.cluster.token_for("read")
     try:
         by_url, history = _feeds(list(urls.values()), token, window.from_seq, op_id)
     except (httpx.HTTPError, ValueError, KeyError) as exc:
