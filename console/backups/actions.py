@@ -15,7 +15,7 @@ from console.backups import alerting, procedures, retention
 from console.backups.models import Backup
 from console.backups.storage import default_storage
 from console.clusters.daemon_client import DaemonClient
-from console.runbooks.actions import ACTIONS, LABELS
+from console.runbooks.actions import ACTIONS, LABELS, upgrade_edges
 from console.runbooks.actions.base import (
     Action,
     Params,
@@ -230,3 +230,19 @@ def register() -> None:
     for action in (TakeBackup(), VerifyBackup(), RestoreBackup()):
         ACTIONS.setdefault(action.name, action)
         LABELS.setdefault(action.name, action.label)
+    upgrade_edges.use_backup_taker(take_before_upgrade)
+
+
+def take_before_upgrade(ctx: StepContext) -> dict[str, Any]:
+    """An upgrade's first step: the backup action's own take (same source choice, same
+    procedure, an ordinary Backup row), inside the upgrade's run."""
+    view = read_view(ctx.cluster, ctx.client)
+    source = procedures.caught_up_source(view) if view is not None else None
+    if source is None:
+        raise StepFailed("no caught-up node to back up from")
+    try:
+        row = procedures.take(ctx.cluster, url_of(source), source.name, ACTOR)
+    except (BackupError, OSError) as exc:
+        raise StepFailed(f"the backup failed: {exc}") from None
+    return {"backup_id": row.id, "node": source.name, "size_bytes": row.size_bytes,
+            **_brief(row.manifest)}  # fmt: skip

@@ -70,6 +70,11 @@ KINDS: dict[str, EventKind] = {
         EventKind("run.cancel_requested", "runbooks", ("run_id",), ("runs",)),
         EventKind("run.resumed", "runbooks", ("run_id", "previous"), ("runs",)),
         EventKind("run.rolling_back", "runbooks", ("run_id", "reason", "nodes"), ("runs",)),
+        # Run controls (issue 10): abort is cancel's alias; a paused run holds the cluster.
+        EventKind("run.abort_requested", "runbooks", ("run_id", "previous"), ("runs",)),
+        EventKind("run.pause_requested", "runbooks", ("run_id",), ("runs",)),
+        EventKind("run.paused", "runbooks", ("run_id", "reason", "position"), ("runs",)),
+        EventKind("run.promoted", "runbooks", ("run_id", "previous"), ("runs",)),
         EventKind("step.started", "runbooks", _STEP, ("runs",)),
         EventKind("step.finished", "runbooks", _STEP, ("runs",)),
         EventKind(

@@ -3,8 +3,9 @@
 POST /runs asks for a run (operator): 200 with the verdict for a dry run, 202 with the
 queued run, 409 with the reasons (and the refused run's record) when preflight says no,
 422 naming the field when the params do not fit the action's schema.
-POST /runs/{id}/cancel and /runs/{id}/resume (operator): 200 with the run, 409 if its
-state does not allow it.
+POST /runs/{id}/cancel|abort|pause|resume|promote (operator): 200 with the run, 409
+with the reason if its state does not allow it. `abort` is the documented alias of
+`cancel` (an upgrade's cancel already rolls back what it touched).
 GET /runs and GET /runs/{id} read runs with their steps and gate values (any role).
 """
 
@@ -49,7 +50,7 @@ Action = Literal[
     "rollback",
 ]
 RunStatus = Literal[
-    "queued", "running", "cancelling", "succeeded", "failed", "stale", "refused", "cancelled",
+    "queued", "running", "cancelling", "pausing", "paused", "succeeded", "failed", "stale", "refused", "cancelled",
     "rolled_back", "needs_operator",
 ]  # fmt: skip
 
@@ -122,6 +123,13 @@ class RunOut(Schema):
     heartbeat_at: dt.datetime | None
     error: str
     resumed_count: int
+    hold_reason: str = Field(
+        description="why a paused run waits: 'paused by <who> before step N (...)', or "
+        "'awaiting promotion: ...' before an upgrade's code-version switch"
+    )
+    awaiting_promotion: bool
+    promoted_by: str | None
+    promoted_at: dt.datetime | None
     steps: list[StepOut]
 
 
@@ -198,11 +206,33 @@ def cancel_run(request: HttpRequest, run_id: int) -> dict:
     return _control(request, run_id, services.cancel_run)
 
 
+@router.post("/runs/{run_id}/abort", response={200: RunOut, **CONTROL_ERRORS})
+def abort_run(request: HttpRequest, run_id: int) -> dict:
+    """Abort a run (operator): the alias of cancel, also for a paused run. An upgrade
+    then rolls every node it touched back to its previous release (`rolled_back`)."""
+    return _control(request, run_id, services.abort_run)
+
+
+@router.post("/runs/{run_id}/pause", response={200: RunOut, **CONTROL_ERRORS})
+def pause_run(request: HttpRequest, run_id: int) -> dict:
+    """Pause a running run (operator): it goes `pausing`, its worker finishes the current
+    step and leaves it `paused`, still holding the cluster. Not while it rolls back."""
+    return _control(request, run_id, services.pause_run)
+
+
 @router.post("/runs/{run_id}/resume", response={200: RunOut, **CONTROL_ERRORS})
 def resume_run(request: HttpRequest, run_id: int) -> dict:
-    """Queue a `stale` or `failed` run again (operator): it starts at the first step that
-    did not succeed, after checking that step's gates; finished steps are not repeated."""
+    """Go on with a `pausing`, `paused`, `stale` or `failed` run (operator): it starts at
+    the first step that did not succeed, after checking that step's gates; finished steps
+    are not repeated. A run awaiting promotion needs `promote` instead (409)."""
     return _control(request, run_id, services.resume_run)
+
+
+@router.post("/runs/{run_id}/promote", response={200: RunOut, **CONTROL_ERRORS})
+def promote_run(request: HttpRequest, run_id: int) -> dict:
+    """Approve the point of no return a run is paused at, awaiting promotion (operator):
+    an upgrade's code-version switch. It is queued again and goes on from there."""
+    return _control(request, run_id, services.promote_run)
 
 
 def _control(request: HttpRequest, run_id: int, verb: Any) -> dict:
@@ -236,6 +266,11 @@ def run_out(run: RunbookRun) -> dict:
         "heartbeat_at": run.heartbeat_at,
         "error": run.error,
         "resumed_count": run.resumed_count,
+        "hold_reason": run.hold_reason,
+        "awaiting_promotion": run.status == "paused"
+        and run.hold_reason.startswith(services.PROMOTION),
+        "promoted_by": run.promoted_by.get_username() if run.promoted_by else None,
+        "promoted_at": run.promoted_at,
         "steps": [
             {
                 "position": step.position,
@@ -253,4 +288,6 @@ def run_out(run: RunbookRun) -> dict:
 
 
 def _runs():
-    return RunbookRun.objects.select_related("cluster", "requested_by").prefetch_related("steps")
+    return RunbookRun.objects.select_related(
+        "cluster", "requested_by", "promoted_by"
+    ).prefetch_related("steps")

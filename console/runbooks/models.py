@@ -6,8 +6,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-# A `cancelling` run still holds the cluster: its worker is finishing the current step.
-ACTIVE_RUN_STATES = ("queued", "running", "cancelling")
+# A `cancelling` or `pausing` run still holds the cluster: its worker is finishing the
+# current step. A `paused` one holds it too, with no worker: what it started (drained or
+# upgraded nodes, a half-moved cluster) must not meet another run before it goes on.
+ACTIVE_RUN_STATES = ("queued", "running", "cancelling", "pausing", "paused")
 # A run that ended without finishing its steps can be picked up again where it stopped.
 RESUMABLE_RUN_STATES = ("stale", "failed")
 
@@ -17,6 +19,8 @@ class RunbookRun(models.Model):
         ("queued", "queued"),
         ("running", "running"),
         ("cancelling", "cancelling"),
+        ("pausing", "pausing"),
+        ("paused", "paused"),
         ("succeeded", "succeeded"),
         ("failed", "failed"),
         ("stale", "stale"),
@@ -44,6 +48,16 @@ class RunbookRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     resumed_count = models.PositiveIntegerField(default=0)
+    hold_reason = models.CharField(
+        max_length=300, blank=True, help_text="why a paused run waits (e.g. awaiting promotion)"
+    )
+    abort_requested = models.BooleanField(
+        default=False, help_text="a paused run was aborted: its worker rolls back, not on"
+    )
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    promoted_at = models.DateTimeField(null=True, help_text="when the operator approved the switch")
 
     class Meta:
         ordering = ["-id"]

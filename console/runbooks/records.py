@@ -60,13 +60,14 @@ def reap_stale_runs(now: datetime | None = None) -> list[int]:
     """End the runs whose worker went silent, and fail the step it was on.
 
     The collector calls this every tick, a worker at its start, a new request before
-    its preflight. A `running` run becomes `stale` (resumable); a `cancelling` one
-    becomes `cancelled`, as the operator asked. Each run is claimed on the heartbeat it
+    its preflight. A `running` or `pausing` run becomes `stale` (resumable); a
+    `cancelling` one becomes `cancelled`, as the operator asked. A `paused` run has no
+    worker to wait for and is never reaped. Each run is claimed on the heartbeat it
     was read with, so a worker that is merely slow and heartbeats meanwhile keeps it."""
     now = now or timezone.now()
     silent = now - timedelta(seconds=conf.stale_after_s())
     never_picked = now - timedelta(seconds=conf.queued_timeout_s())
-    working = Q(status__in=("running", "cancelling"))
+    working = Q(status__in=("running", "cancelling", "pausing"))
     suspects = RunbookRun.objects.filter(
         (working & Q(heartbeat_at__lt=silent))
         | (working & Q(heartbeat_at__isnull=True, started_at__lt=silent))

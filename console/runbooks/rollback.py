@@ -28,7 +28,7 @@ from console.runbooks.records import end_run
 
 DoStep = Callable[[RunbookRun, RunbookStep, Step, StepContext], "str | None"]
 PREFIX = "rollback: "
-OURS = ("running", "cancelling")
+OURS = ("running", "cancelling", "pausing")
 
 
 def after(

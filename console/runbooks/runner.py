@@ -7,9 +7,17 @@ conditional on the run still being ours (`running` or `cancelling`): if the reap
 declared it stale while this worker was frozen, the worker stops instead of
 overwriting the verdict.
 
-Before each step: the operator's cancel is honoured, then the step's gates are checked
-on a fresh view of the cluster, and their values recorded on the step. A resumed run
-skips the steps that already succeeded.
+Before each step: the operator's cancel (or abort) is honoured, then the run's progress
+deadline, then a pause: the operator's, or the one a step that awaits promotion asks for
+until someone promotes the run (the worker then leaves the run `paused` and returns; a
+resume or promote queues it again). Then the step's gates are checked on a fresh view of
+the cluster, and their values recorded on the step. A resumed run skips the steps that
+already succeeded.
+
+The progress deadline (the param `progressDeadlineS`, when the action has one) counts
+from when this worker claimed the run, so time spent paused does not count; passing it
+rolls the run back like a failed gate, with that reason. A step that waits notices it
+too (through the context's cancel check), so a slow step cannot outlive it for long.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import logging
 import time
 from typing import Any
 
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from console.clusters.daemon_client import DaemonClient, DaemonError
@@ -29,7 +38,8 @@ from console.runbooks.records import end_run, journal_step
 
 log = logging.getLogger("console.runbooks")
 ACTOR = "worker"
-OURS = ("running", "cancelling")
+OURS = ("running", "cancelling", "pausing")
+PROMOTION = "awaiting promotion"
 
 
 class RunAbandoned(Exception):
@@ -39,9 +49,11 @@ class RunAbandoned(Exception):
 def execute(run_id: int, client: DaemonClient | None = None) -> str | None:
     """Run `run_id` if it is still queued; return its final status (None if not ours)."""
     now = timezone.now()
+    # An aborted paused run is queued only to roll back: it starts out `cancelling`.
     claimed = RunbookRun.objects.filter(id=run_id, status="queued").update(
-        status="running", started_at=now, heartbeat_at=now
-    )
+        status=Case(When(abort_requested=True, then=Value("cancelling")), default=Value("running")),
+        started_at=now, heartbeat_at=now, hold_reason="",
+    )  # fmt: skip
     if not claimed:
         log.info("run #%s is not queued any more; nothing to do", run_id)
         return None
@@ -76,10 +88,12 @@ def _execute(run: RunbookRun, client: DaemonClient) -> str:
     if [s.name for s in planned] != verdict.steps:
         changed = "the cluster changed since the run was requested; request it again"
         return _end(run, "failed", changed) if run.resumed_count else _refuse(run, [changed])
+    deadline = Deadline.of(run)
     ctx = StepContext(
         client=client,
         heartbeat=lambda: heartbeat(run.id),
-        cancel_requested=lambda: cancel_requested(run.id),
+        # A waiting step stops for a cancel, and for the run's deadline.
+        cancel_requested=lambda: cancel_requested(run.id) or deadline.passed(),
         cluster=run.cluster,
     )
     if added:  # the worker died while rolling back: finish the rollback, not the plan
@@ -90,18 +104,72 @@ def _execute(run: RunbookRun, client: DaemonClient) -> str:
         if cancel_requested(run.id):
             why = f"cancelled before step {row.position} ({row.name})"
             return rollback.after(run, planned, ctx, why, _do_step) or _cancelled(run, why)
+        if deadline.passed():
+            why = f"{deadline.reason()} before step {row.position} ({row.name})"
+            return rollback.after(run, planned, ctx, why, _do_step) or _end(run, "failed", why)
+        if (hold := _hold_reason(run, row, step)) and _pause(run, row, hold):
+            return "paused"
+        if hold:  # the pause lost a race with a cancel: honour the cancel
+            why = f"cancelled before step {row.position} ({row.name})"
+            return rollback.after(run, planned, ctx, why, _do_step) or _cancelled(run, why)
         try:
             if blocked := _check_gates(run, row, step, ctx):
                 why = f"step {row.position} ({row.name}) not started: {blocked}"
                 return rollback.after(run, planned, ctx, why, _do_step) or _end(run, "failed", why)
             error = _run_step(run, row, step, ctx)
         except StepCancelled as cancelled:
+            if deadline.passed() and not cancel_requested(run.id):
+                why = f"{deadline.reason()} during step {row.position} ({row.name})"
+                return rollback.after(run, planned, ctx, why, _do_step) or _end(run, "failed", why)
             why = f"step {row.position} ({row.name}) {cancelled}"
             return rollback.after(run, planned, ctx, why, _do_step) or _cancelled(run, why)
         if error:
             why = f"step {row.position} ({row.name}) failed: {error}"
             return rollback.after(run, planned, ctx, why, _do_step) or _end(run, "failed", why)
     return _end(run, "succeeded", "")
+
+
+class Deadline:
+    """The run's progress deadline, counted from when this worker claimed it."""
+
+    def __init__(self, limit_s: float | None) -> None:
+        self.limit_s, self.started = limit_s, time.monotonic()
+
+    @classmethod
+    def of(cls, run: RunbookRun) -> Deadline:
+        limit = run.params.get("progressDeadlineS") if isinstance(run.params, dict) else None
+        return cls(float(limit) if isinstance(limit, int | float) and limit > 0 else None)
+
+    def passed(self) -> bool:
+        return self.limit_s is not None and time.monotonic() - self.started > self.limit_s
+
+    def reason(self) -> str:
+        return f"the progress deadline ({self.limit_s:.0f} s) passed"
+
+
+def _hold_reason(run: RunbookRun, row: RunbookStep, step: Step) -> str:
+    """Why the run must pause before `row`, or "": the operator asked, or the step waits
+    for a promotion nobody gave yet."""
+    if RunbookRun.objects.filter(id=run.id, status="pausing").exists():
+        who = RunbookRun.objects.filter(id=run.id).values_list("hold_reason", flat=True).first()
+        return f"{who or 'paused'} before step {row.position} ({row.name})"
+    if getattr(step, "awaits_promotion", False) and run.promoted_at is None:
+        return f"{PROMOTION}: step {row.position} ({row.name}) is the point of no return"
+    return ""
+
+
+def _pause(run: RunbookRun, row: RunbookStep, reason: str) -> bool:
+    """Leave the run `paused` before `row` (it keeps the cluster); False if a cancel came
+    first."""
+    paused = RunbookRun.objects.filter(id=run.id, status__in=("running", "pausing")).update(
+        status="paused", hold_reason=reason[:300], heartbeat_at=timezone.now()
+    )
+    if paused:
+        journal.append(
+            "run.paused", actor=ACTOR, cluster=run.cluster, run_id=run.id, reason=reason,
+            position=row.position,
+        )  # fmt: skip
+    return bool(paused)
 
 
 def _do_step(run: RunbookRun, row: RunbookStep, step: Step, ctx: StepContext) -> str | None:
@@ -139,7 +207,7 @@ def _check_gates(
         if failed or time.monotonic() - started >= hold_s:
             break
         row.save(update_fields=["gates"])  # shown live while the gates are held
-        if cancellable and cancel_requested(run.id):
+        if cancellable and ctx.cancel_requested():
             raise StepCancelled("cancelled while holding its gates")
         time.sleep(conf.POLL_INTERVAL_S)
     fields = ["gates"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from console.clusters.models import Cluster
@@ -25,9 +25,16 @@ from console.runbooks import conf, preflight
 from console.runbooks.actions import ACTIONS
 from console.runbooks.models import RESUMABLE_RUN_STATES, RunbookRun, RunbookStep
 from console.runbooks.records import end_run, reap_stale_runs
+from console.runbooks.runner import PROMOTION
 from console.runbooks.tasks import run_runbook
 
-__all__ = ["cancel_run", "reap_stale_runs", "recent_runs", "request_run", "resume_run"]
+__all__ = [
+    "abort_run", "cancel_run", "pause_run", "promote_run", "reap_stale_runs", "recent_runs",
+    "request_run", "resume_run",
+]  # fmt: skip
+# Cancel and abort are one control; the journal keeps the word the operator used.
+KIND = {"cancel": "run.cancel_requested", "abort": "run.abort_requested"}
+PAST = {"cancel": "cancelled", "abort": "aborted"}
 
 log = logging.getLogger("console.runbooks")
 
@@ -37,7 +44,7 @@ class UnknownAction(ValueError):
 
 
 class NotNow(ValueError):
-    """Cancel or resume asked of a run in a state that does not allow it (409)."""
+    """A control (cancel, abort, pause, resume, promote) asked of a run in a state that does not allow it (409)."""
 
 
 @dataclass
@@ -169,54 +176,153 @@ def _refuse(
     return RunRequest(False, False, reasons, [], run)
 
 
-def cancel_run(run_id: int, user: Any) -> RunbookRun:
-    """Cancel a run: a queued one ends `cancelled` now; a running one becomes
-    `cancelling`, and its worker stops before the next step (or while a step waits)."""
-    _require_operator(user, "cancelling a run")
+def cancel_run(run_id: int, user: Any, verb: str = "cancel") -> RunbookRun:
+    """Cancel (or abort: the same thing) a run.
+
+    A queued run that never started ends `cancelled` now. A running (or pausing) one
+    becomes `cancelling`: its worker stops before the next step (or while a step waits)
+    and rolls back what the run changed, when its action knows how (an upgrade does).
+    A paused run, or a resumed one still queued, has no worker on it: it is queued to
+    roll back (`abort_requested`), never simply dropped with nodes half-moved."""
+    _require_operator(user, f"{verb}ing a run" if verb == "abort" else "cancelling a run")
     actor = user.get_username()
-    if end_run(run_id, "cancelled", f"cancelled by {actor} before it started", actor=actor,
-               from_states=("queued",)):  # fmt: skip
+    fresh = Q(status="queued", resumed_count=0)
+    if end_run(run_id, "cancelled", f"{PAST[verb]} by {actor} before it started", actor=actor,
+               from_states=("queued",), only_if=fresh):  # fmt: skip
+        if verb == "abort":  # a cancel of a queued run was never journaled; keep it so
+            _journal_control(verb, _run(run_id), actor, "queued")
         return _run(run_id)
+    run = _run(run_id)
     with transaction.atomic():
-        asked = RunbookRun.objects.filter(id=run_id, status="running").update(
+        asked = RunbookRun.objects.filter(id=run_id, status__in=("running", "pausing")).update(
             status="cancelling", cancel_requested_by=user
+        ) or RunbookRun.objects.filter(id=run_id, status="queued").update(
+            abort_requested=True, cancel_requested_by=user
         )
-        run = _run(run_id)
-        if not asked:
-            raise NotNow(
-                f"run #{run_id} is {run.status}; only a queued or running run can be cancelled"
-            )
-        journal.append("run.cancel_requested", actor=actor, cluster=run.cluster, run_id=run_id)
-    return run
+        if asked:
+            _journal_control(verb, run, actor, run.status)
+    if asked:
+        return _run(run_id)
+    if run.status == "paused":
+        _requeue(run, user, ("paused",), KIND[verb], "aborted", abort_requested=True,
+                 cancel_requested_by=user)  # fmt: skip
+        return _run(run_id)
+    raise NotNow(
+        f"run #{run_id} is {run.status}; only a queued or running run (or a paused one) "
+        f"can be {PAST[verb]}"
+    )
+
+
+def _journal_control(verb: str, run: RunbookRun, actor: str, previous: str) -> None:
+    extra = {"previous": previous} if verb == "abort" else {}
+    journal.append(KIND[verb], actor=actor, cluster=run.cluster, run_id=run.id, **extra)
+
+
+def abort_run(run_id: int, user: Any) -> RunbookRun:
+    """Abort: the documented alias of cancel. For an upgrade (any action with a rollback)
+    the worker puts every node it touched back on its previous release."""
+    return cancel_run(run_id, user, verb="abort")
+
+
+def pause_run(run_id: int, user: Any) -> RunbookRun:
+    """Pause a running run: its worker finishes the current step, then leaves the run
+    `paused` (still holding the cluster). Not while it rolls back: that must finish."""
+    _require_operator(user, "pausing a run")
+    actor = user.get_username()
+    run = _run(run_id)
+    if run.status == "running" and run.error.startswith("rolling back"):
+        raise NotNow(f"run #{run_id} is rolling back; a rollback is not paused")
+    with transaction.atomic():
+        asked = (
+            RunbookRun.objects.filter(id=run_id, status="running")
+            .exclude(error__startswith="rolling back")
+            .update(status="pausing", hold_reason=f"paused by {actor}")
+        )
+        if asked:
+            journal.append("run.pause_requested", actor=actor, cluster=run.cluster, run_id=run_id)
+    if not asked:
+        raise NotNow(f"run #{run_id} is {run.status}; only a running run can be paused")
+    return _run(run_id)
+
+
+def promote_run(run_id: int, user: Any) -> RunbookRun:
+    """Approve the point of no return a paused run waits at (an upgrade's code-version
+    switch): it is queued again and goes on from that step."""
+    _require_operator(user, "promoting a run")
+    run = _run(run_id)
+    if run.status != "paused" or not run.hold_reason.startswith(PROMOTION):
+        waits = f" ({run.hold_reason})" if run.hold_reason else ""
+        raise NotNow(
+            f"run #{run_id} is {run.status}{waits}; only a run paused {PROMOTION} can be promoted"
+        )
+    now = timezone.now()
+    _requeue(run, user, ("paused",), "run.promoted", "promoted", promoted_by=user,
+             promoted_at=now)  # fmt: skip
+    return _run(run_id)
 
 
 def resume_run(run_id: int, user: Any) -> RunbookRun:
-    """Queue a stale or failed run again: its worker starts at the first step that did
-    not succeed, checking that step's gates first; finished steps are not repeated."""
+    """Go on with a run: a `pausing` one simply keeps running; a `paused`, `stale` or
+    `failed` one is queued again, and its worker starts at the first step that did not
+    succeed, checking that step's gates first; finished steps are not repeated. A run
+    paused awaiting promotion is promoted, not resumed."""
     _require_operator(user, "resuming a run")
     run = _run(run_id)
+    actor = user.get_username()
+    with transaction.atomic():
+        if RunbookRun.objects.filter(id=run_id, status="pausing").update(
+            status="running", hold_reason=""
+        ):
+            journal.append("run.resumed", actor=actor, cluster=run.cluster, run_id=run_id,
+                           previous="pausing")  # fmt: skip
+            return _run(run_id)
+    if run.status == "paused" and run.hold_reason.startswith(PROMOTION):
+        raise NotNow(
+            f"run #{run_id} is {run.hold_reason}; promote it to go on past that step, "
+            "or abort it to roll back"
+        )
+    _requeue(run, user, (*RESUMABLE_RUN_STATES, "paused"), "run.resumed", "resumed")
+    return _run(run_id)
+
+
+def _requeue(
+    run: RunbookRun,
+    user: Any,
+    from_states: tuple[str, ...],
+    kind: str,
+    done: str,
+    **changes: Any,
+) -> None:
+    """Queue `run` again from `from_states` (NotNow otherwise, saying it cannot be
+    `done`), journaled as `kind`."""
     task_id = str(uuid.uuid4())
     try:
         with transaction.atomic():
-            requeued = RunbookRun.objects.filter(id=run_id, status__in=RESUMABLE_RUN_STATES).update(
+            requeued = RunbookRun.objects.filter(id=run.id, status__in=from_states).update(
                 status="queued", queued_at=timezone.now(), finished_at=None, heartbeat_at=None,
-                error="", task_id=task_id, resumed_count=F("resumed_count") + 1,
+                error="", hold_reason="", task_id=task_id,
+                resumed_count=F("resumed_count") + 1, **changes,
             )  # fmt: skip
             if not requeued:
-                states = " or ".join(RESUMABLE_RUN_STATES)
-                raise NotNow(f"run #{run_id} is {run.status}; only a {states} run can be resumed")
+                *some, last = [s for s in from_states if s != "paused"] or ["paused"]
+                states = f"{' or '.join(filter(None, [', '.join(some), last]))}"
+                also = (
+                    " (or a paused one)" if "paused" in from_states and states != "paused" else ""
+                )
+                raise NotNow(
+                    f"run #{run.id} is {run.status}; only a {states} run can be {done}{also}"
+                )
             run.steps.exclude(status="succeeded").update(
                 status="pending", started_at=None, finished_at=None
             )
             journal.append(
-                "run.resumed", actor=user.get_username(), cluster=run.cluster, run_id=run_id,
+                kind, actor=user.get_username(), cluster=run.cluster, run_id=run.id,
                 previous=run.status,
             )  # fmt: skip
-            transaction.on_commit(lambda: _enqueue(run_id, task_id))
+            transaction.on_commit(lambda: _enqueue(run.id, task_id))
     except IntegrityError:
         busy = preflight.active_run_reason(run.cluster) or "another run is in progress"
-        raise NotNow(f"run #{run_id} cannot be resumed now: {busy}") from None
-    return _run(run_id)
+        raise NotNow(f"run #{run.id} cannot be {done} now: {busy}") from None
 
 
 def _require_operator(user: Any, what: str) -> None:

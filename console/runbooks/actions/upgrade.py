@@ -1,5 +1,8 @@
 """Rolling upgrade of a cluster to a verified release, one node at a time.
 
+First a backup of the cluster (the backups app's procedure: a Backup row, its id in the
+step's detail); if it fails, the run stops before any node is touched.
+
 Order: followers first (by name), the leader last, after its leadership has been handed
 to a node that already runs the new release. The order and each node's previous release
 are fixed into the stored params when the run is requested (`settle`), so a resumed run
@@ -10,7 +13,13 @@ quorum surviving) → start on the new release → rejoined and caught up → so
 for `soakS`: the node reports the new build, quorum and a leader, its lag within bounds,
 no unplanned leader change, error ratio and p95 no worse than the baseline) → undrain.
 
-When a step fails, a gate fails, or the operator aborts, the runner asks `rollback` for
+Last, when the release supports a state-machine code version above the one the cluster
+enabled: "switch the code version to N", the point of no return for a binary rollback.
+With `requirePromote` (the default) the run pauses before it, awaiting promotion; the
+operator promotes it (or aborts it, which rolls back). The whole run must progress within
+`progressDeadlineS` (see the runner), or it rolls back like a failed gate.
+
+When a step fails, a gate fails, the deadline passes, or the operator aborts, the runner asks `rollback` for
 the steps that put every touched node back on its previous release, newest first: each
 is stopped and started directly on its old release (never waiting on a node that never
 became healthy), then must rejoin and catch up under the same gates.
@@ -24,7 +33,7 @@ from pydantic import Field
 
 from console.clusters.daemon_client import DaemonClient, DaemonError
 from console.runbooks import conf, gates, live
-from console.runbooks.actions import lifecycle
+from console.runbooks.actions import lifecycle, upgrade_edges
 from console.runbooks.actions.base import (
     Action,
     Params,
@@ -52,10 +61,23 @@ class UpgradeParams(Params):
     maxP95Increase: float = Field(
         0.5, ge=0, le=10, description="allowed relative rise of p95 latency over the baseline"
     )
+    progressDeadlineS: float = Field(
+        900.0,
+        ge=10,
+        le=86400,
+        description="how long the whole run may take (paused time "
+        "not counted) before it rolls back",
+    )
+    requirePromote: bool = Field(
+        True, description="stop before the code-version switch until an operator promotes"
+    )
     # Filled in when the run is requested; not for the operator to set.
     order: list[str] | None = Field(None, description="set by the console: the node order")
     previous: dict[str, str] | None = Field(
         None, description="set by the console: each node's release before the upgrade"
+    )
+    switchTo: int | None = Field(
+        None, ge=0, description="set by the console: the code version to switch to last (0: none)"
     )
 
 
@@ -86,15 +108,22 @@ class Upgrade(Action):
         cluster = getattr(client, "cluster", None)
         if previous is None and cluster is not None:
             previous = releases_of(cluster, order)
-        return params.model_copy(update={"order": order, "previous": previous or {}})
+        switch = params.switchTo
+        if switch is None:  # decided once: a resume must rebuild the same last step
+            switch = upgrade_edges.switch_target(params.release, view)
+        return params.model_copy(
+            update={"order": order, "previous": previous or {}, "switchTo": switch}
+        )
 
     def plan(self, view: ClusterView, params: UpgradeParams) -> list[Step]:
         order = params.order or node_order(view)
         for name in order:
             view.by_name[name]  # a KeyError when it left the cluster: preflight says so
-        steps = [Step("snapshot every node before the upgrade", _snapshot_all(order))]
+        steps = [Step(upgrade_edges.BACKUP_STEP, upgrade_edges.backup_first())]
         for name in order:
             steps += node_steps(name, params.release, params)
+        if params.switchTo:
+            steps.append(upgrade_edges.switch_step(params.switchTo, params.requirePromote))
         return steps
 
     def rollback(self, params: UpgradeParams, touched: list[str]) -> list[Step]:
@@ -279,23 +308,5 @@ def _start_on(name: str, release: str, params: UpgradeParams) -> StepRun:
             f"{name} did not become ready on {release or 'the checkout'} within "
             f"{params.nodeDeadlineS:.0f}s. Its last log lines:\n{tail}"
         )
-
-    return run
-
-
-def _snapshot_all(order: list[str]) -> StepRun:
-    """Force a snapshot on every node, so the log restarts from a compacted state."""
-
-    def run(ctx: StepContext) -> dict[str, Any]:
-        view = live_view(ctx)
-        done: dict[str, Any] = {}
-        for name in order:
-            member = view.member(name)
-            url = (member.http_url or "").rstrip("/") if member else ""
-            if not url:
-                raise StepFailed(f"node {name}'s address is unknown")
-            answer = ctx.client.request("POST", url, "/admin/snapshot", timeout=60.0)
-            done[name] = answer.get("status")
-        return {"snapshots": done}
 
     return run

@@ -17,7 +17,7 @@ def test_the_plan_upgrades_followers_first_and_the_leader_last_with_a_soak_per_n
     plan = Upgrade().plan(fake.view(), UpgradeParams(release="r2", soakS=5))
     names = [s.name for s in plan]
 
-    assert names[0] == "snapshot every node before the upgrade"
+    assert names[0] == "take a backup before the upgrade"
     starts = [n for n in names if n.startswith("start ")]
     assert starts == [
         "start unrdf-daemon-1 on release r2",
@@ -56,7 +56,7 @@ def test_the_rollback_puts_touched_nodes_back_newest_first_on_their_previous_rel
         order=["unrdf-daemon-1", "unrdf-daemon-2", LEADER],
         previous={"unrdf-daemon-1": "r1", "unrdf-daemon-2": "", LEADER: "r1"},
     )
-    started = ["snapshot every node before the upgrade", "drain unrdf-daemon-1"]
+    started = ["take a backup before the upgrade", "drain unrdf-daemon-1"]
     started += ["stop unrdf-daemon-1", "stop unrdf-daemon-2"]
 
     touched = action.touched(started)

@@ -240,7 +240,7 @@ def test_the_api_cancels_a_queued_run_and_refuses_to_cancel_it_twice(
     again = client.post(f"/api/runbooks/runs/{run_id}/cancel")
     assert again.status_code == 409
     assert again.json()["detail"] == (
-        f"run #{run_id} is cancelled; only a queued or running run can be cancelled"
+        f"run #{run_id} is cancelled; only a queued or running run (or a paused one) can be cancelled"
     )
     assert client.post("/api/runbooks/runs/999999/cancel").status_code == 404
 
