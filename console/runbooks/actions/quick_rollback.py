@@ -22,6 +22,8 @@ from console.runbooks.actions.upgrade import (
 )
 from console.runbooks.live import ClusterView
 from console.runbooks.models import RunbookRun
+from daemon.build import max_code_version
+from daemon.state import ReplicatedState
 
 RESTORE = "restore from a backup instead (Backups page, or the restore action)"
 
@@ -33,6 +35,19 @@ class RollbackParams(UpgradeParams):
         None, description="set by the console: node -> the release to go back to"
     )
     fromRun: int | None = Field(None, description="set by the console: the upgrade undone")
+
+
+def supported_by(release: str) -> int | None:
+    """The highest code version `release` can apply ("" is the checkout the console runs
+    from, whose state machine is this tree's); None for a release the console lacks."""
+    if not release:
+        return max_code_version(ReplicatedState)
+    found = Release.objects.filter(name=release).first()
+    return found.max_code_version if found else None
+
+
+def _named(release: str) -> str:
+    return f"release {release}" if release else "the checkout"
 
 
 def last_upgrade(cluster: object) -> RunbookRun | None:
@@ -55,13 +70,12 @@ class QuickRollback(Upgrade):
         if upgrade is None:
             return [*reasons, "there is no finished upgrade to roll back"]
         targets = upgrade.params.get("previous") or {}
-        for release in sorted({r for r in targets.values() if r}):
-            found = Release.objects.filter(name=release).first()
-            supported = found.max_code_version if found else None
+        for release in sorted(set(targets.values())):
+            supported = supported_by(release)
             if enabled and (supported is None or supported < enabled):
                 reasons.append(
                     f"the cluster switched to state-machine code version {enabled} after "
-                    f"upgrade run #{upgrade.id}; release {release} supports up to {supported}, "
+                    f"upgrade run #{upgrade.id}; {_named(release)} supports up to {supported}, "
                     f"so a binary rollback would corrupt the replicated state: {RESTORE}"
                 )
         return reasons
