@@ -134,13 +134,19 @@ class Upgrade(Action):
             old = previous.get(name, "")
             on = old or "the checkout"
             steps += [
-                Step(f"rollback: stop {name}", lifecycle.stop(name)),
-                Step(f"rollback: start {name} on {on}", _start_on(name, old, params)),
+                Step(f"rollback: stop {name}", _on(name, "rollback: stop", lifecycle.stop(name))),
+                Step(
+                    f"rollback: start {name} on {on}",
+                    _on(name, "rollback: start", _start_on(name, old, params)),
+                ),
                 Step(
                     f"rollback: wait until {name} has rejoined and caught up",
-                    lifecycle.wait_caught_up(name),
+                    _on(name, "rollback: catch up", lifecycle.wait_caught_up(name)),
                 ),
-                Step(f"rollback: undrain {name}", lifecycle.undrain(name)),
+                Step(
+                    f"rollback: undrain {name}",
+                    _on(name, "rollback: undrain", lifecycle.undrain(name)),
+                ),
             ]
         return steps
 
@@ -188,20 +194,43 @@ def node_steps(name: str, release: str, params: UpgradeParams) -> list[Step]:
     """One node's upgrade (or quick rollback) to `release` ("" = the checkout)."""
     soak = soak_gates(name, release, params, *lag_bounds())
     return [
-        Step(f"drain {name}", lifecycle.drain(name), gates=(gates.has_quorum(),)),
-        Step(f"hand leadership away from {name} if it leads", _hand_to_upgraded(name, release)),
+        Step(
+            f"drain {name}", _on(name, "drain", lifecycle.drain(name)), gates=(gates.has_quorum(),)
+        ),
+        Step(
+            f"hand leadership away from {name} if it leads",
+            _on(name, "handover", _hand_to_upgraded(name, release)),
+        ),
         Step(
             f"stop {name}",
-            lifecycle.stop(name),
+            _on(name, "stop", lifecycle.stop(name)),
             gates=(gates.has_quorum(), gates.quorum_survives_stopping(name)),
         ),
         Step(
-            f"start {name} on release {release or 'the checkout'}", _start_on(name, release, params)
+            f"start {name} on release {release or 'the checkout'}",
+            _on(name, "start", _start_on(name, release, params)),
         ),
-        Step(f"wait until {name} has rejoined and caught up", lifecycle.wait_caught_up(name)),
-        Step(f"soak {name} on release {release or 'the checkout'}", _soaked(name), gates=soak),
-        Step(f"undrain {name}", lifecycle.undrain(name)),
+        Step(
+            f"wait until {name} has rejoined and caught up",
+            _on(name, "catch up", lifecycle.wait_caught_up(name)),
+        ),
+        Step(
+            f"soak {name} on release {release or 'the checkout'}",
+            _on(name, "soak", _soaked(name)),
+            gates=soak,
+        ),
+        Step(f"undrain {name}", _on(name, "undrain", lifecycle.undrain(name))),
     ]
+
+
+def _on(node: str, phase: str, run: StepRun) -> StepRun:
+    """`run`, its detail tagged with the node and the phase (what a progress view shows
+    per node without parsing step names)."""
+
+    def tagged(ctx: StepContext) -> dict[str, Any]:
+        return {"node": node, "phase": phase, **run(ctx)}
+
+    return tagged
 
 
 def _soaked(name: str) -> StepRun:

@@ -199,3 +199,28 @@ def test_the_dry_run_shows_the_backup_first_and_the_code_version_switch_waiting_
     assert direct.steps[-1] == "switch the code version to 1"
     assert none.steps[-1] == "undrain unrdf-daemon-0"
     assert not any("code version" in step for step in none.steps)
+
+
+def test_a_resume_before_the_worker_paused_keeps_the_run_going_and_both_are_journaled(
+    fake_cluster: Cluster, fake: FakeCluster, operator
+) -> None:
+    run = snapshot_all(fake_cluster, operator)
+
+    def pause_then_think_better_of_it(method: str, node: str, path: str) -> None:
+        if path == "/admin/snapshot" and not asked:
+            asked.append(services.pause_run(run.id, operator).status)
+            asked.append(services.resume_run(run.id, operator).status)
+
+    asked: list[str] = []
+    fake.hooks.append(pause_then_think_better_of_it)
+
+    assert runner.execute(run.id) == "succeeded"
+
+    assert asked == ["pausing", "running"]
+    run.refresh_from_db()
+    assert run.hold_reason == "" and run.resumed_count == 0
+    assert "run.paused" not in kinds(run)
+    assert [k for k in kinds(run) if k.startswith("run.")][2:4] == [
+        "run.pause_requested",
+        "run.resumed",
+    ]

@@ -137,6 +137,7 @@ def test_an_upgrade_paused_twice_resumes_where_it_stopped_and_an_abort_while_pau
     assert reaches(run, {"paused"}).status == "paused", run.error
     started = run.steps.get(name=f"start {first} on release up-2")
     assert started.status == "succeeded"  # the step under way was finished, not cut
+    assert (started.detail["node"], started.detail["phase"]) == (first, "start")
     assert not run.steps.filter(status="running").exists()
     waiting = run.steps.filter(status="pending").order_by("position").first()
     assert waiting.position > started.position

@@ -37,6 +37,7 @@ def test_the_plan_upgrades_followers_first_and_the_leader_last_with_a_soak_per_n
     assert "a majority stays reachable without unrdf-daemon-0" in [g.name for g in stop.gates]
 
 
+@pytest.mark.django_db  # settling looks the release up (does it need a code-version switch?)
 def test_a_settled_order_survives_a_leader_change_so_a_resume_rebuilds_the_same_plan() -> None:
     fake = FakeCluster()
     params = Upgrade().settle(fake.view(), UpgradeParams(release="r2"), fake)
