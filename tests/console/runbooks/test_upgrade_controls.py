@@ -6,14 +6,18 @@ first and, when the release needs it, the code-version switch last."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import IntegrityError, transaction
 from django.test import Client
+from django.utils import timezone
 
 from console.clusters.models import Cluster, Release
 from console.events.models import Event
 from console.runbooks import runner, services
 from console.runbooks.models import RunbookRun
+from console.runbooks.records import reap_stale_runs
 from tests.console.runbooks.fakes import FakeCluster
 
 pytestmark = pytest.mark.django_db
@@ -224,3 +228,22 @@ def test_a_resume_before_the_worker_paused_keeps_the_run_going_and_both_are_jour
         "run.pause_requested",
         "run.resumed",
     ]
+
+
+def test_a_paused_run_is_never_reaped_but_a_pausing_one_whose_worker_went_silent_goes_stale(
+    fake_cluster: Cluster,
+) -> None:
+    long_ago = timezone.now() - timedelta(hours=1)
+    run = RunbookRun.objects.create(
+        cluster=fake_cluster, action="upgrade", status="paused", started_at=long_ago,
+        heartbeat_at=long_ago, hold_reason="awaiting promotion: step 23",
+    )  # fmt: skip
+
+    assert reap_stale_runs() == []
+    run.refresh_from_db()
+    assert run.status == "paused"
+
+    RunbookRun.objects.filter(id=run.id).update(status="pausing")
+    assert reap_stale_runs() == [run.id]
+    run.refresh_from_db()
+    assert run.status == "stale" and "resume the run" in run.error
