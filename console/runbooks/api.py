@@ -34,6 +34,7 @@ from console.runbooks.actions.snapshot import SnapshotParams
 from console.runbooks.actions.transfer_leader import TargetParams
 from console.runbooks.actions.upgrade import UpgradeParams
 from console.runbooks.models import RunbookRun
+from console.runbooks.progress_schema import ProgressOut, progress_out
 
 router = Router(auth=api_auth, tags=["runbooks"])
 
@@ -131,6 +132,7 @@ class RunOut(Schema):
     promoted_by: str | None
     promoted_at: dt.datetime | None
     steps: list[StepOut]
+    progress: ProgressOut = Field(description="per node: its step, state and releases; gates")
 
 
 class RequestOut(Schema):
@@ -284,6 +286,7 @@ def run_out(run: RunbookRun) -> dict:
             }
             for step in run.steps.all()
         ],
+        "progress": progress_out(run),
     }
 
 

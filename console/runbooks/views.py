@@ -23,8 +23,10 @@ from console.clusters.models import Cluster
 from console.core.roles import has_role
 from console.runbooks import services
 from console.runbooks.models import RunbookRun
+from console.runbooks.plan_view import plan_view
+from console.runbooks.progress import run_progress
 
-PARAM_FIELDS = ("node", "target", "release", "to")
+PARAM_FIELDS = ("node", "target", "release", "to", "soakS")
 
 
 @login_required
@@ -41,6 +43,8 @@ def request_run(request: HttpRequest, name: str) -> HttpResponse:
     except services.UnknownAction as err:
         return HttpResponseBadRequest(str(err))
     context = {"outcome": outcome, "cluster": cluster, "action": action, "params": params}
+    if outcome.ok and outcome.dry_run:
+        context["plan"] = plan_view(action, params, outcome.steps)
     if request.headers.get("X-Requested-With") == "fetch":
         return render(request, "runbooks/_verdict.html", context)
     if outcome.run is not None and outcome.ok:
@@ -60,15 +64,19 @@ def _back(request: HttpRequest) -> str:
 @require_GET
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(_runs(), id=run_id)
-    return render(request, "runbooks/run_detail.html", {"run": run})
+    return render(request, "runbooks/run_detail.html", _run_context(run))
 
 
 @login_required
 @require_GET
 def run_steps(request: HttpRequest, run_id: int) -> HttpResponse:
-    """The steps table alone: the detail page polls it while the run is active."""
+    """The progress and steps alone: the detail page polls them while the run is active."""
     run = get_object_or_404(_runs(), id=run_id)
-    return render(request, "runbooks/_steps.html", {"run": run})
+    return render(request, "runbooks/_steps.html", _run_context(run))
+
+
+def _run_context(run: RunbookRun, **extra: Any) -> dict[str, Any]:
+    return {"run": run, "progress": run_progress(run), **extra}
 
 
 @login_required
@@ -94,14 +102,23 @@ def resume_run(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 def _control(request: HttpRequest, run_id: int, verb: Any, what: str) -> HttpResponse:
-    """The run page's Cancel and Resume buttons: do it, then show the run again."""
+    """The run page's Cancel and Resume buttons: do it, then show the run again. From
+    the page's JS, the answer is the run's fragment (the page swaps it in, no reload);
+    a plain form post is redirected to the run's page."""
     if not has_role(request.user, "operator"):
         raise PermissionDenied(f"to {what} a run needs the operator role")
     get_object_or_404(RunbookRun, id=run_id)
+    refusal = ""
     try:
         verb(run_id, request.user)
     except services.NotNow as err:
-        messages.error(request, str(err))
+        refusal = str(err)
+    if request.headers.get("X-Requested-With") == "fetch":
+        run = get_object_or_404(_runs(), id=run_id)
+        context = _run_context(run, refusal=refusal)
+        return render(request, "runbooks/_steps.html", context, status=409 if refusal else 200)
+    if refusal:
+        messages.error(request, refusal)
     return HttpResponseRedirect(reverse("run-detail", args=[run_id]))
 
 

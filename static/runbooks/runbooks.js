@@ -1,17 +1,42 @@
 // Runbook buttons and run progress: a little JS over server-rendered HTML.
 // - "Check"/"Run" post the form with fetch and show the verdict fragment inline.
 // - A run's detail page polls its steps fragment while the run is active (queued,
-//   running or cancelling), with the gates each step checked.
+//   running or cancelling): each node's progress, the gates being held, the steps.
+// - The run page's Cancel and Resume post with fetch and swap the answer in (no reload).
 (function () {
   "use strict";
   if (window.runbooksWired) return;
   window.runbooksWired = true;
 
-  // The run page's Cancel asks first; Resume and Cancel are plain posts (the page reloads
-  // on the run, whose steps are then polled again while it is active).
-  document.addEventListener("submit", function (event) {
+  // The run page's Cancel asks first. Both post with fetch; the answer is the run's
+  // fragment (a 409 too, saying why not), swapped in, and polled again while active.
+  // Without JS they are plain posts that come back to the run's page.
+  document.addEventListener("submit", async function (event) {
     const form = event.target.closest && event.target.closest("form.run-control");
-    if (form && form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
+    if (!form) return;
+    event.preventDefault();
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+    const section = form.closest("[data-poll-url]");
+    if (!section) return form.submit();
+    form.querySelectorAll("button").forEach((b) => (b.disabled = true));
+    try {
+      const response = await fetch(form.getAttribute("action"), {
+        method: "POST",
+        body: new FormData(form),
+        credentials: "same-origin",
+        headers: { "X-Requested-With": "fetch" },
+      });
+      if (response.ok || response.status === 409) {
+        section.innerHTML = await response.text();
+        pollSteps(section);
+      } else {
+        form.insertAdjacentHTML("afterend", '<p class="error">' + response.status + " " + response.statusText + "</p>");
+      }
+    } catch (err) {
+      form.insertAdjacentHTML("afterend", '<p class="error">The console did not answer.</p>');
+    } finally {
+      form.querySelectorAll("button").forEach((b) => (b.disabled = false));
+    }
   });
 
   document.addEventListener("submit", async function (event) {
@@ -55,11 +80,17 @@
     document.dispatchEvent(new CustomEvent("runbook:requested"));
   }
 
+  // One poll loop per section: a resumed run starts it again, a second call is a no-op.
   function pollSteps(section) {
+    if (section.dataset.polling === "true") return;
+    section.dataset.polling = "true";
     const url = section.dataset.pollUrl;
     async function tick() {
       const steps = section.querySelector('[data-testid="run-steps"]');
-      if (!steps || steps.dataset.active !== "true") return;
+      if (!steps || steps.dataset.active !== "true") {
+        section.dataset.polling = "false";
+        return;
+      }
       try {
         const response = await fetch(url, { credentials: "same-origin" });
         if (response.ok) section.innerHTML = await response.text();
