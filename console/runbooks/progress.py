@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 from django.utils import timezone
 
+from console.runbooks.models import ACTIVE_RUN_STATES
 from console.runbooks.progress_gates import GateView, gate_view
 
 ROLLBACK = "rollback: "
 CHECKOUT = "the checkout"  # how step names call the release "" (the checked-out tree)
-ACTIVE = ("queued", "running", "cancelling")
 STARTED = ("running", "succeeded", "failed")
 
 # (pattern on the step name without "rollback: ", phase). The node is `node`; a start
@@ -216,7 +216,7 @@ def _estimate(nodes: list[NodeProgress], status: str) -> tuple[float | None, str
 
     While rolling back, the nodes to count are those the rollback still has to put back,
     timed by the nodes it already put back (an upgrade's node times do not apply)."""
-    if status not in ACTIVE:
+    if status not in ACTIVE_RUN_STATES:
         return None, ""
     if any(n.state in ("rolling back", "rolled back") for n in nodes):
         finished = [n for n in nodes if n.state == "rolled back"]

@@ -81,7 +81,8 @@ def _lag(found: re.Match[str], value: Any) -> tuple[str, str]:
     limit = f"≤ {conf.transfer_max_lag_ms()} ms, ≤ {conf.transfer_max_lag_entries()} entries"
     if value is None or value.get("lagMs") is None:
         return "lag unknown", limit
-    return f"{value['lagMs']:.0f} ms, {value['lagEntries']} entries behind", limit
+    entries = value["lagEntries"]
+    return f"{value['lagMs']:.0f} ms, {entries} entr{'y' if entries == 1 else 'ies'} behind", limit
 
 
 def _leader_change(found: re.Match[str], value: Any) -> tuple[str, str]:

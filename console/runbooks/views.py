@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from console.clusters.models import Cluster
 from console.core.roles import has_role
 from console.runbooks import services
-from console.runbooks.models import RunbookRun
+from console.runbooks.models import ACTIVE_RUN_STATES, RunbookRun
 from console.runbooks.plan_view import plan_view
 from console.runbooks.progress import run_progress
 
@@ -76,7 +76,9 @@ def run_steps(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 def _run_context(run: RunbookRun, **extra: Any) -> dict[str, Any]:
-    return {"run": run, "progress": run_progress(run), **extra}
+    # Polled while it holds the cluster (a paused run too: someone may resume it).
+    context = {"run": run, "progress": run_progress(run), "active_states": ACTIVE_RUN_STATES}
+    return context | extra
 
 
 @login_required

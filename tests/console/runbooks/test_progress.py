@@ -130,7 +130,7 @@ def test_mid_upgrade_each_node_shows_its_step_releases_and_the_soak_gates_being_
         "n2 reports release up-2", "up-2", "up-2",
     )  # fmt: skip
     assert (release.held_s, release.hold_s) == (1.2, 3.0)
-    assert (lag.value, lag.threshold) == ("4 ms, 1 entries behind", "≤ 100 ms, ≤ 50 entries")
+    assert (lag.value, lag.threshold) == ("4 ms, 1 entry behind", "≤ 100 ms, ≤ 50 entries")
     assert not baseline.ok and "5.00% above" in baseline.reason
     assert baseline.value == "error ratio 5.00%, p95 12 ms"
     assert baseline.threshold == "error ratio ≤ 1.00%, p95 ≤ 15 ms"
