@@ -109,8 +109,14 @@ class RunProgress:
 def run_progress(run: Any, now: datetime | None = None) -> RunProgress:
     """The progress of `run` (a RunbookRun with its steps, prefetched or not)."""
     steps = sorted(run.steps.all(), key=lambda s: s.position)
-    params = run.params or {}
-    previous = params.get("previous") or {}
+    # Each node's release before the run, as the upgrade fixed it (`settle`); whatever
+    # else a stored run holds there is not a release to show.
+    found = run.params.get("previous") if isinstance(run.params, dict) else None
+    previous = {
+        str(node): release
+        for node, release in (found.items() if isinstance(found, dict) else [])
+        if isinstance(release, str)
+    }
     return build(steps, run.status, run.started_at, run.finished_at, previous, now)
 
 

@@ -270,3 +270,14 @@ def test_cancel_from_the_page_answers_with_the_fragment_and_a_409_says_why_not(
     assert 'data-testid="node-progress"' in first.content.decode()
     assert again.status_code == 409
     assert 'data-testid="run-refusal"' in again.content.decode()
+
+
+def test_a_run_whose_stored_previous_releases_are_not_a_map_shows_them_as_unknown(
+    upgrade_run: RunbookRun, viewer
+) -> None:
+    RunbookRun.objects.filter(id=upgrade_run.id).update(params={"previous": ["up-1"]})
+
+    response = api(viewer).get(f"/api/runbooks/runs/{upgrade_run.id}")
+
+    assert response.status_code == 200
+    assert {n["release_before"] for n in response.json()["progress"]["nodes"]} == {None}
