@@ -34,7 +34,7 @@ RECORD_PROGRESS = """() => {
   const record = () => {
     section.querySelectorAll('[data-testid="node-progress"] tr[data-node]').forEach((row) => {
       const node = (window.seen[row.dataset.node] ||= { phases: [], states: [] });
-      if (row.dataset.state !== "pending" && !node.phases.includes(row.dataset.phase))
+      if (row.dataset.phase && !node.phases.includes(row.dataset.phase))
         node.phases.push(row.dataset.phase);
       if (!node.states.includes(row.dataset.state)) node.states.push(row.dataset.state);
     });
@@ -118,6 +118,7 @@ def test_an_operator_checks_the_plan_starts_an_upgrade_and_watches_every_node_ad
         }
         expect(page.get_by_test_id("run-nodes-done")).to_have_text("3 of 3 nodes done")
         assert page.evaluate("window.loadedOnce") is True
+    print(f"UPGRADE PAGE saw, per node: {seen}")
     for node in order:
         assert len(seen[node]["phases"]) >= 2, (node, seen)
         assert "in progress" in seen[node]["states"] or "soaking" in seen[node]["states"], seen
@@ -171,6 +172,7 @@ def test_an_operator_aborts_an_upgrade_mid_way_and_watches_it_roll_back(
             )
         seen = page.evaluate("window.seen")
         assert page.evaluate("window.loadedOnce") is True
+    print(f"ABORTED UPGRADE PAGE saw, per node: {seen}")
     assert any(state in seen[first]["states"] for state in ("rolling back", "rolled back")), seen
     run = RunbookRun.objects.get()
     assert run.status == "rolled_back", run.error
