@@ -26,7 +26,9 @@ class NodeProgressOut(Schema):
         description="pending, in progress, soaking, done, failed, skipped, stopped, "
         "rolling back or rolled back"
     )
-    phase: str = Field(description="drain, hand off, stop, start, rejoin, soak, undrain, ...")
+    phase: str = Field(
+        description="drain, handover, stop, start, catch up, soak, undrain, ... (the same names as the phase in an upgrade step's detail)"
+    )
     step: str = Field(description="the node's step now (its last one once it is over)")
     release_before: str | None = Field(description='"" is the checkout; null: not known')
     release_after: str | None

@@ -77,7 +77,13 @@ def run_steps(request: HttpRequest, run_id: int) -> HttpResponse:
 
 def _run_context(run: RunbookRun, **extra: Any) -> dict[str, Any]:
     # Polled while it holds the cluster (a paused run too: someone may resume it).
-    context = {"run": run, "progress": run_progress(run), "active_states": ACTIVE_RUN_STATES}
+    context = {
+        "run": run,
+        "progress": run_progress(run),
+        "active_states": ACTIVE_RUN_STATES,
+        "awaiting_promotion": run.status == "paused"
+        and run.hold_reason.startswith(services.PROMOTION),
+    }
     return context | extra
 
 
@@ -101,6 +107,24 @@ def cancel_run(request: HttpRequest, run_id: int) -> HttpResponse:
 @require_POST
 def resume_run(request: HttpRequest, run_id: int) -> HttpResponse:
     return _control(request, run_id, services.resume_run, "resume")
+
+
+@login_required
+@require_POST
+def pause_run(request: HttpRequest, run_id: int) -> HttpResponse:
+    return _control(request, run_id, services.pause_run, "pause")
+
+
+@login_required
+@require_POST
+def abort_run(request: HttpRequest, run_id: int) -> HttpResponse:
+    return _control(request, run_id, services.abort_run, "abort")
+
+
+@login_required
+@require_POST
+def promote_run(request: HttpRequest, run_id: int) -> HttpResponse:
+    return _control(request, run_id, services.promote_run, "promote")
 
 
 def _control(request: HttpRequest, run_id: int, verb: Any, what: str) -> HttpResponse:

@@ -50,7 +50,7 @@ def node_step_names(node: str, release: str = "up-2") -> list[str]:
 
 
 def upgrade_steps() -> list[S]:
-    names = ["snapshot every node before the upgrade"]
+    names = ["take a backup before the upgrade"]
     for node in NODES:
         names += node_step_names(node)
     return [S(i, name) for i, name in enumerate(names, start=1)]
@@ -81,18 +81,19 @@ SOAK_GATES = [
     ("name", "node", "phase", "release"),
     [
         ("drain n1", "n1", "drain", None),
-        ("hand leadership away from n1 if it leads", "n1", "hand off", None),
+        ("hand leadership away from n1 if it leads", "n1", "handover", None),
         ("stop n1", "n1", "stop", None),
         ("start n1 on release up-2", "n1", "start", "up-2"),
         ("start n1 on release the checkout", "n1", "start", ""),
-        ("wait until n1 has rejoined and caught up", "n1", "rejoin", None),
+        ("wait until n1 has rejoined and caught up", "n1", "catch up", None),
         ("soak n1 on release up-2", "n1", "soak", "up-2"),
         ("undrain n1", "n1", "undrain", None),
         ("rollback: start n1 on up-1", "n1", "rollback: start", "up-1"),
         ("rollback: start n1 on the checkout", "n1", "rollback: start", ""),
         ("rollback: undrain n1", "n1", "rollback: undrain", None),
         ("start n1", "n1", "start", None),
-        ("snapshot every node before the upgrade", None, "", None),
+        ("take a backup before the upgrade", None, "", None),
+        ("switch the code version to 2 (waits for an operator to promote the run)", None, "", None),
         ("kill the leader, measure, restart it", None, "", None),
     ],
 )
@@ -106,8 +107,8 @@ def test_a_step_name_tells_its_node_phase_and_release(
 
 def test_mid_upgrade_each_node_shows_its_step_releases_and_the_soak_gates_being_held() -> None:
     steps = upgrade_steps()
-    finish(steps, range(1, 9), 0, 5)  # the snapshot, then n1 in 7 steps: 35 s for n1
-    finish(steps, range(9, 14), 40, 2)  # n2 up to its rejoin
+    finish(steps, range(1, 9), 0, 5)  # the backup, then n1 in 7 steps: 35 s for n1
+    finish(steps, range(9, 14), 40, 2)  # n2 up to its catch-up
     steps[13].gates = SOAK_GATES  # n2's soak: holding its gates, still pending
 
     progress = build(steps, "running", at(0), None, {"n1": "", "n2": "", "n0": ""}, now=at(52))

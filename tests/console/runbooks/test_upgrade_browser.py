@@ -155,7 +155,7 @@ def test_an_operator_aborts_an_upgrade_mid_way_and_watches_it_roll_back(
         # Mid-way: the first node has been stopped and is coming back on the new release.
         first_row = page.get_by_test_id(f"node-progress-{first}")
         expect(first_row).to_have_attribute(
-            "data-phase", _one_of("start", "rejoin", "soak"), timeout=RUN_TIMEOUT_MS
+            "data-phase", _one_of("start", "catch up", "soak"), timeout=RUN_TIMEOUT_MS
         )
         page.get_by_test_id("run-cancel").click()
 
