@@ -1,7 +1,8 @@
 """In a real browser (daphne + chromium, a real worker, a real 3-node cluster, a real
 release built from this tree): an operator picks a release, checks the plan, starts the
 upgrade and watches every node advance on the run's page without a reload until it
-succeeds; another upgrade is aborted from the page mid-way and rolls back."""
+succeeds; another upgrade is aborted from the page mid-way and rolls back; a third is
+paused from the page and resumed to the end."""
 
 from __future__ import annotations
 
@@ -188,3 +189,41 @@ def _one_of(*values: str) -> Any:
     import re
 
     return re.compile("^(" + "|".join(re.escape(v) for v in values) + ")$")
+
+
+def test_an_operator_pauses_an_upgrade_from_the_page_and_resumes_it_to_the_end(
+    managed: Cluster,
+    managing_console: ConsoleServer,  # noqa: F811
+    celery_worker,
+    daemon_cluster: cluster_harness.Cluster,
+    chromium_path: Path,
+    settings: LazySettings,
+    release_wheel: store.Wheel,
+    operator,
+) -> None:
+    from playwright.sync_api import expect
+
+    registered(release_wheel, settings, max_code(daemon_cluster))
+    order = expected_order(daemon_cluster)
+
+    with browser_page(chromium_path) as page:
+        log_in(page, managing_console.url, "olivia", next_path=f"/clusters/{managed.name}/")
+        page.on("dialog", lambda dialog: dialog.accept())
+        start_upgrade(page, managing_console, managed, soak_s=1)
+
+        first_row = page.get_by_test_id(f"node-progress-{order[0]}")
+        expect(first_row).not_to_have_attribute("data-state", "pending", timeout=RUN_TIMEOUT_MS)
+        page.get_by_test_id("run-pause").click()
+        steps = page.get_by_test_id("run-steps")
+        expect(steps).to_have_attribute("data-status", "paused", timeout=RUN_TIMEOUT_MS)
+        expect(page.get_by_test_id("run-hold")).to_contain_text("paused by olivia")
+        expect(page.get_by_test_id("run-abort")).to_be_visible()
+
+        page.get_by_test_id("run-resume").click()
+        expect(steps).to_have_attribute("data-status", "succeeded", timeout=RUN_TIMEOUT_MS)
+        expect(page.get_by_test_id("run-nodes-done")).to_have_text("3 of 3 nodes done")
+        assert page.evaluate("window.loadedOnce") is True
+    run = RunbookRun.objects.get()
+    assert (run.status, run.resumed_count) == ("succeeded", 1)
+    nodes = manager_for(managed)
+    assert all(nodes.status(n).release == RELEASE for n in order)
