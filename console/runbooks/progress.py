@@ -224,6 +224,8 @@ def _estimate(nodes: list[NodeProgress], status: str) -> tuple[float | None, str
     timed by the nodes it already put back (an upgrade's node times do not apply)."""
     if status not in ACTIVE_RUN_STATES:
         return None, ""
+    if status == "paused":  # nothing moves until someone resumes (or promotes) it
+        return None, "paused"
     if any(n.state in ("rolling back", "rolled back") for n in nodes):
         finished = [n for n in nodes if n.state == "rolled back"]
         left = [n for n in nodes if n.state == "rolling back"]

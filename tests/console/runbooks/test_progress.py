@@ -175,6 +175,16 @@ def test_an_aborted_upgrade_shows_the_touched_node_rolled_back_and_the_others_sk
     assert (progress.remaining_s, progress.estimate) == (None, "")
 
 
+def test_a_paused_run_says_so_instead_of_an_estimate() -> None:
+    steps = upgrade_steps()
+    finish(steps, range(1, 9), 0, 5)
+
+    progress = build(steps, "paused", at(0), None, {}, now=at(60))
+
+    assert (progress.remaining_s, progress.estimate) == (None, "paused")
+    assert [n.state for n in progress.nodes] == ["done", "pending", "pending"]
+
+
 def test_while_rolling_back_the_estimate_counts_only_the_nodes_still_to_put_back() -> None:
     names = ["stop a", "stop b"]
     for node in ("b", "a"):  # newest first
