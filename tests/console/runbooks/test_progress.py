@@ -12,6 +12,7 @@ from django.test import Client
 
 from console.clusters.models import Cluster
 from console.runbooks.models import RunbookRun, RunbookStep
+from console.runbooks.plan_view import plan_view
 from console.runbooks.progress import build, duration, parse_step
 from console.runbooks.progress_gates import gate_view
 from tests.console.runbooks.test_views import api
@@ -207,6 +208,19 @@ def test_a_gate_of_unknown_shape_shows_its_raw_value() -> None:
     assert (gate.value, gate.threshold, gate.hold_s) == ("x=1", "", None)
     odd = gate_view({"name": "the cluster has quorum and a leader", "ok": False, "value": 3})
     assert odd.value == "3"
+
+
+def test_the_dry_run_plan_names_the_node_order_soak_and_deadline_as_the_form_posted_them() -> None:
+    names = [s.name for s in upgrade_steps()]
+
+    plan = plan_view("upgrade", {"release": "up-2", "soakS": "2"}, names)
+    unparsable = plan_view("upgrade", {"release": "up-2", "soakS": "-1"}, names)
+
+    assert plan is not None and (plan.order, plan.soak_s, plan.node_deadline_s) == (
+        NODES, 2.0, 120.0,
+    )  # fmt: skip
+    assert unparsable is not None and unparsable.soak_s is None
+    assert plan_view("drain", {"node": "n1"}, ["drain n1"]) is None  # one node: no order
 
 
 def test_durations_read_short() -> None:
