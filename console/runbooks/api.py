@@ -26,6 +26,7 @@ from console.clusters.lookup import get_cluster
 from console.core.roles import require_role
 from console.runbooks import services
 from console.runbooks.actions import ACTIONS
+from console.runbooks.actions.blue_green import BlueGreenParams
 from console.runbooks.actions.drain import NodeParams
 from console.runbooks.actions.node_lifecycle import RestartParams, StopStartParams
 from console.runbooks.actions.quick_rollback import RollbackParams
@@ -49,6 +50,7 @@ Action = Literal[
     "scale",
     "upgrade",
     "rollback",
+    "blue_green",
 ]
 RunStatus = Literal[
     "queued", "running", "cancelling", "pausing", "paused", "succeeded", "failed", "stale", "refused", "cancelled",
@@ -68,12 +70,14 @@ class RunIn(Schema):
         | ScaleParams
         | UpgradeParams
         | RollbackParams
+        | BlueGreenParams
     ) = Field(
         default_factory=dict,
         validate_default=True,
         description="the action's parameters: snapshot takes SnapshotParams, drain and "
         "undrain NodeParams, transfer_leader TargetParams, restart_node RestartParams, "
-        "stop_node and start_node StopStartParams, scale ScaleParams, upgrade UpgradeParams, rollback RollbackParams",
+        "stop_node and start_node StopStartParams, scale ScaleParams, upgrade UpgradeParams, rollback RollbackParams, "
+        "blue_green BlueGreenParams",
     )
     dry_run: bool = Field(
         False, description="preflight only: say what would happen, change nothing"

@@ -8,6 +8,7 @@ and the real run cannot disagree about what will happen.
 from __future__ import annotations
 
 from console.runbooks.actions.base import Action
+from console.runbooks.actions.blue_green import BlueGreen
 from console.runbooks.actions.drain import Drain
 from console.runbooks.actions.drills import DrillKillLeader, DrillPauseNode
 from console.runbooks.actions.drills_disk import DrillFillDisk
@@ -40,6 +41,7 @@ ACTIONS: dict[str, Action] = {
         HealNode(),
         Upgrade(),
         QuickRollback(),
+        BlueGreen(),
     )
 }
 

@@ -13,6 +13,7 @@ act on a node another process started, and the nodes outlive all of them:
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from daemon.localcluster import releases as release_store
 from daemon.localcluster.layout import write_private
 
 STATE_FILE = "manager.json"
+RETIRED_DIR = "retired"  # nodes that left the membership, kept for a rollback
 LOG_TAIL_LINES = 20
 
 
@@ -149,3 +151,28 @@ class LocalNodeManager:
         state = self._state()
         state["nodes"].pop(name, None)
         self._save_state(state)
+
+    def retire_node(self, name: str) -> Path:
+        """Like `remove_node`, but its directory (config, Raft data, log) is moved aside
+        to `<root>/retired/<name>-<UTC time>/` and kept, not deleted: a blue-green switch
+        keeps the old members' data for its rollback window. Returns where it went;
+        a node no longer in the layout was retired before: its newest kept directory."""
+        layout = self.layout()
+        kept_root = self.root / RETIRED_DIR
+        if name not in {spec.name for spec in layout.nodes}:
+            kept = sorted(kept_root.glob(f"{name}-*"))
+            if not kept:
+                raise NodeManagerError(f"no node named {name!r} and nothing of it was kept")
+            return kept[-1]
+        self._update(name, stopped=True)
+        self.process(name, layout).stop()
+        kept_root.mkdir(mode=0o700, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = kept_root / f"{name}-{stamp}"
+        source = layout.node_dir(name)
+        if source.exists():
+            source.rename(target)  # same filesystem: atomic, never half-copied
+        else:
+            target.mkdir(mode=0o700)
+        self.remove_node(name)  # its directory is gone already: nothing deleted
+        return target
