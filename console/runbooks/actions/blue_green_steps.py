@@ -17,6 +17,7 @@ from console.runbooks import conf, gates, live
 from console.runbooks.actions import lifecycle
 from console.runbooks.actions.base import Gate, GateResult, StepContext, StepFailed, StepRun
 from console.runbooks.live import ClusterView
+from daemon.contract import ContractError, parse_cluster_view
 
 TRANSFER_ATTEMPTS = 3
 MEMBERSHIP_TIMEOUT_S = 30.0
@@ -28,6 +29,14 @@ def view_with_leader(ctx: StepContext) -> ClusterView:
     if view is None or not view.has_quorum or not view.leader:
         raise StepFailed("the cluster has no quorum and leader right now")
     return view
+
+
+def view_from(ctx: StepContext, url: str) -> ClusterView | None:
+    """The cluster as the node at `url` sees it, or None when it does not answer."""
+    try:
+        return parse_cluster_view(ctx.client.get(url, "/health/cluster"))
+    except (DaemonError, ContractError):
+        return None
 
 
 def leader_url(view: ClusterView) -> str:
@@ -185,7 +194,9 @@ def remove_member(name: str) -> StepRun:
                     raise StepFailed(f"the leader did not remove {name}: {err}") from None
 
         def gone() -> dict[str, Any] | None:
-            seen = live.read_view(ctx.cluster, ctx.client)
+            # Asked of the leader, not of any node: the removed one still runs until the
+            # next step stops it, and its own view may still count itself a member.
+            seen = view_from(ctx, leader_url(view)) or live.read_view(ctx.cluster, ctx.client)
             if seen and seen.has_quorum and seen.member(name) is None:
                 members = sorted(m.name for m in seen.members)
                 return {"removed": name, "members": members, "leader": seen.leader}

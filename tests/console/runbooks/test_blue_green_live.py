@@ -71,6 +71,11 @@ def request(cluster: Cluster, params: dict, user: object) -> RunbookRun:
     return outcome.run
 
 
+def nodes_url(cluster: Cluster, names: list[str]) -> list[str]:
+    nodes = manager_for(cluster)
+    return [nodes.status(name).url for name in names]
+
+
 def membership(url: str) -> list[str]:
     headers = {"Authorization": f"Bearer {cluster_harness.ADMIN_TOKEN}"}
     view = httpx.get(f"{url}/health/cluster", headers=headers, timeout=5).json()
@@ -98,6 +103,9 @@ def test_a_blue_green_switch_3_to_3_under_a_steady_writer_fails_no_execution_and
     serving.stop()
     new = run.params["new"]
     assert run.params["old"] == old and not set(new) & set(old)
+    # The console now finds the cluster through the new members (the old ones are gone).
+    managed.refresh_from_db()
+    assert sorted(managed.seed_urls) == sorted(nodes_url(managed, new))
     nodes = manager_for(managed)
     assert sorted(nodes.names()) == sorted(new)
     for name in new:
