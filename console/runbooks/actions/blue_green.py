@@ -222,6 +222,9 @@ class BlueGreen(Action):
         ]
         for name in reversed(touched):
             plan += [
+                # Drained first, as the old members are on the way forward: a member
+                # removed with executions in flight fails them.
+                Step(f"rollback: drain {name}", steps.drain_if_serving(name)),
                 Step(f"rollback: remove {name} from the membership", steps.remove_member(name)),
                 Step(f"{ROLLBACK_STOP}{name}", steps.stop_node(name)),
                 Step(f"rollback: forget {name}", steps.forget_node(name)),

@@ -222,6 +222,23 @@ def retire(name: str, keep_h: float) -> StepRun:
     return run
 
 
+def drain_if_serving(name: str) -> StepRun:
+    """Drain `name` when it is a running member; a node that never started or never
+    joined (a release that crashes at start) has nothing to drain."""
+    drain = lifecycle.drain(name)
+
+    def run(ctx: StepContext) -> dict[str, Any]:
+        nodes = lifecycle.manager(ctx)
+        view = view_with_leader(ctx)
+        if name not in nodes.names() or not nodes.status(name).running:
+            return {"drained": False, "why": f"{name} is not running"}
+        if view.member(name) is None:
+            return {"drained": False, "why": f"{name} is not a member"}
+        return drain(ctx)
+
+    return run
+
+
 def stop_node(name: str) -> StepRun:
     def run(ctx: StepContext) -> dict[str, Any]:
         nodes = lifecycle.manager(ctx)

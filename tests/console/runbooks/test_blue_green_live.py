@@ -19,6 +19,7 @@ from daemon.localcluster import Layout
 from daemon.localcluster import releases as store
 from daemon.localcluster.writer import SteadyWriter, executed_ids
 from tests import cluster_harness
+from tests.conftest import wait_for
 from tests.console.runbooks.lifecycle_support import WRITE_OP
 from tests.console.runbooks.test_upgrade_live import max_code, registered, wheels  # noqa: F401
 from tests.console.runbooks.test_worker import finished
@@ -150,6 +151,47 @@ def test_a_release_that_crashes_at_start_is_rolled_back_with_the_old_members_ser
         assert daemon_cluster.get(node, "/health/ready").status_code == 200
         assert membership(node.url) == old
     print(f"BLUE-GREEN crashing release rolled back: writer {report.as_json()}")
+    assert report.failed == 0, report.as_json()
+    acknowledged = set(writer.acknowledged_ids)
+    for node in daemon_cluster.nodes:
+        missing = acknowledged - executed_ids(node.url, cluster_harness.ADMIN_TOKEN)
+        assert not missing, f"{node.name} lacks {len(missing)} acknowledged executions"
+
+
+def test_an_abort_after_the_switch_puts_leadership_back_on_an_old_member_and_removes_the_new(
+    managed: Cluster,
+    celery_worker,
+    daemon_cluster: cluster_harness.Cluster,
+    settings: LazySettings,
+    wheels: dict[str, store.Wheel],  # noqa: F811
+    operator,
+) -> None:
+    registered(wheels["up-2"], settings, max_code(daemon_cluster))
+    old = sorted(n.name for n in daemon_cluster.nodes)
+    serving, writer = start_writer(daemon_cluster)
+    run = request(managed, {"release": "up-2", "soakS": 1, "successWindowS": 60}, operator)
+    gate = "success gate with a new member leading"
+
+    def switched() -> bool:
+        step = run.steps.get(name=gate)
+        return bool(step.gates) and all(g["ok"] for g in step.gates)
+
+    wait_for(switched, 300, "a new member leading, the success gate being held")
+    services.cancel_run(run.id, operator)
+
+    assert finished(run, 300).status == "rolled_back", run.error
+    report = writer.stop()
+    serving.stop()
+    names = [s.name for s in run.steps.order_by("position")]
+    assert "rollback: put leadership back on an old member" in names
+    back = run.steps.get(name="rollback: put leadership back on an old member")
+    assert back.detail["leader"] in old and back.detail["changed"] is True, back.detail
+    nodes = manager_for(managed)
+    assert sorted(nodes.names()) == old
+    for node in daemon_cluster.nodes:
+        assert membership(node.url) == old
+        assert daemon_cluster.get(node, "/health/ready").status_code == 200
+    print(f"BLUE-GREEN aborted after the switch, rolled back: writer {report.as_json()}")
     assert report.failed == 0, report.as_json()
     acknowledged = set(writer.acknowledged_ids)
     for node in daemon_cluster.nodes:

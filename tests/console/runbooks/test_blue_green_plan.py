@@ -184,9 +184,11 @@ def test_the_rollback_removes_new_members_newest_first_and_a_resumed_worker_rebu
 
     assert names == [
         "rollback: put leadership back on an old member",
+        "rollback: drain n-4",
         "rollback: remove n-4 from the membership",
         "rollback: stop n-4",
         "rollback: forget n-4",
+        "rollback: drain n-3",
         "rollback: remove n-3 from the membership",
         "rollback: stop n-3",
         "rollback: forget n-3",
