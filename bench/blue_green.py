@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST = "tests/console/runbooks/test_blue_green_live.py"
-FIGURE = re.compile(r"^(BLUE-GREEN [^:]*): (.*)$")
+FIGURE = re.compile(r"(BLUE-GREEN [^:]*): (.*)$")
 
 
 def main() -> int:
@@ -37,7 +37,7 @@ def main() -> int:
     figures = {
         match.group(1): match.group(2)
         for line in done.stdout.splitlines()
-        if (match := FIGURE.match(line.strip()))
+        if (match := FIGURE.search(line.strip()))
     }
     result = {
         "passed": done.returncode == 0,

@@ -10,12 +10,13 @@ from django.test import Client
 
 from console.accounts.models import ApiToken
 from console.clusters.models import Cluster, Release
-from console.runbooks import preflight
+from console.runbooks import live, preflight
 from console.runbooks.actions.base import StepContext
 from console.runbooks.actions.blue_green import ROLLBACK_STOP, BlueGreen, BlueGreenParams
 from console.runbooks.actions.blue_green_steps import success_ratio
 from console.runbooks.models import RunbookRun
 from tests.console.runbooks.fakes import FakeCluster
+from tests.console.runbooks.kube_standin import StandInApiServer, statefulset
 
 pytestmark = pytest.mark.django_db
 
@@ -207,3 +208,42 @@ def test_once_an_old_member_has_left_the_rollback_hands_over_to_an_operator() ->
     steps = action.rollback(params, action.touched(started))
 
     assert [s.name for s in steps] == ["rollback: check whether the old members can take over"]
+
+
+def test_a_kubernetes_cluster_is_refused_pointing_to_the_rolling_upgrade(
+    fake: FakeCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release("r2")
+    monkeypatch.setenv("DAEMON_KUBE_TOKEN_BG", "kube-sa-token")
+    repo = "registry.example/unrdf-daemon"
+    sts = statefulset("unrdf-daemon", f"{repo}:1.0.0")
+    with StandInApiServer("unrdf", sts, "kube-sa-token") as server:
+        cluster = fake.register()
+        Cluster.objects.filter(id=cluster.id).update(
+            node_manager="kubernetes", kube_api_url=server.url, kube_namespace="unrdf",
+            kube_statefulset="unrdf-daemon", kube_image=repo, kube_token_env="DAEMON_KUBE_TOKEN_BG",
+        )  # fmt: skip
+        cluster.refresh_from_db()
+        monkeypatch.setattr(fake, "cluster", cluster, raising=False)  # as DaemonClient has
+
+        reasons = BlueGreen().check(fake.view(), BlueGreenParams(release="r2"), fake)  # type: ignore[arg-type]
+
+    assert any(
+        "kubernetes node manager cannot remove an old member while keeping its data" in r
+        and "use the rolling upgrade" in r
+        for r in reasons
+    ), reasons
+
+
+def test_a_resumed_run_rebuilds_the_same_plan_from_its_stored_names(fake_cluster: Cluster) -> None:
+    release("r2")
+    first = preflight.check(fake_cluster, "blue_green", {"release": "r2"})
+    assert first.ok, first.reasons
+    assert first.params["old"] == ["unrdf-daemon-0", "unrdf-daemon-1", "unrdf-daemon-2"]
+    assert first.params["new"] == ["unrdf-daemon-3", "unrdf-daemon-4", "unrdf-daemon-5"]
+
+    again = preflight.replan(
+        fake_cluster, "blue_green", first.params, live.client_for(fake_cluster)
+    )
+
+    assert again.ok and again.steps == first.steps
