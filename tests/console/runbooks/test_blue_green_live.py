@@ -12,7 +12,7 @@ import pytest
 from django.conf import LazySettings
 
 from console.clusters.models import Cluster
-from console.runbooks import services
+from console.runbooks import records, services
 from console.runbooks.models import RunbookRun
 from console.runbooks.nodes import manager_for
 from daemon.localcluster import Layout
@@ -197,3 +197,48 @@ def test_an_abort_after_the_switch_puts_leadership_back_on_an_old_member_and_rem
     for node in daemon_cluster.nodes:
         missing = acknowledged - executed_ids(node.url, cluster_harness.ADMIN_TOKEN)
         assert not missing, f"{node.name} lacks {len(missing)} acknowledged executions"
+
+
+def test_a_worker_killed_while_a_new_member_joins_goes_stale_and_the_resumed_run_finishes(
+    managed: Cluster,
+    start_worker,
+    daemon_cluster: cluster_harness.Cluster,
+    settings: LazySettings,
+    wheels: dict[str, store.Wheel],  # noqa: F811
+    operator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registered(wheels["up-2"], settings, max_code(daemon_cluster))
+    first_worker = start_worker()
+    serving, writer = start_writer(daemon_cluster)
+    run = request(managed, {"release": "up-2", "soakS": 1, "successWindowS": 3}, operator)
+    second = f"add {run.params['new'][1]} on release up-2"
+    wait_for(
+        lambda: run.steps.filter(name=second, status="running").exists(), 300, "the second add"
+    )
+    first_worker.kill()
+    monkeypatch.setenv("RUNBOOK_STALE_AFTER_S", "2")
+    wait_for(
+        lambda: records.reap_stale_runs() or RunbookRun.objects.get(id=run.id).status == "stale",
+        30,
+        "the reaper",
+    )
+    run.refresh_from_db()
+    assert run.status == "stale"  # never reported as succeeded half-done
+
+    start_worker()
+    services.resume_run(run.id, operator)
+
+    assert finished(run, 400).status == "succeeded", run.error
+    report = writer.stop()
+    serving.stop()
+    steps = {s.name: s for s in run.steps.all()}
+    assert steps[f"add {run.params['new'][0]} on release up-2"].attempts == 1  # not repeated
+    assert steps[second].attempts == 2
+    managed.refresh_from_db()  # its seed URLs now name the new members
+    nodes = manager_for(managed)
+    assert sorted(nodes.names()) == sorted(run.params["new"])
+    for name in run.params["new"]:
+        assert membership(nodes.status(name).url) == sorted(run.params["new"])
+    print(f"BLUE-GREEN resumed after a killed worker: writer {report.as_json()}")
+    assert report.failed == 0, report.as_json()
