@@ -76,10 +76,17 @@ def add_member(name: str, release: str, deadline_s: float) -> StepRun:
                     "cluster's layout changed since the run was requested; request it again"
                 )
         state = nodes.status(name)
-        if state.release != release:
-            raise StepFailed(f"{name} is set to start {state.release or 'the checkout'}")
-        set_seed(ctx.cluster, state.url, listed=True)
         view = view_with_leader(ctx)
+        if state.release != release:
+            if view.member(name) is not None:
+                raise StepFailed(f"{name} is a member on {state.release or 'the checkout'}")
+            # A worker killed inside add_node (the node listed, its release not yet set):
+            # it never joined and holds nothing, so it is made again, on the release.
+            nodes.remove_node(name)
+            state = nodes.add_node(release)
+            if state.name != name or state.release != release:
+                raise StepFailed(f"could not make {name} again on release {release}")
+        set_seed(ctx.cluster, state.url, listed=True)
         if view.member(name) is None:
             # Started first: the leader probes it before changing the membership.
             nodes.start(name, timeout_s=0)
