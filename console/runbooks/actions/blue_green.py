@@ -22,7 +22,8 @@ stopped and forgotten, the old members undrained and serving. Once an old member
 left the membership, going back is not a one-button job (its data is behind): the run
 ends `needs_operator`, naming what runs where and where the old data is.
 
-The old and new member names are fixed into the stored params when the run is
+The whole run must progress within `progressDeadlineS` (the runner's progress deadline),
+or it rolls back like a failed gate. The old and new member names are fixed into the stored params when the run is
 requested (`settle`), so a resumed run rebuilds the same plan.
 """
 
@@ -64,6 +65,12 @@ class BlueGreenParams(Params):
     )
     nodeDeadlineS: float = Field(
         120.0, ge=5, le=1800, description="how long one new member may take to catch up"
+    )
+    progressDeadlineS: float = Field(
+        900.0,
+        ge=10,
+        le=86400,
+        description="the whole switch must finish within this (the runner rolls back past it)",
     )
     keepOldDataH: float = Field(
         24.0, ge=0, le=24 * 90, description="how long the old members' data is to be kept"
