@@ -10,7 +10,7 @@ from django.test import Client
 
 from console.accounts.models import ApiToken
 from console.clusters.models import Cluster, Release
-from console.runbooks import live, preflight
+from console.runbooks import live, preflight, services
 from console.runbooks.actions.base import StepContext
 from console.runbooks.actions.blue_green import ROLLBACK_STOP, BlueGreen, BlueGreenParams
 from console.runbooks.actions.blue_green_steps import success_ratio
@@ -247,3 +247,27 @@ def test_a_resumed_run_rebuilds_the_same_plan_from_its_stored_names(fake_cluster
     )
 
     assert again.ok and again.steps == first.steps
+
+
+def test_a_blue_green_run_shows_its_steps_and_success_gate_on_its_page_and_in_the_api(
+    fake_cluster: Cluster, operator
+) -> None:
+    release("r2")
+    outcome = services.request_run(fake_cluster, "blue_green", {"release": "r2"}, operator)
+    assert outcome.run is not None, outcome.reasons
+    step = outcome.run.steps.get(name="success gate with a new member leading")
+    value = {"executions": 480, "succeeded": 475, "ratio": 475 / 480, "threshold": 0.98}
+    step.gates = [{"name": "execution success ratio ≥ 0.98, for 10 s", "ok": True,
+                   "value": value, "reason": "", "heldS": 4.0}]  # fmt: skip
+    step.save(update_fields=["gates"])
+    client = Client()
+    client.force_login(operator)
+
+    page = client.get(f"/runbooks/runs/{outcome.run.id}/")
+    answer = api(operator).get(f"/api/runbooks/runs/{outcome.run.id}")
+
+    assert page.status_code == 200
+    assert "add unrdf-daemon-3 on release r2" in page.content.decode()
+    assert answer.status_code == 200, answer.content
+    gates = {s["name"]: s["gates"] for s in answer.json()["steps"]}
+    assert gates["success gate with a new member leading"][0]["value"]["ratio"] == 475 / 480
