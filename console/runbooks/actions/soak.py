@@ -1,24 +1,35 @@
 """The soak gates of an upgraded node, held for the soak time before it is undrained.
 
-Some gates compare with what they saw at their first check (the term, the error ratio
-and p95 of the minute before): the state lives in the gate's closure, which the plan
-builds afresh for every run and every resume, so a resume starts a new soak window.
+Some gates compare with what they saw at their first check (the term, where the soak's
+executions window starts): that state lives in the gate's closure, which the plan builds
+afresh for every run and every resume, so a resume starts a new soak window.
+
+The error-ratio and p95 gates read the cluster's executions from the daemons themselves
+(`soak_feed`), against the baseline the run measured just before the upgrade and stored
+in its first step's detail (so a resumed run compares with the same baseline). A plan
+without such a step (the quick rollback) measures its baseline at the soak's first check.
+A soak window with no execution at all proves nothing: it passes only if the baseline
+had none either.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from django.db.models import Avg
-from django.utils import timezone
-
-from console.clusters.models import Sample
 from console.runbooks import gates
 from console.runbooks.actions.base import Gate, GateResult, StepContext
+from console.runbooks.actions.soak_feed import FeedUnreadable, SoakWindow, measure_baseline
 from console.runbooks.live import ClusterView
+from console.runbooks.models import RunbookStep
 
-BASELINE_WINDOW = timedelta(seconds=60)
+NO_EXECUTIONS = "no executions in the window"
+# Handler durations of quick operations are fractions of a millisecond: a relative
+# margin alone would fail on scheduling noise, so the p95 limit also allows this much.
+P95_SLACK_MS = 10.0
+# The last checks of a soak judge an empty window (the runner's final round comes at
+# most this long before the gate's own clock reaches the soak time).
+FINAL_ROUND_S = 1.0
 
 
 class Margins(Protocol):
@@ -32,12 +43,14 @@ def soak_gates(
 ) -> tuple[Gate, ...]:
     # The checkout ("") reports no release name of its own to compare with.
     reports = (reports_release(name, release),) if release else ()
+    measured = Measured(params.soakS)
     found = (
         *reports,
         gates.has_quorum(),
         gates.caught_up(name, max_lag_ms, max_lag_entries),
         no_unplanned_leader_change(),
-        no_worse_than_baseline(params.maxErrorRatioIncrease, params.maxP95Increase),
+        error_ratio_no_worse(measured, params.maxErrorRatioIncrease),
+        p95_no_worse(measured, params.maxP95Increase),
     )
     return tuple(gates.held(gate, params.soakS) for gate in found)
 
@@ -69,43 +82,123 @@ def no_unplanned_leader_change() -> Gate:
     return Gate("no unplanned leader change", check)
 
 
-def _window(cluster: Any, since: Any, until: Any = None) -> dict[str, float | None]:
-    rows = Sample.objects.filter(cluster=cluster, at__gte=since)
-    if until is not None:
-        rows = rows.filter(at__lt=until)
-    got = rows.aggregate(success=Avg("success_rate"), p95=Avg("p95_ms"))
-    success = got["success"]
-    return {
-        "errorRatio": None if success is None else round(1.0 - success, 4),
-        "p95Ms": None if got["p95"] is None else round(got["p95"], 1),
-    }
+def stored_baseline(ctx: StepContext) -> dict[str, Any] | None:
+    """The baseline an earlier step of the cluster's running run measured, if any."""
+    if ctx.cluster is None:
+        return None
+    details = RunbookStep.objects.filter(
+        run__cluster=ctx.cluster, run__status__in=("running", "cancelling"), status="succeeded"
+    ).values_list("detail", flat=True)
+    for detail in details:
+        if isinstance(detail, dict) and isinstance(detail.get("baseline"), dict):
+            return detail["baseline"]
+    return None
 
 
-def no_worse_than_baseline(max_ratio_rise: float, max_p95_rise: float) -> Gate:
-    """Error ratio (1 - success rate) and p95 over the soak against the minute before
-    it, from the collector's samples: a ratio, not the runbook's integer test."""
-    first: dict[str, Any] = {}
+class Measured:
+    """The soak window and the baseline, shared by the error-ratio and p95 gates."""
 
+    def __init__(self, soak_s: float) -> None:
+        self.soak_s = soak_s
+        self.window = SoakWindow()
+        self.baseline: dict[str, Any] | None = None
+        self.baseline_from = ""
+
+    def refresh(self, view: ClusterView, ctx: StepContext) -> str:
+        """Read what is new; "" or why the executions could not be read."""
+        try:
+            if self.baseline is None:
+                self.baseline, self.baseline_from = stored_baseline(ctx), "before the upgrade"
+                if self.baseline is None:
+                    self.baseline = measure_baseline(ctx, view)
+                    self.baseline_from = "before this soak"
+            self.window.refresh(ctx, view)
+        except FeedUnreadable as err:
+            return f"the executions feed could not be read: {err}"
+        return ""
+
+    def empty(self, value: dict[str, Any]) -> GateResult | None:
+        """The verdict on a window without executions (None when it has some)."""
+        if self.window.tally.executions:
+            return None
+        base = int((self.baseline or {}).get("executions") or 0)
+        if not base:
+            return GateResult(True, value | {"note": NO_EXECUTIONS + " (nor in the baseline)"})
+        if self.soak_s <= 0:
+            return GateResult(True, value | {"note": NO_EXECUTIONS + " (no soak: soakS is 0)"})
+        if self.window.elapsed_s < self.soak_s - FINAL_ROUND_S:
+            return GateResult(True, value | {"note": NO_EXECUTIONS + " yet"})
+        reason = (
+            f"{NO_EXECUTIONS} of {self.window.elapsed_s:.0f} s, though the baseline had "
+            f"{base}: nothing shows the cluster serves on the new release"
+        )
+        return GateResult(False, value | {"note": NO_EXECUTIONS}, reason)
+
+    def common(self) -> dict[str, Any]:
+        tally = self.window.tally
+        value = {"executions": tally.executions, "failed": tally.failed}
+        value["windowS"] = round(self.window.elapsed_s, 1)
+        value["baselineExecutions"] = (self.baseline or {}).get("executions")
+        value["baselineFrom"] = self.baseline_from
+        return value | ({"gap": True} if self.window.gap else {})
+
+
+def _measured_gate(
+    name: str, measured: Measured, judge: Callable[[Measured, dict[str, Any]], GateResult]
+) -> Gate:
     def check(view: ClusterView, ctx: StepContext) -> GateResult:
-        now = timezone.now()
-        if "at" not in first:
-            first["at"] = now
-            first["baseline"] = _window(ctx.cluster, now - BASELINE_WINDOW, now)
-        base, soak = first["baseline"], _window(ctx.cluster, first["at"])
-        value = {"baseline": base, "soak": soak}
-        problems = []
-        if soak["errorRatio"] is not None:
-            limit = (base["errorRatio"] or 0.0) + max_ratio_rise
-            value["errorRatioLimit"] = round(limit, 4)
-            if soak["errorRatio"] > limit:
-                problems.append(f"error ratio {soak['errorRatio']:.2%} above {limit:.2%}")
-        if soak["p95Ms"] is not None and base["p95Ms"] is not None:
-            limit = base["p95Ms"] * (1.0 + max_p95_rise)
-            value["p95Limit"] = round(limit, 1)
-            if soak["p95Ms"] > limit:
-                problems.append(f"p95 {soak['p95Ms']:.0f} ms above {limit:.0f} ms")
-        if problems:
-            return GateResult(False, value, "worse than before the upgrade: " + "; ".join(problems))
-        return GateResult(True, value)
+        if problem := measured.refresh(view, ctx):
+            return GateResult(False, None, problem)
+        return judge(measured, measured.common())
 
-    return Gate("error ratio and p95 no worse than before", check)
+    return Gate(name, check)
+
+
+def error_ratio_no_worse(measured: Measured, max_rise: float) -> Gate:
+    """The soak window's error ratio (failed / all executions, as a ratio: not the
+    runbook's integer percentage test) at most the baseline's plus `max_rise`."""
+
+    def judge(m: Measured, value: dict[str, Any]) -> GateResult:
+        base = (m.baseline or {}).get("errorRatio")
+        limit = round((base or 0.0) + max_rise, 4)
+        value = {"errorRatio": m.window.tally.error_ratio, "limit": limit, "baseline": base}
+        value |= m.common()
+        if (empty := m.empty(value)) is not None:
+            return empty
+        ratio = m.window.tally.error_ratio or 0.0
+        if ratio <= limit:
+            return GateResult(True, value)
+        on = ", ".join(f"{n} {c}" for n, c in sorted(m.window.tally.failed_on.items()))
+        reason = (
+            f"error ratio {ratio:.2%} ({m.window.tally.failed} of {m.window.tally.executions} "
+            f"executions failed; on {on}) above its limit {limit:.2%} (baseline "
+            f"{base or 0.0:.2%} + {max_rise:.2%})"
+        )
+        return GateResult(False, value, reason)
+
+    return _measured_gate("error ratio no worse than before the upgrade", measured, judge)
+
+
+def p95_no_worse(measured: Measured, max_rise: float) -> Gate:
+    """The soak window's p95 handler duration at most the baseline's times (1 +
+    `max_rise`), plus P95_SLACK_MS; not compared when the baseline had no executions."""
+
+    def judge(m: Measured, value: dict[str, Any]) -> GateResult:
+        base = (m.baseline or {}).get("p95Ms")
+        limit = None if base is None else round(base * (1.0 + max_rise) + P95_SLACK_MS, 3)
+        value = {"p95Ms": m.window.tally.p95_ms, "limitMs": limit, "baselineMs": base}
+        value |= m.common()
+        if (empty := m.empty(value)) is not None:
+            return empty
+        p95 = m.window.tally.p95_ms or 0.0
+        if limit is None:
+            return GateResult(True, value | {"note": "no baseline p95 to compare with"})
+        if p95 <= limit:
+            return GateResult(True, value)
+        reason = (
+            f"p95 {p95:.1f} ms above its limit {limit:.1f} ms (baseline {base:.1f} ms "
+            f"x {1 + max_rise:g} + {P95_SLACK_MS:g} ms)"
+        )
+        return GateResult(False, value, reason)
+
+    return _measured_gate("p95 latency no worse than before the upgrade", measured, judge)

@@ -45,6 +45,7 @@ from console.runbooks.actions.base import (
     quorum_reasons,
 )
 from console.runbooks.actions.soak import soak_gates
+from console.runbooks.actions.soak_feed import FeedUnreadable, measure_baseline
 from console.runbooks.live import ClusterView
 from console.runbooks.nodes import NodeManagerError, manager_for
 
@@ -119,7 +120,7 @@ class Upgrade(Action):
         order = params.order or node_order(view)
         for name in order:
             view.by_name[name]  # a KeyError when it left the cluster: preflight says so
-        steps = [Step(upgrade_edges.BACKUP_STEP, upgrade_edges.backup_first())]
+        steps = [Step(upgrade_edges.BACKUP_STEP, _baseline_then(upgrade_edges.backup_first()))]
         for name in order:
             steps += node_steps(name, params.release, params)
         if params.switchTo:
@@ -337,5 +338,19 @@ def _start_on(name: str, release: str, params: UpgradeParams) -> StepRun:
             f"{name} did not become ready on {release or 'the checkout'} within "
             f"{params.nodeDeadlineS:.0f}s. Its last log lines:\n{tail}"
         )
+
+    return run
+
+
+def _baseline_then(backup: StepRun) -> StepRun:
+    """Measure the soak gates' baseline before anything changes (kept in this step's
+    detail, so a resumed run compares with the same one), then take the backup."""
+
+    def run(ctx: StepContext) -> dict[str, Any]:
+        try:
+            baseline = measure_baseline(ctx, live_view(ctx))
+        except FeedUnreadable as err:
+            raise StepFailed(f"could not measure the baseline: {err}") from None
+        return {**backup(ctx), "baseline": baseline}
 
     return run
