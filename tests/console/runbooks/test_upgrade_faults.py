@@ -144,8 +144,8 @@ def started_steps(run_id: int) -> list[int]:
 
 
 def test_a_worker_killed_mid_upgrade_is_resumed_by_a_new_worker_without_repeating_a_step(
-    start_worker,
     managed: Cluster,
+    start_worker,  # after `managed`: the worker's environment names the cluster's layout
     daemon_cluster: cluster_harness.Cluster,
     settings: LazySettings,
     wheels: dict[str, store.Wheel],
