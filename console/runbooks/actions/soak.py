@@ -24,9 +24,11 @@ from console.runbooks.live import ClusterView
 from console.runbooks.models import RunbookStep
 
 NO_EXECUTIONS = "no executions in the window"
-# Handler durations of quick operations are fractions of a millisecond: a relative
-# margin alone would fail on scheduling noise, so the p95 limit also allows this much.
-P95_SLACK_MS = 10.0
+# Handler durations of quick operations are fractions of a millisecond, and a node
+# busy with Raft work (or a busy machine) delays a handler by a few GIL switch
+# intervals (5 ms each): a relative margin alone fails on that noise, so the p95
+# limit is never below the baseline plus this much.
+P95_SLACK_MS = 50.0
 # The last checks of a soak judge an empty window (the runner's final round comes at
 # most this long before the gate's own clock reaches the soak time).
 FINAL_ROUND_S = 1.0
@@ -181,11 +183,14 @@ def error_ratio_no_worse(measured: Measured, max_rise: float) -> Gate:
 
 def p95_no_worse(measured: Measured, max_rise: float) -> Gate:
     """The soak window's p95 handler duration at most the baseline's times (1 +
-    `max_rise`), plus P95_SLACK_MS; not compared when the baseline had no executions."""
+    `max_rise`), or its plus P95_SLACK_MS when that is more; not compared when the
+    baseline had no executions."""
 
     def judge(m: Measured, value: dict[str, Any]) -> GateResult:
         base = (m.baseline or {}).get("p95Ms")
-        limit = None if base is None else round(base * (1.0 + max_rise) + P95_SLACK_MS, 3)
+        limit = (
+            None if base is None else round(max(base * (1.0 + max_rise), base + P95_SLACK_MS), 3)
+        )
         value = {"p95Ms": m.window.tally.p95_ms, "limitMs": limit, "baselineMs": base}
         value |= m.common()
         if (empty := m.empty(value)) is not None:
@@ -196,8 +201,8 @@ def p95_no_worse(measured: Measured, max_rise: float) -> Gate:
         if p95 <= limit:
             return GateResult(True, value)
         reason = (
-            f"p95 {p95:.1f} ms above its limit {limit:.1f} ms (baseline {base:.1f} ms "
-            f"x {1 + max_rise:g} + {P95_SLACK_MS:g} ms)"
+            f"p95 {p95:.1f} ms above its limit {limit:.1f} ms (the larger of baseline "
+            f"{base:.1f} ms x {1 + max_rise:g} and baseline + {P95_SLACK_MS:g} ms)"
         )
         return GateResult(False, value, reason)
 

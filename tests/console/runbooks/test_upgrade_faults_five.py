@@ -12,7 +12,6 @@ from django.conf import LazySettings
 
 from console.clusters.models import Cluster
 from console.runbooks.nodes import manager_for
-from daemon.localcluster import releases as store
 from tests import cluster_harness
 from tests.console.runbooks.test_upgrade_live import (
     Serving,
