@@ -22,7 +22,7 @@ from tests.console.runbooks.test_upgrade_live import (
     writer_for,
 )
 from tests.console.runbooks.test_worker import finished
-from tests.console.runbooks.upgrade_faults_support import wheel
+from tests.console.runbooks.upgrade_faults_support import step_times, wheel
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.cluster]
 
@@ -64,6 +64,7 @@ def test_a_five_node_rolling_upgrade_under_a_steady_writer_fails_no_execution(
         health = daemon_cluster.get(node, "/health/node").json()
         assert health["build"]["release"] == "up-2" and health["draining"] is False
     changes = len(serving.leaders) - 1
+    print(f"STEPS 5 nodes: {step_times(run)}")
     print(f"UPGRADE 5 nodes: {took:.0f}s, leader changes {changes}, writer {report.as_json()}")
     assert report.acknowledged > 100 and report.failed == 0, report.as_json()
     assert changes <= 1, serving.leaders

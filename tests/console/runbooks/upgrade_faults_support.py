@@ -108,3 +108,18 @@ def gate(step: RunbookStep, starts: str) -> dict:
     found = [g for g in step.gates if g["name"].startswith(starts)]
     assert found, [g["name"] for g in step.gates]
     return found[0]
+
+
+def step_times(run: RunbookRun) -> str:
+    """Each step's seconds since the previous step ended (its gates and its work), to
+    show where a run's time goes."""
+    rows = []
+    previous = run.started_at
+    for step in run.steps.order_by("position"):
+        if step.finished_at is None:
+            continue
+        held = max((g.get("heldS") or 0.0 for g in step.gates or []), default=0.0)
+        taken = (step.finished_at - previous).total_seconds() if previous else 0.0
+        rows.append(f"{step.position}:{taken:.1f}s" + (f"(soak {held:g})" if held else ""))
+        previous = step.finished_at
+    return " ".join(rows)
