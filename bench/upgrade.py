@@ -36,9 +36,10 @@ ALL_FAIL = (
     "tests/console/runbooks/test_upgrade_faults.py::"
     "test_a_release_whose_executions_all_fail_is_rolled_back_by_the_error_ratio_gate"
 )
+# pytest's progress dots may precede a figure printed by the test on the same line.
 FIGURE = re.compile(
-    r"^(UPGRADE \d+ nodes|QUICK ROLLBACK \d+ nodes|CRASHING RELEASE[^:]*|ALL-FAIL RELEASE[^:]*)"
-    r": (.*)$"
+    r"^[.sxFE]*(UPGRADE \d+ nodes|QUICK ROLLBACK \d+ nodes|CRASHING RELEASE[^:]*"
+    r"|ALL-FAIL RELEASE[^:]*|STEPS \d+ nodes): (.*)$"
 )
 
 
