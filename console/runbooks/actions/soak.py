@@ -32,6 +32,10 @@ P95_SLACK_MS = 50.0
 # The last checks of a soak judge an empty window (the runner's final round comes at
 # most this long before the gate's own clock reaches the soak time).
 FINAL_ROUND_S = 1.0
+# Or sooner, once the baseline's rate would have given this many executions by now (a
+# round slower than FINAL_ROUND_S must not let an empty window pass; a leader election's
+# pause in commits is far shorter than this many executions at any real rate).
+EXPECTED_BY_NOW = 100
 
 
 class Margins(Protocol):
@@ -128,11 +132,15 @@ class Measured:
             return GateResult(True, value | {"note": NO_EXECUTIONS + " (nor in the baseline)"})
         if self.soak_s <= 0:
             return GateResult(True, value | {"note": NO_EXECUTIONS + " (no soak: soakS is 0)"})
-        if self.window.elapsed_s < self.soak_s - FINAL_ROUND_S:
+        window_s = float((self.baseline or {}).get("windowS") or 60.0)
+        expected = base / window_s * self.window.elapsed_s
+        ending = self.window.elapsed_s >= self.soak_s - FINAL_ROUND_S
+        if not ending and expected < EXPECTED_BY_NOW:
             return GateResult(True, value | {"note": NO_EXECUTIONS + " yet"})
         reason = (
-            f"{NO_EXECUTIONS} of {self.window.elapsed_s:.0f} s, though the baseline had "
-            f"{base}: nothing shows the cluster serves on the new release"
+            f"{NO_EXECUTIONS} of {self.window.elapsed_s:.1f} s, though the baseline had "
+            f"{base} in {window_s:g} s (~{expected:.0f} expected by now): nothing shows "
+            "the cluster serves on the new release"
         )
         return GateResult(False, value | {"note": NO_EXECUTIONS}, reason)
 

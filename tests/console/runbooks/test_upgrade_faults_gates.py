@@ -45,9 +45,11 @@ class FeedCluster(FakeCluster):
                 "oldestSeq": 1, "latestSeq": latest, "gap": False}  # fmt: skip
 
 
-def checked(fake: FeedCluster, soak_s: float, rounds: int = 2, cluster: Any = None) -> list:
+def checked(
+    fake: FeedCluster, soak_s: float, rounds: int = 2, cluster: Any = None, aged_s: float = 0
+) -> list:
     """Check both gates `rounds` times (the first starts the window; the test adds
-    executions between rounds through `fake.between`)."""
+    executions between rounds through `fake.between`; `aged_s` ages the window then)."""
     measured = Measured(soak_s)
     gates = [error_ratio_no_worse(measured, 0.01), p95_no_worse(measured, 0.5)]
     ctx = StepContext(client=fake, heartbeat=lambda: None, cluster=cluster)
@@ -55,6 +57,7 @@ def checked(fake: FeedCluster, soak_s: float, rounds: int = 2, cluster: Any = No
     for i in range(rounds):
         if i:
             fake.between()
+            measured.window.started -= aged_s
         results = [gate.check(fake.view(), ctx) for gate in gates]
     return results
 
@@ -86,6 +89,16 @@ def test_early_in_a_soak_an_empty_window_is_shown_as_such_and_not_yet_judged(
     ratio, _p95 = checked(fake, soak_s=30.0)
 
     assert ratio.ok and ratio.value["note"] == "no executions in the window yet"
+
+
+def test_an_empty_window_fails_mid_soak_once_the_baseline_rate_expected_many(
+    fake: FeedCluster,
+) -> None:
+    fake.execute(3000, ago=5)  # 50/s over the baseline's minute
+
+    ratio, _p95 = checked(fake, soak_s=30.0, aged_s=3.0)
+
+    assert not ratio.ok and "~150 expected by now" in ratio.reason
 
 
 def test_a_soak_without_executions_passes_when_the_baseline_had_none_either(
