@@ -108,6 +108,23 @@ def _baseline(found: re.Match[str], value: Any) -> tuple[str, str]:
     return measured, ", ".join(x for x in limits if x) or "no worse than the minute before"
 
 
+def _soak_note(value: Any, measured: str) -> str:
+    seen = f"{measured} over {value['executions']} executions in {value['windowS']:g} s"
+    return value.get("note") or seen
+
+
+def _error_ratio(found: re.Match[str], value: Any) -> tuple[str, str]:
+    measured = _soak_note(value, f"error ratio {_percent(value['errorRatio'])}")
+    return measured, f"≤ {_percent(value['limit'])} (baseline {_percent(value['baseline'])})"
+
+
+def _p95(found: re.Match[str], value: Any) -> tuple[str, str]:
+    measured = _soak_note(value, f"p95 {value['p95Ms']} ms")
+    if value.get("limitMs") is None:
+        return measured, "no baseline to compare with"
+    return measured, f"≤ {value['limitMs']:g} ms (baseline {value['baselineMs']:g} ms)"
+
+
 def _majority(found: re.Match[str], value: Any) -> tuple[str, str]:
     what = found.group("what")
     return f"{value[what]} of {value['size']} {what}", f"≥ {value['needed']}"
@@ -122,7 +139,9 @@ DESCRIBERS: list[tuple[str, Callable[[re.Match[str], Any], tuple[str, str]]]] = 
     (r"the cluster has quorum and a leader", _quorum),
     (r"\S+ has caught up with the leader", _lag),
     (r"no unplanned leader change", _leader_change),
-    (r"error ratio and p95 no worse than before", _baseline),
+    (r"error ratio and p95 no worse than before", _baseline),  # runs recorded before the split
+    (r"error ratio no worse than before the upgrade", _error_ratio),
+    (r"p95 latency no worse than before the upgrade", _p95),
     (r"a majority stays (?P<what>\w+) without \S+", _majority),
     (r"no critical alert is firing", _alerts),
 ]

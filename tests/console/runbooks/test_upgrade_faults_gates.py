@@ -13,6 +13,7 @@ from console.clusters.daemon_client import DaemonError
 from console.runbooks.actions.base import StepContext
 from console.runbooks.actions.soak import Measured, error_ratio_no_worse, p95_no_worse
 from console.runbooks.models import RunbookRun
+from console.runbooks.progress_gates import gate_view
 from tests.console.runbooks.fakes import FakeCluster
 
 
@@ -159,3 +160,22 @@ def test_the_baseline_stored_by_the_running_run_is_used_not_a_new_one(
 
     assert ratio.ok, ratio.reason  # 10% against the stored 10% (+1%), not against 0%
     assert ratio.value["baseline"] == 0.1 and ratio.value["baselineFrom"] == "before the upgrade"
+
+
+def test_the_progress_view_puts_each_soak_gate_in_words_with_its_threshold(
+    fake: FeedCluster,
+) -> None:
+    fake.execute(100, ms=200.0, ago=5)
+    fake.between = lambda: (fake.execute(45, ms=100.0), fake.execute(5, status="failure"))
+    ratio, p95 = checked(fake, soak_s=1.0)
+
+    shown = [
+        gate_view({"name": name, "ok": r.ok, "value": r.value, "reason": r.reason})
+        for name, r in (("error ratio no worse than before the upgrade", ratio),
+                        ("p95 latency no worse than before the upgrade", p95))
+    ]  # fmt: skip
+
+    assert shown[0].value.startswith("error ratio 10.00% over 50 executions in ")
+    assert shown[0].threshold == "≤ 1.00% (baseline 0.00%)"
+    assert shown[1].value.startswith("p95 100.0 ms over 50 executions")
+    assert shown[1].threshold == "≤ 300 ms (baseline 200 ms)"
