@@ -100,7 +100,11 @@ def wait_soaking(run: RunbookRun, node: str, timeout_s: float = 180) -> RunbookS
         assert run.status in ("queued", "running"), (run.status, run.error)
         return step if step.gates and step.status == "pending" else None
 
-    return wait_for(soaking, timeout_s, f"{node} to soak", interval=0.1)
+    try:
+        return wait_for(soaking, timeout_s, f"{node} to soak", interval=0.1)
+    except AssertionError as err:  # say where the run was, not only that it was late
+        where = [(s.position, s.name, s.status) for s in run.steps.exclude(status="pending")]
+        raise AssertionError(f"{err}; run #{run.id} {run.status}, steps {where}") from None
 
 
 def gate(step: RunbookStep, starts: str) -> dict:
