@@ -122,7 +122,9 @@ def test_a_leader_killed_while_a_follower_soaks_ends_rolled_back_or_upgraded_nev
     else:
         assert status == "rolled_back", run.error
         assert set(releases.values()) == {""}, releases
-        assert "leader" in run.error or "quorum" in run.error, run.error
+        # A soak gate saw the loss: the leader change, no quorum, or a lag the new
+        # leader does not know yet (each seen in some run).
+        assert f"(soak {first} on release up-2) not started: gate failed" in run.error
         assert f"{leader} on the checkout (stopped)" in run.error
     assert nodes.start(leader, 60).ready  # as its supervisor would: back on what it ran
     wait_for(lambda: caught_up_with(daemon_cluster, writer), 60, f"{leader} to catch up")
