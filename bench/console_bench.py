@@ -3,7 +3,8 @@
   freshness   leader kill -9 -> the browser's DOM shows the new leader (and the raw
               election time from /health/node), N trials, in-memory layer and Redis
   collector   `manage.py collect` CPU (% of one core) per polled node and RSS, 3 and 5 nodes
-  history     p95 of GET /api/clusters/{name}/executions over 1,000,000 rows, via daphne
+  history     p95 of GET /api/clusters/{name}/executions over 1,000,000 rows (--rows,
+              --database and --reuse for 10,000,000 kept between runs), via daphne
   websockets  N dashboard clients, M events appended from another process: exactly once,
               in order, latency append -> receipt; in-memory layer and Redis
 
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import bounded, wait_quiet
-from bench.console_common import DB_MODES, save
+from bench.console_common import DB_MODES, save, use_database
 
 Measurement = Callable[[argparse.Namespace, Path], dict[str, Any]]
 
@@ -83,7 +84,9 @@ def do_collector(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
 def do_history(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     from bench.console_history import history
 
-    return history(args.rows, args.requests, args.db, lambda: quiet(args), logs)
+    if args.database:
+        use_database(args.database)
+    return history(args.rows, args.requests, args.db, lambda: quiet(args), logs, args.reuse)
 
 
 MEASUREMENTS: dict[str, Measurement] = {
@@ -116,8 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", type=bounded(1, 9, int), nargs="+", default=[3, 5])
     p.add_argument("--duration", type=bounded(5, 120), default=30.0, help="s measured")
     p.add_argument("--settle", type=bounded(0, 30), default=5.0, help="s before measuring")
-    p = sub.add_parser("history", help="history API p95 over 1M rows")
-    p.add_argument("--rows", type=bounded(1000, 5_000_000, int), default=1_000_000)
+    p = sub.add_parser("history", help="history API p95 over 1M (or 10M) rows")
+    p.add_argument("--rows", type=bounded(1000, 20_000_000, int), default=1_000_000)
+    p.add_argument(
+        "--database",
+        default="",
+        help="scratch PostgreSQL database to use instead of bench_console (never test)",
+    )
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database if it already holds exactly --rows rows (migrated first); "
+        "generating 10M rows takes minutes",
+    )
     p.add_argument("--requests", type=bounded(10, 2000, int), default=100, help="per case")
     p.add_argument(
         "--db",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from daemon.localcluster import ProcessHandle, free_port, wait_for
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "bench_console"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+DB_NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
 # A Redis database of our own: other suites' wake-ups must not reach our consumers.
 REDIS_URL = "redis://127.0.0.1:6379/11"
 SECRET_KEY = "bench-console-secret-" + "k" * 40
@@ -88,8 +90,26 @@ def close_django_connections() -> None:
 
 
 # ---- the scratch database ----------------------------------------------------
+def use_database(name: str) -> None:
+    """Run against another scratch database than `bench_console` (e.g. one kept between
+    runs because its 10M rows take minutes to generate). Call before setup_django()."""
+    global DB_NAME, DATABASE_URL
+    if not re.match(DB_NAME_PATTERN, name) or name in ("postgres", "test", "test_test"):
+        raise ValueError(f"not a scratch database name: {name!r}")
+    DB_NAME = name
+    DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+
+
+def database_exists() -> bool:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME])
+        return found.fetchone() is not None
+
+
 def recreate_database() -> None:
-    """Drop and create `bench_console`, then migrate it (each measurement starts clean)."""
+    """Drop and create the scratch database (`bench_console`), then migrate it (each measurement starts clean)."""
     import psycopg
 
     close_django_connections()
@@ -99,14 +119,14 @@ def recreate_database() -> None:
     manage("migrate", "--noinput")
 
 
-def manage(*args: str, redis: bool = False) -> str:
+def manage(*args: str, redis: bool = False, timeout: float = 300) -> str:
     result = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=console_env(redis),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     if result.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
@@ -119,7 +139,9 @@ def create_user_and_session() -> str:
     from django.contrib.auth.models import Group
     from django.test import Client
 
-    user = get_user_model().objects.create_user(BENCH_USER, password=secrets.token_hex(12))
+    user = get_user_model().objects.filter(username=BENCH_USER).first()
+    if user is None:  # a kept database already has it
+        user = get_user_model().objects.create_user(BENCH_USER, password=secrets.token_hex(12))
     user.groups.add(Group.objects.get_or_create(name="viewer")[0])
     client = Client()
     client.force_login(user)

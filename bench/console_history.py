@@ -1,9 +1,9 @@
 """History API: GET /api/clusters/{name}/executions?limit=50 over N Execution rows in
 PostgreSQL, through a real daphne with a `manage.py createtoken` bearer token.
 
-Rows are generated in one INSERT ... SELECT generate_series (then ANALYZE): seq 1..N,
-operation `op-<seq % 20>`, status `failure` every 50th else `success`, node
-`unrdf-daemon-<seq % 3>`. Each case is requested sequentially on one kept-alive
+Rows are generated as bench/console_history_data.py says (seq 1..N, operation
+`op-<seq % 20>`, status `failure` every 50th else `success`, node `unrdf-daemon-<seq % 3>`,
+finished at T0 + seq s). Each case is requested sequentially on one kept-alive
 connection. Baselines from the same run: the same query through the ORM in this process
 (the database's share), the same request through Django's test Client in this process
 (Django + ninja + auth, no daphne, no network), `/api/clusters/<name>` (the cheapest
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import httpx
 
 from bench.common import CpuMeter, summarize
 from bench.console_common import (
+    database_exists,
     BENCH_USER,
     CLUSTER_NAME,
     DB_MODES,
@@ -34,29 +35,31 @@ from bench.console_common import (
     recreate_database,
     setup_django,
 )
+from bench.console_history_data import finished_at, holds_rows, load_rows
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 WARMUP = 10
-INSERT_SQL = """
-INSERT INTO clusters_execution (cluster_id, seq, execution_id, operation_id, status,
-    duration_ms, node_name, started_at, finished_at, attempts, cached, error)
-SELECT %s, s, 'x' || s, 'op-' || (s %% 20),
-       CASE WHEN s %% 50 = 0 THEN 'failure' ELSE 'success' END, 1.0,
-       'unrdf-daemon-' || (s %% 3), %s + s * interval '1 second',
-       %s + s * interval '1 second', 1, false, ''
-FROM generate_series(1, %s) AS s
-"""
+OP_ODD, OP_FAILING = "op-7", "op-10"  # op-10's rows include failures (seq % 100 == 50)
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
 
 
 def cases(rows: int) -> list[tuple[str, dict[str, Any]]]:
-    """(label, query parameters): no filter and each filter, first page and deep pages."""
+    """(label, query parameters): every combination of the page's filters (operation,
+    status, node; then time ranges), each on the first page and two deep pages, and the
+    combinations that match no row (the worst case for an index that does not cover them)."""
     middle, oldest = rows // 2, max(100, rows // 100)
+    node, failure = {"node": "unrdf-daemon-1"}, {"status": "failure"}
     filters: list[tuple[str, dict[str, Any]]] = [
         ("none", {}),
-        ("operation", {"operation": "op-7"}),
-        ("status", {"status": "failure"}),
-        ("node", {"node": "unrdf-daemon-1"}),
-        ("status+node", {"status": "failure", "node": "unrdf-daemon-1"}),
+        ("operation", {"operation": OP_ODD}),
+        ("status", failure),
+        ("node", node),
+        ("status+node", {**failure, **node}),
+        ("operation+status", {"operation": OP_FAILING, **failure}),
+        ("operation+node", {"operation": OP_ODD, **node}),
+        ("operation+status+node", {"operation": OP_FAILING, **failure, **node}),
     ]
     out = []
     for label, params in filters:
@@ -64,18 +67,22 @@ def cases(rows: int) -> list[tuple[str, dict[str, Any]]]:
         out.append((f"{label} deep {middle}", {**params, "before_seq": middle}))
         out.append((f"{label} deep {oldest}", {**params, "before_seq": oldest}))
     # op-7 is odd, failures are multiples of 50: no row matches, the worst case.
-    out.append(("operation+status (no match)", {"operation": "op-7", "status": "failure"}))
+    out.append(("operation+status (no match)", {"operation": OP_ODD, **failure}))
+    out.append(("operation+status+node (no match)", {"operation": OP_ODD, **failure, **node}))
+    out.append(("status (no match)", {"status": "timeout"}))
+    last_hour = {"since": iso(finished_at(rows - 3600))}
+    window = {"since": iso(finished_at(middle)), "until": iso(finished_at(middle + 3600))}
+    until_old = {"until": iso(finished_at(oldest))}
+    out += [
+        ("since last hour", last_hour),
+        ("since last hour +operation+node", {**last_hour, "operation": OP_ODD, **node}),
+        ("window 1h middle", window),
+        ("window 1h middle deep", {**window, "before_seq": middle + 1800}),
+        ("window 1h middle +status", {**window, **failure}),
+        ("until oldest", until_old),
+        ("until oldest +status", {**until_old, **failure}),
+    ]
     return out
-
-
-def load_rows(cluster_id: int, rows: int) -> float:
-    from django.db import connection
-
-    started = time.monotonic()
-    with connection.cursor() as cursor:
-        cursor.execute(INSERT_SQL, [cluster_id, T0, T0, rows])
-        cursor.execute("ANALYZE clusters_execution")
-    return round(time.monotonic() - started, 1)
 
 
 def orm_timings(params: dict[str, Any], count: int) -> list[float]:
@@ -182,14 +189,38 @@ def combine(rows: int, orm: dict, in_process: dict, run: dict[str, Any]) -> dict
     return {**summary, "cases": results, "worstHttpP95Ms": worst}
 
 
-def history(
-    rows: int, count: int, db_modes: list[str], quiet: Callable[[], dict[str, Any]], logs: Path
-) -> dict[str, Any]:
+def prepare(rows: int, reuse: bool) -> dict[str, Any]:
+    """The database with `rows` rows: kept from an earlier run when `reuse` and it holds
+    exactly those rows (migrated first: a new migration's time on the big table is
+    reported), else re-created and generated."""
+    if reuse and database_exists():
+        started = time.monotonic()
+        manage("migrate", "--noinput", timeout=3600)
+        migrate_s = round(time.monotonic() - started, 1)
+        setup_django()
+        from console.clusters.models import Cluster
+
+        cluster = Cluster.objects.filter(name=CLUSTER_NAME).first()
+        if cluster is not None and holds_rows(cluster.id, rows):
+            create_user_and_session()
+            return {"reused": True, "migrateS": migrate_s}
+        close_django_connections()
     recreate_database()
     setup_django()
     create_user_and_session()
-    cluster_id = create_cluster_row([])
-    load_s = load_rows(cluster_id, rows)
+    return {"reused": False, "load": load_rows(create_cluster_row([]), rows)}
+
+
+def history(
+    rows: int,
+    count: int,
+    db_modes: list[str],
+    quiet: Callable[[], dict[str, Any]],
+    logs: Path,
+    reuse: bool = False,
+) -> dict[str, Any]:
+    prepared = prepare(rows, reuse)
+    print(f"  database: {prepared}")
     token = manage("createtoken", BENCH_USER, "bench").splitlines()[-1]
     quiet()
     orm = {label: orm_timings(params, count) for label, params in cases(rows)}
@@ -210,4 +241,4 @@ def history(
                 for case, base in zip(run["cases"], baseline["cases"], strict=True)
             },
         }
-    return {"rows": rows, "loadRowsS": load_s, "requestsPerCase": count, "runs": runs}
+    return {"rows": rows, "database": prepared, "requestsPerCase": count, "runs": runs}

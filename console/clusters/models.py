@@ -213,6 +213,19 @@ class Execution(models.Model):
             ),
             models.Index(fields=["cluster", "status", "-seq"], name="exec_status"),
             models.Index(fields=["cluster", "node_name", "-seq"], name="exec_node"),
+            # Every other combination of the history filters too (migration 0006): one
+            # index per combination is what lets "X on node Y" read only its own rows,
+            # newest first, however rare the combination is among X's or Y's rows.
+            models.Index(
+                fields=["cluster", "status", "node_name", "-seq"], name="exec_status_node"
+            ),
+            models.Index(
+                fields=["cluster", "operation_id", "node_name", "-seq"], name="exec_op_node"
+            ),
+            models.Index(
+                fields=["cluster", "operation_id", "status", "node_name", "-seq"],
+                name="exec_op_status_node",
+            ),
             models.Index(fields=["cluster", "finished_at"], name="exec_time"),
         ]
 

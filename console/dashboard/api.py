@@ -139,22 +139,18 @@ def node_view(cluster: Cluster, node: Node) -> dict:
 
 
 def executions_query(cluster: Cluster, filters: ExecutionFilters) -> QuerySet[Execution]:
-    """Newest first, keyset-paged by seq: each filter has an index (cluster, field, -seq).
-    The filters are the history page's (console/dashboard/history.py)."""
-    rows = history.filtered(
-        cluster,
-        history.Filters(
-            operation=filters.operation or "",
-            status=filters.status or "",
-            node=filters.node or "",
-            since=filters.since,
-            until=filters.until,
-        ),
+    """Newest first, keyset-paged by seq, through an index for every filter combination
+    (console/dashboard/history.py: the filters are the history page's)."""
+    page_filters = history.Filters(
+        operation=filters.operation or "",
+        status=filters.status or "",
+        node=filters.node or "",
+        since=filters.since,
+        until=filters.until,
     )
-    if filters.before_seq is not None:
-        rows = rows.filter(seq__lt=filters.before_seq)
+    rows = history.newest_by_seq(cluster, page_filters, filters.before_seq)
     # One row more than asked tells whether another page follows.
-    return rows.order_by("-seq")[: filters.limit + 1]
+    return rows[: filters.limit + 1]
 
 
 def executions_page(
