@@ -22,7 +22,6 @@ import httpx
 
 from bench.common import CpuMeter, summarize
 from bench.console_common import (
-    database_exists,
     BENCH_USER,
     CLUSTER_NAME,
     DB_MODES,
@@ -31,6 +30,7 @@ from bench.console_common import (
     create_cluster_row,
     create_user_and_session,
     daphne,
+    database_exists,
     manage,
     recreate_database,
     setup_django,

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Schema
 from ninja.responses import Status
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from console.clusters.lookup import get_cluster
 from console.clusters.models import Cluster, Execution, Node
@@ -69,7 +69,11 @@ class ClusterOut(Schema):
     nodes: list[NodeOut]
 
 
-class ExecutionOut(Schema):
+class ExecutionOut(BaseModel):
+    """A plain pydantic model, not a ninja Schema: the rows arrive as dicts (values()),
+    which pydantic validates in its core; a Schema wraps each row in a getter and reads
+    its 11 fields one Python call at a time (a quarter of a page's time in-process)."""
+
     seq: int
     execution_id: str
     operation_id: str
@@ -153,13 +157,17 @@ def executions_query(cluster: Cluster, filters: ExecutionFilters) -> QuerySet[Ex
     return rows[: filters.limit + 1]
 
 
+EXECUTION_FIELDS = tuple(ExecutionOut.model_fields)
+
+
 def executions_page(
     cluster: Cluster, filters: ExecutionFilters
-) -> tuple[list[Execution], int | None]:
-    page = list(executions_query(cluster, filters))
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of rows as dicts of the answer's fields (no model instances to build)."""
+    page = list(executions_query(cluster, filters).values(*EXECUTION_FIELDS))
     more = len(page) > filters.limit
     page = page[: filters.limit]
-    return page, (page[-1].seq if more else None)
+    return page, (page[-1]["seq"] if more else None)
 
 
 @router.get("", response=list[ClusterOut])

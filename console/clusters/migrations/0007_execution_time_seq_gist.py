@@ -11,7 +11,7 @@ PostgreSQL only: the index is not in Execution.Meta (Django's GistIndex would ne
 django.contrib.postgres and break the SQLite default), and elsewhere this migration
 does nothing. Built CONCURRENTLY (the collector's mirror writes keep going during the
 minutes it takes at 10M rows), after dropping an INVALID leftover of an interrupted
-build. btree_gist is a trusted extension: the database's owner may create it.
+build; a valid index of that name (built by hand ahead of the upgrade) is kept. btree_gist is a trusted extension: the database's owner may create it.
 """
 
 from django.db import migrations
@@ -19,18 +19,26 @@ from django.db import migrations
 INDEX = "exec_time_seq_gist"
 
 
-def create(apps, schema_editor) -> None:  # noqa: ANN001
+def create(apps, schema_editor) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
-    schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [INDEX]
+        )
+        found = cursor.fetchone()
+    if found and found[0]:
+        return  # built already (by hand, ahead of the upgrade): nothing to redo
+    if found:  # an interrupted build's INVALID leftover
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY {INDEX}")
     schema_editor.execute(
         f"CREATE INDEX CONCURRENTLY {INDEX} ON clusters_execution "
         "USING gist (cluster_id, finished_at, seq)"
     )
 
 
-def drop(apps, schema_editor) -> None:  # noqa: ANN001
+def drop(apps, schema_editor) -> None:
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
 

@@ -99,7 +99,7 @@ def walk(cluster: Cluster, params: dict[str, Any], limit: int) -> list[int]:
         page, before = executions_page(
             cluster, ExecutionFilters(limit=limit, before_seq=before, **params)
         )
-        seqs += [row.seq for row in page]
+        seqs += [row["seq"] for row in page]
         if before is None:
             return seqs
 
