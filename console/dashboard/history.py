@@ -41,8 +41,10 @@ class Page:
     older_than: int | None  # pass as ?before= for the older page, if any
 
 
-def filtered(cluster: Cluster, filters: Filters) -> QuerySet[Execution]:
-    rows = Execution.objects.filter(cluster=cluster)
+def filtered(cluster: Cluster, filters: Filters, gist: bool = False) -> QuerySet[Execution]:
+    # `gist`: the cluster as a bigint literal, which btree_gist can match in its index
+    # (it has no int8 = int4 operator; a b-tree does not care).
+    rows = Execution.objects.filter(cluster_id=_bigint(cluster.pk) if gist else cluster.pk)
     if filters.operation:
         rows = rows.filter(operation_id=filters.operation)
     if filters.status:
@@ -65,7 +67,7 @@ class SeqDistance(Func):
     output_field = BigIntegerField()
 
     def __init__(self, bound: int) -> None:
-        super().__init__(F("seq"), Cast(Value(bound), BigIntegerField()))
+        super().__init__(F("seq"), _bigint(bound))
 
 
 def newest_by_seq(cluster: Cluster, filters: Filters, before: int | None) -> QuerySet[Execution]:
@@ -82,6 +84,7 @@ def newest_by_seq(cluster: Cluster, filters: Filters, before: int | None) -> Que
         rows = rows.filter(seq__lt=before)
     if not (filters.since or filters.until) or connections[rows.db].vendor != "postgresql":
         return rows.order_by("-seq")
+    rows = filtered(cluster, filters, gist=True)
     # The GiST scan ranks by distance as a float8: exact only below 2**53, so the bound
     # is the newest seq + 1 when `before` is absent or beyond it (one index probe).
     if before is None or before > EXACT_DISTANCE:
@@ -89,7 +92,13 @@ def newest_by_seq(cluster: Cluster, filters: Filters, before: int | None) -> Que
         before = min(before if before is not None else MAX_SEQ, (newest or 0) + 1)
     if before > EXACT_DISTANCE:  # seqs this large never happen; stay exact anyway
         return rows.order_by("-seq")
-    return rows.order_by(SeqDistance(before))
+    # bigint literals: btree_gist has no int8 < int4 operator, so `seq < 500` would be
+    # checked row by row, not in the index.
+    return rows.filter(seq__lt=_bigint(before)).order_by(SeqDistance(before))
+
+
+def _bigint(value: int) -> Cast:
+    return Cast(Value(value), BigIntegerField())
 
 
 def _keys(filters: Filters) -> tuple[str, ...]:
