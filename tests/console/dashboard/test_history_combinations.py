@@ -139,7 +139,8 @@ ROWS = 200_000
 def rows_read(plan: dict[str, Any]) -> int:
     """Rows a plan's scans returned or filtered out: what it read, in all."""
     own = 0
-    if "Scan" in plan["Node Type"]:
+    # A bitmap index scan's rows are the ones its heap scan reads: count them once.
+    if "Scan" in plan["Node Type"] and plan["Node Type"] != "Bitmap Index Scan":
         own = (plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)) * plan.get(
             "Actual Loops", 1
         )
