@@ -116,6 +116,37 @@ def stop(name: str) -> StepRun:
     return run
 
 
+def stop_keeping_quorum(name: str, wait_s: float) -> StepRun:
+    """Stop `name` only while the others keep a majority: never more nodes down than the
+    cluster can lose. A node that is already unreachable (it crashed, or never came up
+    on a bad release) is stopped at once. Otherwise wait up to `wait_s` for a lost peer to
+    come back (its supervisor restarts it), then give up with the reason, leaving `name`
+    running: a rollback that ends there hands the cluster to an operator, with quorum."""
+    stopping = stop(name)
+
+    def run(ctx: StepContext) -> dict[str, Any]:
+        def safe() -> dict[str, Any] | None:
+            view = _view(ctx)
+            if view is None:
+                return None
+            member = view.member(name)
+            others = sum(1 for m in view.members if m.name != name and m.reachable)
+            if member is None or not member.reachable or others >= view.quorum_size:
+                return {"reachableOthers": others}
+            return None
+
+        try:
+            waited = ctx.wait_until(safe, wait_s, f"a majority reachable without {name}")
+        except StepFailed:
+            raise StepFailed(
+                f"{name} was left running: without it fewer than a majority of nodes would be "
+                f"reachable, and no lost node came back within {wait_s:.0f}s"
+            ) from None
+        return {**stopping(ctx), **waited}
+
+    return run
+
+
 def start(name: str, release: str | None = None) -> StepRun:
     """Start `name` (on `release` when given). If it does not come up, it is put back on
     the release it ran before, and the step fails with its own last log lines."""

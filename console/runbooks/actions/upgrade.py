@@ -135,7 +135,14 @@ class Upgrade(Action):
             old = previous.get(name, "")
             on = old or "the checkout"
             steps += [
-                Step(f"rollback: stop {name}", _on(name, "rollback: stop", lifecycle.stop(name))),
+                Step(
+                    f"rollback: stop {name}",
+                    _on(
+                        name,
+                        "rollback: stop",
+                        lifecycle.stop_keeping_quorum(name, params.nodeDeadlineS),
+                    ),
+                ),
                 Step(
                     f"rollback: start {name} on {on}",
                     _on(name, "rollback: start", _start_on(name, old, params)),
