@@ -194,6 +194,8 @@ def test_a_failed_backup_stops_the_upgrade_before_any_node_is_touched(
     operator,
 ) -> None:
     # The worker's backup storage is a file, not a directory: a real write failure.
+    # With a real broker (CI's RabbitMQ) nothing else has made the worker's var dir yet.
+    isolated_broker.var_dir.mkdir(parents=True, exist_ok=True)
     Path(isolated_broker.var_dir / "backups").write_text("not a directory")
     Release.objects.create(
         name="up-3", package_version="0", sha256="0" * 64, size_bytes=1, wheel_path="/nowhere",
