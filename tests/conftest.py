@@ -47,7 +47,10 @@ def database_url(settings_dict: dict) -> str:
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None,  # test_test_gw0... per xdist worker
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     # SQLite's default test database lives in memory, which a daphne subprocess cannot
     # share; a file can be.
     database = settings.DATABASES["default"]
