@@ -63,6 +63,13 @@ class AppliedView:
     changes: int
 
 
+def tick_cap_s(batch: bool, heartbeat_s: float) -> float:
+    """The longest the tick thread sleeps. Messages, commands and the timers it knows
+    wake it sooner (raft_wakeups.py), so a heartbeat interval is enough; batched
+    appends go out only on a tick, so with batching on it stays at 10 ms."""
+    return 0.01 if batch else min(0.1, max(0.01, heartbeat_s))
+
+
 def build_conf(config: Config, on_state_changed: Callable[[int, int], None]) -> SyncObjConf:
     raft = config.raft
     heartbeat_s = raft.heartbeat_interval_ms / 1000
@@ -83,7 +90,7 @@ def build_conf(config: Config, on_state_changed: Callable[[int, int], None]) -> 
         logCompactionMinTime=raft.snapshot_interval_s,
         dynamicMembershipChange=True,
         commandsQueueSize=100_000,
-        autoTickPeriod=0.01,
+        autoTickPeriod=tick_cap_s(raft.append_entries_batch, heartbeat_s),
         onStateChanged=on_state_changed,
     )
 
@@ -101,6 +108,7 @@ class RaftNode:
         self._leader_lost_at: float | None = None
         self._hastened = False
         self._last_keepalive = 0.0
+        self._slack_checked_at = 0.0
         self._shrink_requested = threading.Event()
         self._shrink_done = threading.Event()
         self.catch_up = CatchUpWatch()
@@ -118,6 +126,7 @@ class RaftNode:
         self.disk.install(self.obj._SyncObj__raftLog)
         self.obj.disk_guard = self.disk
         self.obj.addOnTickCallback(self._on_tick)
+        self.obj.timed_poll.add(self._next_timer)
 
     # ---- lifecycle -------------------------------------------------------
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -161,18 +170,44 @@ class RaftNode:
         self._keep_peer_connections_fresh()
         self._version_map = keep_code_version_map(obj, self._version_map)
         journal = obj._SyncObj__raftLog
-        if (
-            self._shrink_requested.is_set()
-            or storage.journal_slack(journal) > storage.SHRINK_MIN_BYTES
+        now = time.monotonic()
+        if self._shrink_requested.is_set() or (
+            # journal_slack costs an fstat: once a second is soon enough for disk space.
+            now - self._slack_checked_at >= 1.0
+            and storage.journal_slack(journal) > storage.SHRINK_MIN_BYTES
         ):
             self._shrink_requested.clear()
             storage.shrink_journal(journal)
             self._shrink_done.set()
+        if now - self._slack_checked_at >= 1.0:
+            self._slack_checked_at = now
 
     def on_tick_thread(self, job: Callable[[int, int], Any]) -> concurrent.futures.Future:
         """Run job(applied index, term) once on the tick thread, between two applied
         entries: there the index, the term and the state agree (a backup's cut)."""
-        return self._tick_jobs.put(job)
+        future = self._tick_jobs.put(job)
+        self._wake_tick_thread()
+        return future
+
+    def _wake_tick_thread(self) -> None:
+        """The tick thread may sleep until its next timer (raft_wakeups.py): work handed
+        to it from another thread wakes it through pysyncobj's command pipe."""
+        notifier = getattr(self.obj, "_SyncObj__pipeNotifier", None)
+        if notifier is not None:
+            notifier.notify()
+
+    def _next_timer(self) -> float | None:
+        """When this node's own tick work is next due (pysyncobj's clock), for the
+        tick thread's sleep (raft_wakeups.py): keep-alives, and on a follower the
+        moment a lost or silent leader makes it hasten its election."""
+        due = self._last_keepalive + KEEPALIVE_EVERY_S
+        obj = self.obj
+        if obj._SyncObj__raftState != 0 or obj._SyncObj__raftLeader is None or self._hastened:
+            return due
+        raft = self.config.raft
+        if self._leader_lost_at is not None:
+            due = min(due, self._leader_lost_at + 2 * raft.heartbeat_interval_ms / 1000)
+        return min(due, obj._leader_heard_at + raft.election_timeout_ms / 1000)
 
     def _keep_peer_connections_fresh(self) -> None:
         now = pysyncobj_clock()
@@ -357,6 +392,7 @@ class RaftNode:
             await asyncio.sleep(0.02)
         self._shrink_done.clear()
         self._shrink_requested.set()
+        self._wake_tick_thread()
         while loop.time() < deadline and not self._shrink_done.is_set():
             await asyncio.sleep(0.01)
         return compacted

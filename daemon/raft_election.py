@@ -30,6 +30,8 @@ from typing import Any
 from pysyncobj import SyncObj
 from pysyncobj.monotonic import monotonic as clock
 
+from daemon.raft_wakeups import TimedPoll
+
 log = logging.getLogger("daemon.raft")
 
 FOLLOWER, CANDIDATE, LEADER = 0, 1, 2
@@ -51,6 +53,8 @@ class ElectionSafety(SyncObj):
         self._prevote_retry_s = PREVOTE_RETRY_MIN_S
         self._transfer_hold_until = 0.0
         super().__init__(*args, **kwargs)
+        # The tick thread sleeps until its next timer (or a message, or a command).
+        self.timed_poll = TimedPoll(self)
 
     def _majority(self) -> int:
         return (len(self._SyncObj__otherNodes) + 1) // 2 + 1

@@ -60,10 +60,32 @@ LEADER = 2
 COALESCE_APPENDS = os.environ.get("DAEMON_RAFT_COALESCE_APPENDS", "1") != "0"
 
 
+# Attributes the daemon adds to the SyncObj after pysyncobj's __init__. pysyncobj puts
+# every instance attribute it did not see at the end of __init__ into its snapshots, and
+# writes them all back when it loads one: the tick thread's timed poll (raft_wakeups.py)
+# made every snapshot fail to pickle, and a loaded snapshot replaced the live disk guard
+# with the copy frozen in it. Runtime machinery is kept out of both.
+RUNTIME_ATTRIBUTES = frozenset(
+    {"timed_poll", "disk_guard", "divergent_truncations", "_coalescing", "_append_owed"}
+)
+
+
 class SafeSyncObj(ElectionSafety):
     divergent_truncations = 0  # applied entries replaced by the leader: must stay 0
     _coalescing = False
     _append_owed = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._SyncObj__properies.update(RUNTIME_ATTRIBUTES)
+
+    def _SyncObj__loadDumpFile(self, clearJournal: bool) -> None:
+        live = {k: v for k, v in self.__dict__.items() if k in RUNTIME_ATTRIBUTES}
+        super()._SyncObj__loadDumpFile(clearJournal)
+        # A snapshot written by an earlier build may carry them: the live ones win.
+        for name in RUNTIME_ATTRIBUTES - live.keys():
+            self.__dict__.pop(name, None)
+        self.__dict__.update(live)
 
     def _SyncObj__onMessageReceived(self, node: Any, message: dict) -> None:
         kind = message.get("type")
