@@ -88,6 +88,10 @@ def _uvicorn_config(
         log_level="warning",
         access_log=False,
         lifespan="off",
+        # Nothing reads the client's address, so no middleware rewrites it from
+        # X-Forwarded-For on every request (one layer less per request, and no header
+        # a client can forge ever becomes the peer).
+        proxy_headers=False,
         ssl_certfile=config.tls_cert if tls else None,
         ssl_keyfile=config.tls_key if tls else None,
         timeout_graceful_shutdown=5,
