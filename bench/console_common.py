@@ -31,7 +31,9 @@ DB_NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
 # A Redis database of our own: other suites' wake-ups must not reach our consumers.
 REDIS_URL = "redis://127.0.0.1:6379/11"
 SECRET_KEY = "bench-console-secret-" + "k" * 40
-TOKEN_ENV = "BENCH_CONSOLE_DAEMON_TOKEN"
+# The console only reads a cluster's token from a DAEMON_…TOKEN… variable
+# (clusters.models.TOKEN_ENV_PATTERN); any other name leaves the collector without one.
+TOKEN_ENV = "DAEMON_BENCH_CONSOLE_TOKEN"
 CLUSTER_NAME = "bench"
 BENCH_USER = "bench"
 VAR_DIR = Path(tempfile.gettempdir()) / "bench-console-var"
@@ -151,7 +153,12 @@ def create_user_and_session() -> str:
 def create_cluster_row(seed_urls: list[str]) -> int:
     from console.clusters.models import Cluster
 
-    return Cluster.objects.create(name=CLUSTER_NAME, seed_urls=seed_urls, token_env=TOKEN_ENV).id
+    cluster = Cluster(name=CLUSTER_NAME, seed_urls=seed_urls, token_env=TOKEN_ENV)
+    # As the console's own forms do: a token variable the console would not read must
+    # stop the run, not measure a collector that cannot authenticate.
+    cluster.full_clean(exclude=["replication_lag_ms", "last_polled_at"])
+    cluster.save()
+    return cluster.id
 
 
 # ---- processes ---------------------------------------------------------------

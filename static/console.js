@@ -57,14 +57,23 @@
 
   var pending = {};
   var flushTimer = null;
+  function flush() {
+    var parts = Object.keys(pending);
+    pending = {};
+    parts.forEach(refresh);
+  }
+  /* The first change after a quiet spell is fetched at once (a new leader shows one
+   * round trip after its event); changes within the next 150 ms are coalesced into one
+   * fetch per part at the end of that window, and so on while they keep coming. */
   function schedule(parts) {
     parts.forEach(function (part) { pending[part] = true; });
     if (flushTimer) return;
-    flushTimer = setTimeout(function () { // coalesce a burst of events into one fetch each
+    flush();
+    flushTimer = setTimeout(function windowEnds() {
       flushTimer = null;
-      var parts = Object.keys(pending);
-      pending = {};
-      parts.forEach(refresh);
+      if (Object.keys(pending).length === 0) return;
+      flush();
+      flushTimer = setTimeout(windowEnds, 150);
     }, 150);
   }
 
