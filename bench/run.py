@@ -7,7 +7,7 @@
   idle        (e) idle CPU (% of one core) and RSS per node
   keepalive   HTTP floor: one kept-alive wrk connection on GET /health/live
   matrix      idle + latency/lag + failover for several Raft timing presets
-  all         inproc, throughput, latency, idle and failover at one timing
+  all         inproc, throughput, keepalive, latency, idle and failover at one timing
 
 Each run prints a summary and writes bench/results/<name>-<time>.json with the
 command, the machine, and the load average before and after. Every loop is
@@ -137,9 +137,14 @@ def do_all(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
     args.target = "all"
     ceiling = do_inproc(args, timing)
     http = do_throughput(args, timing)
+    floor = do_keepalive(args, timing)
     ratio = http["executionsPerS"] / ceiling["commitsPerS"] if ceiling["commitsPerS"] else 0.0
+    floor_ratio = (
+        http["executionsPerS"] / floor["requestsPerS"] if floor.get("requestsPerS") else 0.0
+    )
     print(f"== HTTP/in-process ratio (same run): {ratio:.3f}")
-    return {"ratio": ratio, **one_cluster_suite(args, timing)}
+    print(f"== executions per HTTP-floor request (same run): {floor_ratio:.3f}")
+    return {"ratio": ratio, "floorRatio": floor_ratio, **one_cluster_suite(args, timing)}
 
 
 # ---- command line -----------------------------------------------------------
