@@ -73,16 +73,9 @@ def request_run(
     params = verdict.params
     actor = user.get_username()
     ok, reasons = verdict.ok, list(verdict.reasons)
-    if (
-        isinstance(params, dict)
-        and params.get("confirm_production")
-        and not has_role(user, "admin")
-    ):
-        # An action's own check never sees the caller: who may confirm is decided here.
-        ok, reasons = (
-            False,
-            [*reasons, "confirming a run on a production cluster needs the admin role"],
-        )
+    denied = _authority_reasons(action, params, user)
+    if denied:
+        ok, reasons = False, [*reasons, *denied]
     if dry_run:
         journal.append(
             "run.requested",
@@ -268,6 +261,11 @@ def resume_run(run_id: int, user: Any) -> RunbookRun:
     paused awaiting promotion is promoted, not resumed."""
     _require_operator(user, "resuming a run")
     run = _run(run_id)
+    if run.action in ACTIONS:
+        denied = _authority_reasons(run.action, run.params, user)
+        if denied:
+            # Resuming runs the remaining steps: the same authority as starting them.
+            raise PermissionDenied(f"resuming run #{run_id}: {'; '.join(denied)}")
     actor = user.get_username()
     with transaction.atomic():
         if RunbookRun.objects.filter(id=run_id, status="pausing").update(
@@ -323,6 +321,12 @@ def _requeue(
     except IntegrityError:
         busy = preflight.active_run_reason(run.cluster) or "another run is in progress"
         raise NotNow(f"run #{run.id} cannot be {done} now: {busy}") from None
+
+
+def _authority_reasons(action: str, params: Any, user: Any) -> list[str]:
+    if not isinstance(params, dict):
+        return []  # params that did not clean are refused with their own reasons
+    return ACTIONS[action].authority_reasons(params, has_role(user, "admin"))
 
 
 def _require_operator(user: Any, what: str) -> None:

@@ -123,6 +123,12 @@ class Action:
     def check(self, view: ClusterView, params: Any, client: DaemonClient) -> list[str]:
         raise NotImplementedError
 
+    def authority_reasons(self, params: dict, is_admin: bool) -> list[str]:
+        """Why this caller may not run these (cleaned) params, beyond the operator role
+        every run needs: `check` never sees the caller, so who may do what is asked here,
+        when a run is requested and again when it is resumed."""
+        return []
+
     def plan(self, view: ClusterView, params: Any) -> list[Step]:
         raise NotImplementedError
 

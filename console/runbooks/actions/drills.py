@@ -92,7 +92,17 @@ KILL_LEADER = Expectation(
 )
 
 
-class DrillKillLeader(Action):
+class DrillAction(Action):
+    """A drill: on a production cluster it runs only with `confirm_production`, which
+    only an admin may give."""
+
+    def authority_reasons(self, params: dict, is_admin: bool) -> list[str]:
+        if params.get("confirm_production") and not is_admin:
+            return ["confirming a run on a production cluster needs the admin role"]
+        return []
+
+
+class DrillKillLeader(DrillAction):
     name = "drill_kill_leader"
     label = "Drill: kill the leader"
     Params = DrillParams
@@ -145,7 +155,7 @@ def pause_expectation(seconds: float) -> Expectation:
     return one_node_out(f"SIGSTOP the node for {seconds:g}s, then SIGCONT")
 
 
-class DrillPauseNode(Action):
+class DrillPauseNode(DrillAction):
     name = "drill_pause_node"
     label = "Drill: pause a node"
     Params = PauseParams

@@ -17,14 +17,18 @@ from pydantic import Field
 from console.clusters.daemon_client import DaemonClient, DaemonError
 from console.runbooks.actions import lifecycle
 from console.runbooks.actions.base import (
-    Action,
     NodeName,
     Step,
     StepContext,
     StepFailed,
     find_member,
 )
-from console.runbooks.actions.drills import ELECTION_BOUND_S, DrillParams, drill_reasons
+from console.runbooks.actions.drills import (
+    ELECTION_BOUND_S,
+    DrillAction,
+    DrillParams,
+    drill_reasons,
+)
 from console.runbooks.actions.drills_support import (
     Expectation,
     expect,
@@ -88,7 +92,7 @@ def expectation() -> Expectation:
     )
 
 
-class DrillFillDisk(Action):
+class DrillFillDisk(DrillAction):
     name = "drill_fill_disk"
     label = "Drill: fill a node's disk"
     Params = FillParams

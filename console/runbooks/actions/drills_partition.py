@@ -17,8 +17,13 @@ from pydantic import Field
 
 from console.clusters.daemon_client import DaemonClient
 from console.runbooks.actions import lifecycle
-from console.runbooks.actions.base import Action, NodeName, Step, StepContext, StepFailed
-from console.runbooks.actions.drills import ELECTION_BOUND_S, DrillParams, drill_reasons
+from console.runbooks.actions.base import NodeName, Step, StepContext, StepFailed
+from console.runbooks.actions.drills import (
+    ELECTION_BOUND_S,
+    DrillAction,
+    DrillParams,
+    drill_reasons,
+)
 from console.runbooks.actions.drills_support import (
     Expectation,
     expect,
@@ -71,7 +76,7 @@ def expectation(seconds: float) -> Expectation:
     )
 
 
-class DrillPartitionNode(Action):
+class DrillPartitionNode(DrillAction):
     name = "drill_partition_node"
     label = "Drill: partition a node"
     Params = PartitionParams
