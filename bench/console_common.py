@@ -151,14 +151,12 @@ def create_user_and_session() -> str:
 
 
 def create_cluster_row(seed_urls: list[str]) -> int:
-    from console.clusters.models import Cluster
+    from console.clusters.models import Cluster, token_env_validator
 
-    cluster = Cluster(name=CLUSTER_NAME, seed_urls=seed_urls, token_env=TOKEN_ENV)
-    # As the console's own forms do: a token variable the console would not read must
-    # stop the run, not measure a collector that cannot authenticate.
-    cluster.full_clean(exclude=["replication_lag_ms", "last_polled_at"])
-    cluster.save()
-    return cluster.id
+    # A token variable the console would not read must stop the run, not measure a
+    # collector that cannot authenticate (the console's own forms refuse it too).
+    token_env_validator(TOKEN_ENV)
+    return Cluster.objects.create(name=CLUSTER_NAME, seed_urls=seed_urls, token_env=TOKEN_ENV).id
 
 
 # ---- processes ---------------------------------------------------------------
