@@ -118,6 +118,12 @@
         } else if (data.type === "event") {
           lastId = String(data.event.id);
           schedule(partsFor(data.event.kind));
+        } else if (data.type === "events") {
+          // Several events in one frame (a burst, or a steady stream): in id order.
+          data.events.forEach(function (event) {
+            lastId = String(event.id);
+            schedule(partsFor(event.kind));
+          });
         }
       };
       socket.onclose = function () {

@@ -68,13 +68,27 @@ async def connect(cookie: bytes | None, query: str = "") -> WebsocketCommunicato
     return communicator
 
 
-async def receive_events(communicator: WebsocketCommunicator, count: int) -> list[int]:
-    ids = []
-    while len(ids) < count:
+def events_in(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events of one frame: `event` carries one, `events` several (a batch)."""
+    if message["type"] == "events":
+        assert len(message["events"]) > 1, message  # a lone event has its own frame type
+        return message["events"]
+    assert message["type"] == "event", message
+    return [message["event"]]
+
+
+async def receive_frames(communicator: WebsocketCommunicator, count: int) -> list[list[int]]:
+    """Frames until `count` events came, as the ids each frame carried (a frame that
+    brings more than asked for shows as extra ids, which the callers' equality catches)."""
+    frames: list[list[int]] = []
+    while sum(map(len, frames)) < count:
         message = await communicator.receive_json_from(timeout=5)
-        assert message["type"] == "event", message
-        ids.append(message["event"]["id"])
-    return ids
+        frames.append([event["id"] for event in events_in(message)])
+    return frames
+
+
+async def receive_events(communicator: WebsocketCommunicator, count: int) -> list[int]:
+    return [i for frame in await receive_frames(communicator, count) for i in frame]
 
 
 async def assert_nothing_more(communicator: WebsocketCommunicator) -> None:
