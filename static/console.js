@@ -119,11 +119,14 @@
           lastId = String(data.event.id);
           schedule(partsFor(data.event.kind));
         } else if (data.type === "events") {
-          // Several events in one frame (a burst, or a steady stream): in id order.
+          // Several events in one frame (a burst, or a steady stream), in id order:
+          // their parts are scheduled together, so the first fetch has them all.
+          var parts = [];
           data.events.forEach(function (event) {
             lastId = String(event.id);
-            schedule(partsFor(event.kind));
+            parts = parts.concat(partsFor(event.kind));
           });
+          schedule(parts);
         }
       };
       socket.onclose = function () {
