@@ -2,7 +2,8 @@
 
   freshness   leader kill -9 -> the browser's DOM shows the new leader (and the raw
               election time from /health/node), N trials, in-memory layer and Redis
-  collector   `manage.py collect` CPU (% of one core) per polled node and RSS, 3 and 5 nodes
+  collector   `manage.py collect` CPU (% of one core) and RSS watching 1 and 10 clusters of 5
+              nodes under a light writer; mirrored rows checked against each daemon feed
   history     p95 of GET /api/clusters/{name}/executions over 1,000,000 rows (--rows,
               --database and --reuse for 10,000,000 kept between runs), via daphne
   websockets  N dashboard clients, M events appended from another process: exactly once,
@@ -72,12 +73,15 @@ def do_freshness(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
 def do_collector(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     from bench.console_collector import collector_cost
 
+    if args.database:
+        use_database(args.database)
     runs = []
-    for size in args.sizes:
-        load = quiet(args)
-        run = collector_cost(size, args.duration, args.settle, logs)
-        runs.append({**load, **run})
-        print(json.dumps(run, indent=1))
+    for clusters in args.clusters:
+        for size in args.sizes:
+            load = quiet(args)
+            run = collector_cost(clusters, size, args.duration, args.settle, args.rate, logs)
+            runs.append({**load, **run})
+            print(json.dumps(run, indent=1))
     return {"runs": runs}
 
 
@@ -115,8 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=bounded(1, 50, int), default=10)
     p.add_argument("--settle", type=bounded(0, 30), default=7.0, help="s idle before each kill")
     p.add_argument("--layer", choices=("memory", "redis", "both"), default="both")
-    p = sub.add_parser("collector", help="collector CPU per polled node")
-    p.add_argument("--sizes", type=bounded(1, 9, int), nargs="+", default=[3, 5])
+    p = sub.add_parser("collector", help="collector CPU for C clusters of N nodes")
+    p.add_argument("--sizes", type=bounded(1, 9, int), nargs="+", default=[5])
+    p.add_argument(
+        "--clusters",
+        type=bounded(1, 20, int),
+        nargs="+",
+        default=[1, 10],
+        help="clusters watched at once, one run each (the first is the baseline)",
+    )
+    p.add_argument("--rate", type=bounded(0.1, 100), default=2.0, help="executions/s per cluster")
+    p.add_argument(
+        "--database",
+        default="",
+        help="scratch PostgreSQL database to use instead of bench_console (never test)",
+    )
     p.add_argument("--duration", type=bounded(5, 120), default=30.0, help="s measured")
     p.add_argument("--settle", type=bounded(0, 30), default=5.0, help="s before measuring")
     p = sub.add_parser("history", help="history API p95 over 1M (or 10M) rows")
