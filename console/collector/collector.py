@@ -1,6 +1,7 @@
-"""The collector's loop: every tick, poll every node of every cluster at once, record
-what changed, mirror the execution feed, keep chart samples, evaluate alerts, and mark
-runbook runs whose worker died `stale`.
+"""The collector's loop: every tick, poll the clusters that need it at once (cadence.py:
+in full, every node, or only the leader's summary for a chart sample while watches
+hold), record what changed, mirror the execution feed, keep chart samples, evaluate
+alerts, and mark runbook runs whose worker died `stale`.
 
 HTTP runs on asyncio (one pooled client, a deadline on every call); database work runs
 through sync_to_async on Django's single thread-sensitive thread, so it never races
@@ -26,12 +27,19 @@ from prometheus_client import Counter, Histogram
 from console.alerts.evaluate import evaluate_cluster
 from console.clusters.daemon_client import DaemonClient, DaemonError
 from console.clusters.models import Cluster
+from console.collector.cadence import (
+    ClusterMemory,
+    Plan,
+    alerts_due,
+    mirror_due,
+    plan,
+    summary_agrees,
+)
 from console.collector.collector_config import CollectorConfig
 from console.collector.mirror import mirror_feed
-from console.collector.observe import Observation, Target, observe
+from console.collector.observe import Observation, Target, fetch_summary, observe
 from console.collector.record import Outcome, Recorder
 from console.collector.samples import (
-    Totals,
     build_sample,
     executions_per_s,
     prune_samples,
@@ -58,24 +66,13 @@ NODE_UNREACHABLE = Counter(
 
 
 @dataclass
-class ClusterMemory:
-    """What the collector keeps between ticks for one cluster (none of it is needed to
-    restart correctly: rows hold the state, this only saves work and noise)."""
-
-    recorder: Recorder
-    preferred_url: str | None = None
-    totals: Totals | None = None
-    last_sample_at: datetime | None = None
-    fast_until: float = 0.0
-
-
-@dataclass
 class TickResult:
     clusters: int = 0
     failures: int = 0
     changed: bool = False
     duration_s: float = 0.0
     outcomes: dict[str, Outcome] = field(default_factory=dict)
+    plans: dict[str, Plan] = field(default_factory=dict)
 
 
 def targets_of(cluster: Cluster) -> list[Target]:
@@ -125,6 +122,7 @@ class Collector:
         self.cluster_name = cluster_name
         self.memory: dict[int, ClusterMemory] = {}
         self.last_prune = 0.0
+        self.last_housekeeping = 0.0
         self.http: httpx.AsyncClient | None = None
         # Set by a node's watch answering "changed" (watch.py): the next tick starts now.
         self.wake = asyncio.Event()
@@ -153,11 +151,14 @@ class Collector:
     async def tick(self) -> TickResult:
         started = time.monotonic()
         clusters = await sync_to_async(self._clusters)()
+        plans = {c.pk: self._plan(c, started) for c in clusters}
+        busy = [c for c in clusters if plans[c.pk] is not Plan.IDLE]
         results = await asyncio.gather(
-            *(self.poll_cluster(c) for c in clusters), return_exceptions=True
+            *(self.poll_cluster(c, plans[c.pk]) for c in busy), return_exceptions=True
         )
         tick = TickResult(clusters=len(clusters))
-        for cluster, result in zip(clusters, results, strict=True):
+        tick.plans = {c.name: plans[c.pk] for c in clusters}
+        for cluster, result in zip(busy, results, strict=True):
             if isinstance(result, BaseException):
                 tick.failures += 1
                 POLL_FAILURES.labels(cluster.name).inc()
@@ -168,19 +169,68 @@ class Collector:
         if time.monotonic() - self.last_prune >= self.config.prune_every_s:
             self.last_prune = time.monotonic()
             await sync_to_async(prune_samples)(timezone.now(), self.config.sample_retention_s)
-        # Every tick, so a run whose worker died turns `stale` within a second of its
-        # deadline; GET handlers no longer reap (a read should not write).
-        await sync_to_async(reap_stale_runs)()
-        await sync_to_async(restart_crashed_nodes)(clusters)
-        # Plan notifications from the journal (throttled, never raises); the worker sends.
-        await sync_to_async(dispatch_from_tick)()
+        # Once per interval (not on every fast or woken tick), so a run whose worker died
+        # turns `stale` within about a second of its deadline; GET handlers no longer reap
+        # (a read should not write).
+        if started - self.last_housekeeping >= self.config.interval_s * 0.95:
+            self.last_housekeeping = started
+            await sync_to_async(reap_stale_runs)()
+            await sync_to_async(restart_crashed_nodes)(clusters)
+            # Plan notifications from the journal (throttled, never raises); the worker sends.
+            await sync_to_async(dispatch_from_tick)()
         tick.duration_s = time.monotonic() - started
         return tick
 
-    async def poll_cluster(self, cluster: Cluster) -> Outcome:
+    def _memory(self, cluster: Cluster) -> ClusterMemory:
+        return self.memory.setdefault(cluster.pk, ClusterMemory(Recorder(self.config)))
+
+    def _plan(self, cluster: Cluster, now: float) -> Plan:
+        memory = self._memory(cluster)
+        if self.watches is None:
+            return Plan.FULL
+        dirty = self.watches.take_dirty(cluster.pk)
+        urls = [p.target.url for p in memory.polls if p.name in (memory.members or ())]
+        watched = memory.members is not None and self.watches.watching(cluster.pk, urls)
+        return plan(memory, self.config, now, watched, dirty)
+
+    async def poll_cluster(self, cluster: Cluster, how: Plan = Plan.FULL) -> Outcome:
+        if how is Plan.SAMPLE:
+            outcome = await self.sample_cluster(cluster)
+            if outcome is not None:
+                return outcome
+        return await self.full_poll(cluster)
+
+    async def sample_cluster(self, cluster: Cluster) -> Outcome | None:
+        """The leader's summary only: lag, the cluster row, a chart sample, the feed if
+        the log moved. None if the summary is missing or disagrees with the rows (the
+        caller then polls in full)."""
         assert self.http is not None, "use `async with Collector(...)`"
         started = time.monotonic()
-        memory = self.memory.setdefault(cluster.pk, ClusterMemory(Recorder(self.config)))
+        memory = self._memory(cluster)
+        assert memory.leader_url is not None
+        client = DaemonClient(cluster, role="read")
+        at = timezone.now()
+        summary = await fetch_summary(client, self.http, memory.leader_url, self.config.timeout_s)
+        if summary is None or not summary_agrees(cluster, summary, memory):
+            return None
+        obs = Observation(at=at, polls=memory.polls, summary=summary)
+        changed = await sync_to_async(self._record_sample)(cluster, obs, memory)
+        memory.sampled_at = started
+        commit = summary.cluster_view.commit_index
+        if mirror_due(memory, commit):
+            await self._mirror(cluster, client, memory.leader_url, memory, commit)
+        if changed or alerts_due(memory, self.config, started):
+            memory.alerts_at = started
+            await sync_to_async(evaluate_alerts)(cluster, obs.at)
+        if changed:
+            memory.fast_until = time.monotonic() + self.config.fast_for_s
+        POLL_SECONDS.labels(cluster.name).observe(time.monotonic() - started)
+        return Outcome(changed, memory.leader_url, [p.target.url for p in memory.polls])
+
+    async def full_poll(self, cluster: Cluster) -> Outcome:
+        assert self.http is not None, "use `async with Collector(...)`"
+        started = time.monotonic()
+        memory = self._memory(cluster)
         client = DaemonClient(cluster, role="read")  # least privilege: it only reads
         targets = await sync_to_async(targets_of)(cluster)
         if self.watches is not None:
@@ -194,25 +244,53 @@ class Collector:
         outcome = await sync_to_async(self._record)(cluster, obs, memory)
         memory.preferred_url = outcome.leader_url or (obs.summary.url if obs.summary else None)
         feed_url = outcome.leader_url or next(iter(outcome.reachable_urls), None)
+        commit = obs.summary.cluster_view.commit_index if obs.summary else None
         if feed_url is not None:
-            try:
-                await mirror_feed(
-                    client,
-                    self.http,
-                    cluster.pk,
-                    feed_url,
-                    page_limit=self.config.feed_page_limit,
-                    max_pages=self.config.feed_max_pages,
-                    timeout_s=self.config.feed_timeout_s,
-                )
-            except DaemonError as err:  # the next tick retries from the same cursor
-                log.warning("execution feed of %s: %s", cluster.name, err)
+            await self._mirror(cluster, client, feed_url, memory, commit)
+        memory.alerts_at = started
         await sync_to_async(evaluate_alerts)(cluster, obs.at)
         await sync_to_async(evaluate_split_brain_safely)(cluster, obs)
         if outcome.changed or not cluster.leader_name:
             memory.fast_until = time.monotonic() + self.config.fast_for_s
+        # What the sample ticks until the next full poll reuse and check against.
+        memory.full_at = memory.sampled_at = started
+        memory.polls = obs.polls
+        memory.leader_url = outcome.leader_url
+        view = obs.summary.cluster_view if obs.summary else None
+        memory.members = frozenset(view.by_name) if view else None
+        memory.reachable = view.reachable_nodes if view else None
         POLL_SECONDS.labels(cluster.name).observe(time.monotonic() - started)
         return outcome
+
+    async def _mirror(
+        self,
+        cluster: Cluster,
+        client: DaemonClient,
+        url: str,
+        memory: ClusterMemory,
+        commit: int | None,
+    ) -> None:
+        assert self.http is not None
+        try:
+            await mirror_feed(
+                client,
+                self.http,
+                cluster.pk,
+                url,
+                page_limit=self.config.feed_page_limit,
+                max_pages=self.config.feed_max_pages,
+                timeout_s=self.config.feed_timeout_s,
+            )
+        except DaemonError as err:  # the next tick retries from the same cursor
+            log.warning("execution feed of %s: %s", cluster.name, err)
+            memory.mirrored_commit = None
+        else:
+            memory.mirrored_commit = commit
+
+    def _record_sample(self, cluster: Cluster, obs: Observation, memory: ClusterMemory) -> bool:
+        changed = memory.recorder.apply_summary(cluster, obs)
+        self._write_sample(cluster, obs, memory)
+        return changed
 
     def _record(self, cluster: Cluster, obs: Observation, memory: ClusterMemory) -> Outcome:
         outcome = memory.recorder.apply(cluster, obs)
@@ -220,11 +298,14 @@ class Collector:
             (obs.at - memory.last_sample_at).total_seconds() >= self.config.sample_interval_s * 0.95
         )
         if due:
-            totals = totals_of(obs)
-            build_sample(cluster, obs, executions_per_s(memory.totals, totals)).save()
-            memory.totals = totals or memory.totals
-            memory.last_sample_at = obs.at
+            self._write_sample(cluster, obs, memory)
         return outcome
+
+    def _write_sample(self, cluster: Cluster, obs: Observation, memory: ClusterMemory) -> None:
+        totals = totals_of(obs)
+        build_sample(cluster, obs, executions_per_s(memory.totals, totals)).save()
+        memory.totals = totals or memory.totals
+        memory.last_sample_at = obs.at
 
     # ---- the loop --------------------------------------------------------------
     def next_interval(self) -> float:

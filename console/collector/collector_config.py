@@ -53,6 +53,14 @@ class CollectorConfig:
     # Hold a blocking GET /watch open on every node, so a change starts a tick at once
     # (watch.py); polling at interval_s stays the fallback.
     watch: bool = True
+    # While every member of a cluster is watched, a full poll (every node, records,
+    # split brain) runs this often, or at once when a watch says something changed; in
+    # between, a chart sample each sample_interval_s needs only the leader's summary
+    # (cadence.py). This bounds how stale a silently hung node, a disk or a queue can be.
+    reconcile_s: float = 5.0
+    # Alert rules are evaluated after every full poll and at least this often (so their
+    # inputs, lag and errors among them, are judged at most this late).
+    alert_interval_s: float = 5.0
 
     @classmethod
     def from_settings(cls, **overrides: float | bool) -> CollectorConfig:
@@ -64,6 +72,8 @@ class CollectorConfig:
             "lag_threshold_ms": _number("COLLECTOR_LAG_THRESHOLD_MS", cls.lag_threshold_ms),
             "sample_interval_s": _number("COLLECTOR_SAMPLE_INTERVAL_S", cls.sample_interval_s),
             "sample_retention_s": 3600.0 * _number("SAMPLE_RETENTION_HOURS", 24.0),
+            "reconcile_s": _number("COLLECTOR_RECONCILE_S", cls.reconcile_s),
+            "alert_interval_s": _number("COLLECTOR_ALERT_INTERVAL_S", cls.alert_interval_s),
             "watch": bool(getattr(settings, "COLLECTOR_WATCH", env_bool("COLLECTOR_WATCH", True))),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

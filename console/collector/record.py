@@ -106,6 +106,30 @@ class Recorder:
                 reachable_urls=[n.http_url for n in members.values() if n.reachable],
             )
 
+    def apply_summary(self, cluster: Cluster, obs: Observation) -> bool:
+        """A sample tick (cadence.py): only what the leader's summary says, per-member lag
+        and the cluster row's commit index and lag; node rows whose lag did not move are
+        not written. True if an event was journaled (lag crossed its threshold)."""
+        assert obs.summary is not None
+        view = obs.summary.cluster_view
+        with transaction.atomic():
+            self.events = 0
+            self.cluster = cluster
+            entries = view.by_name
+            moved = []
+            for node in cluster.nodes.filter(removed=False, name__in=list(entries)):
+                before = (node.match_index, node.lag_entries, node.lag_ms)
+                self._apply_lag(node, entries[node.name])
+                if (node.match_index, node.lag_entries, node.lag_ms) != before:
+                    moved.append(node)
+            if moved:
+                Node.objects.bulk_update(moved, ["match_index", "lag_entries", "lag_ms"])
+            cluster.commit_index = view.commit_index or cluster.commit_index
+            cluster.replication_lag_ms = view.replication_lag_ms
+            cluster.last_polled_at = obs.at
+            cluster.save(update_fields=["commit_index", "replication_lag_ms", "last_polled_at"])
+            return self.events > 0
+
     def _event(self, kind: str, **payload: Any) -> None:
         journal.append(kind, actor=ACTOR, cluster=self.cluster, **payload)
         self.events += 1

@@ -4,9 +4,9 @@ Polling once a second (or every 0.25 s after a change) cannot show a new leader 
 half a second of a kill. So one `GET /watch` per node (docs/daemon-api.md) is held
 open; when a node answers "changed", or its connection breaks (a killed node closes
 its sockets at once), the collector's `wake` event is set and the next tick starts
-now instead of at its interval. The tick itself still polls and records everything:
-a watch only says *when*, so a missed or failed watch costs freshness, never
-correctness, and polling remains the fallback (a daemon without `/watch` answers 404
+now instead of at its interval, with a full poll of that cluster. While every member
+of a cluster is watched, full polls are otherwise rarer (cadence.py); a missed or
+failed watch costs freshness, never correctness, and polling remains the fallback (a daemon without `/watch` answers 404
 and is simply not watched).
 """
 
@@ -38,6 +38,9 @@ class Watches:
         self.held: set[str] = set()  # urls whose watch is open with a token
         # cluster pk -> url of the node whose last watch answer said it leads
         self.leaders: dict[int, str] = {}
+        # clusters whose watch answered "changed" or broke since the collector last
+        # looked (cadence.py: they get a full poll on the next tick)
+        self.dirty: set[int] = set()
 
     def sync(self, cluster_pk: int, client: DaemonClient, targets: list[Target]) -> None:
         """Watch exactly these targets of this cluster (called every tick; cheap)."""
@@ -54,6 +57,19 @@ class Watches:
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
         await self.http.aclose()
+
+    def watching(self, cluster_pk: int, urls: list[str]) -> bool:
+        """Whether a watch is held (open, with a token) on every one of these urls."""
+        return bool(urls) and all(
+            (cluster_pk, url) in self._tasks and url in self.held for url in urls
+        )
+
+    def take_dirty(self, cluster_pk: int) -> bool:
+        """Whether this cluster changed since the last call (and forget it)."""
+        if cluster_pk in self.dirty:
+            self.dirty.discard(cluster_pk)
+            return True
+        return False
 
     def leader_url(self, cluster_pk: int) -> str | None:
         """Where the summary should be asked first: the node that last said it leads."""
@@ -72,6 +88,7 @@ class Watches:
                     log.info("%s has no /watch: polled only", url)
                     return
                 if token is not None:
+                    self.dirty.add(cluster_pk)
                     self.wake.set()  # it was answering and now is not: show that now
                 token = None
                 self.held.discard(url)
@@ -87,7 +104,12 @@ class Watches:
                 self.leaders[cluster_pk] = url
             elif self.leaders.get(cluster_pk) == url:
                 del self.leaders[cluster_pk]
-            if token is not None and body.get("changed"):
+            if token is None:
+                # A new hold: what changed before its token was handed out is told by
+                # no watch, so the next tick polls this cluster in full (no wake-up).
+                self.dirty.add(cluster_pk)
+            elif body.get("changed"):
+                self.dirty.add(cluster_pk)
                 self.wake.set()
             token = body["token"]
             self.held.add(url)
