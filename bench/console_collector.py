@@ -104,9 +104,11 @@ def collector_cost(
         proc = start_process("collector", argv, env, logs)
         stack.callback(stop_process, proc)
         total = clusters * size
-        wait_for(
-            lambda: proc.exited() or polled_nodes() == total, timeout=120, what="all nodes polled"
-        )
+        started = time.monotonic()
+        # Bounded, and not fatal: a collector that cannot keep up is what we measure.
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: proc.exited() or polled_nodes() == total, timeout=120, what="polled")
+        all_polled_s = round(time.monotonic() - started, 1)
         time.sleep(settle_s)
         if proc.exited():
             raise RuntimeError(f"collector exited:\n{proc.log_tail()}")
@@ -137,6 +139,7 @@ def collector_cost(
         "clusterSize": size,
         "nodes": total,
         "polledNodes": nodes_seen,
+        "allPolledAfterS": all_polled_s,
         "durationS": duration_s,
         "writerRatePerCluster": rate,
         "acknowledged": sum(r.acknowledged for r in reports),

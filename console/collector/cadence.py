@@ -26,7 +26,7 @@ from datetime import datetime
 from console.clusters.models import Cluster
 from console.collector.collector_config import CollectorConfig
 from console.collector.observe import NodePoll, Summary
-from console.collector.record import Recorder
+from console.collector.record import Lags, Recorder
 from console.collector.samples import Totals
 
 
@@ -57,6 +57,9 @@ class ClusterMemory:
     reachable: int | None = None  # members the leader counted as answering
     # The commit index the feed was last mirrored at (None: mirror on the next tick).
     mirrored_commit: int | None = None
+    feed_cursor: int | None = None  # as the last mirror left it (None: read the row)
+    # name -> (pk, match_index, lag_entries, lag_ms) as last written by a sample tick
+    lags: Lags = field(default_factory=dict)
 
 
 def plan(

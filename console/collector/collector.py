@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -116,6 +117,17 @@ def evaluate_alerts(cluster: Cluster, now: datetime) -> None:
         log.exception("alert evaluation failed for cluster %s", cluster.name)
 
 
+def skip_missing_sniffio() -> None:
+    """httpcore tries `import sniffio` on every request and answer; this venv has no
+    sniffio (anyio 4 no longer needs it), and a failed import is not cached, so each
+    try searched sys.path: about a tenth of the collector's time (py-spy, issue 16).
+    A None entry makes the import fail at once, as it would anyway."""
+    try:
+        import sniffio  # noqa: F401
+    except ImportError:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
 class Collector:
     def __init__(self, config: CollectorConfig, cluster_name: str | None = None) -> None:
         self.config = config
@@ -123,14 +135,18 @@ class Collector:
         self.memory: dict[int, ClusterMemory] = {}
         self.last_prune = 0.0
         self.last_housekeeping = 0.0
-        self.http: httpx.AsyncClient | None = None
+        self.entered = False
+        # A pool per cluster: httpcore's pool scans every connection it holds (and every
+        # request waiting) on each request and each answer, so one pool over every node
+        # of ten clusters made that scan the collector's largest cost (py-spy, issue 16).
+        self.pools: dict[int, httpx.AsyncClient] = {}
         # Set by a node's watch answering "changed" (watch.py): the next tick starts now.
         self.wake = asyncio.Event()
         self.watches: Watches | None = None
 
     async def __aenter__(self) -> Collector:
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        self.http = httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s)
+        self.entered = True
+        skip_missing_sniffio()
         if self.config.watch:
             self.watches = Watches(self.wake)
         return self
@@ -138,8 +154,19 @@ class Collector:
     async def __aexit__(self, *exc: object) -> None:
         if self.watches is not None:
             await self.watches.close()
-        if self.http is not None:
-            await self.http.aclose()
+        for pool in self.pools.values():
+            await pool.aclose()
+        self.pools.clear()
+        self.entered = False
+
+    def http(self, cluster_pk: int) -> httpx.AsyncClient:
+        assert self.entered, "use `async with Collector(...)`"
+        pool = self.pools.get(cluster_pk)
+        if pool is None:
+            limits = httpx.Limits(max_connections=40, max_keepalive_connections=20)
+            pool = httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s)
+            self.pools[cluster_pk] = pool
+        return pool
 
     # ---- one tick ------------------------------------------------------------
     def _clusters(self) -> list[Cluster]:
@@ -204,13 +231,13 @@ class Collector:
         """The leader's summary only: lag, the cluster row, a chart sample, the feed if
         the log moved. None if the summary is missing or disagrees with the rows (the
         caller then polls in full)."""
-        assert self.http is not None, "use `async with Collector(...)`"
         started = time.monotonic()
         memory = self._memory(cluster)
         assert memory.leader_url is not None
         client = DaemonClient(cluster, role="read")
         at = timezone.now()
-        summary = await fetch_summary(client, self.http, memory.leader_url, self.config.timeout_s)
+        http = self.http(cluster.pk)
+        summary = await fetch_summary(client, http, memory.leader_url, self.config.timeout_s)
         if summary is None or not summary_agrees(cluster, summary, memory):
             return None
         obs = Observation(at=at, polls=memory.polls, summary=summary)
@@ -228,7 +255,6 @@ class Collector:
         return Outcome(changed, memory.leader_url, [p.target.url for p in memory.polls])
 
     async def full_poll(self, cluster: Cluster) -> Outcome:
-        assert self.http is not None, "use `async with Collector(...)`"
         started = time.monotonic()
         memory = self._memory(cluster)
         client = DaemonClient(cluster, role="read")  # least privilege: it only reads
@@ -239,7 +265,8 @@ class Collector:
         # leader may be the node that died.
         watched_leader = self.watches.leader_url(cluster.pk) if self.watches else None
         preferred = watched_leader or memory.preferred_url
-        obs = await observe(client, self.http, targets, preferred, self.config.timeout_s)
+        http = self.http(cluster.pk)
+        obs = await observe(client, http, targets, preferred, self.config.timeout_s)
         NODE_UNREACHABLE.labels(cluster.name).inc(sum(1 for p in obs.polls if not p.reachable))
         outcome = await sync_to_async(self._record)(cluster, obs, memory)
         memory.preferred_url = outcome.leader_url or (obs.summary.url if obs.summary else None)
@@ -255,6 +282,7 @@ class Collector:
         # What the sample ticks until the next full poll reuse and check against.
         memory.full_at = memory.sampled_at = started
         memory.polls = obs.polls
+        memory.lags = {}  # the full poll wrote the node rows: sample ticks read them again
         memory.leader_url = outcome.leader_url
         view = obs.summary.cluster_view if obs.summary else None
         memory.members = frozenset(view.by_name) if view else None
@@ -270,25 +298,26 @@ class Collector:
         memory: ClusterMemory,
         commit: int | None,
     ) -> None:
-        assert self.http is not None
         try:
-            await mirror_feed(
+            result = await mirror_feed(
                 client,
-                self.http,
-                cluster.pk,
+                self.http(cluster.pk),
+                cluster,
                 url,
                 page_limit=self.config.feed_page_limit,
                 max_pages=self.config.feed_max_pages,
                 timeout_s=self.config.feed_timeout_s,
+                cursor=memory.feed_cursor,
             )
         except DaemonError as err:  # the next tick retries from the same cursor
             log.warning("execution feed of %s: %s", cluster.name, err)
-            memory.mirrored_commit = None
+            memory.mirrored_commit = memory.feed_cursor = None
         else:
             memory.mirrored_commit = commit
+            memory.feed_cursor = result.cursor
 
     def _record_sample(self, cluster: Cluster, obs: Observation, memory: ClusterMemory) -> bool:
-        changed = memory.recorder.apply_summary(cluster, obs)
+        changed = memory.recorder.apply_summary(cluster, obs, memory.lags)
         self._write_sample(cluster, obs, memory)
         return changed
 

@@ -33,6 +33,7 @@ class MirrorResult:
     count: int = 0
     last_seq: int = 0
     gaps: int = 0
+    cursor: int | None = None  # where the feed cursor stands after the call, if known
 
 
 def parse_time(value: Any) -> datetime:
@@ -94,9 +95,10 @@ def read_cursor(cluster_id: int) -> int:
     return Cluster.objects.values_list("feed_cursor", flat=True).get(pk=cluster_id)
 
 
-def journal_mirrored(cluster_id: int, result: MirrorResult) -> None:
+def journal_mirrored(cluster: Cluster | int, result: MirrorResult) -> None:
     if result.count > 0:
-        cluster = Cluster.objects.get(pk=cluster_id)
+        if not isinstance(cluster, Cluster):
+            cluster = Cluster.objects.get(pk=cluster)
         journal.append(
             "executions.mirrored",
             actor="collector",
@@ -109,18 +111,24 @@ def journal_mirrored(cluster_id: int, result: MirrorResult) -> None:
 async def mirror_feed(
     client: DaemonClient,
     http: httpx.AsyncClient,
-    cluster_id: int,
+    cluster: Cluster | int,
     url: str,
     *,
     page_limit: int,
     max_pages: int,
     timeout_s: float,
+    cursor: int | None = None,
 ) -> MirrorResult:
     """Page from our cursor up to the node's latest seq (at most max_pages a call, so a
-    long backlog is caught up over a few ticks without starving node polling)."""
+    long backlog is caught up over a few ticks without starving node polling).
+
+    `cursor`: where the last call left it (result.cursor), to save reading it; if
+    another writer moved it meanwhile, save_page refuses the page under its row lock
+    and result.cursor comes back None (read it next time)."""
+    cluster_id = cluster.pk if isinstance(cluster, Cluster) else cluster
     result = MirrorResult()
+    after = cursor if cursor is not None else await sync_to_async(read_cursor)(cluster_id)
     for _ in range(max_pages):
-        after = await sync_to_async(read_cursor)(cluster_id)
         page = await client.aget(
             url,
             "/executions",
@@ -130,12 +138,14 @@ async def mirror_feed(
         )
         saved = await sync_to_async(save_page)(cluster_id, after, page)
         if saved is None:
+            after = None
             break
-        stored, cursor = saved
+        stored, after = saved
         result.count += stored
-        result.last_seq = cursor
+        result.last_seq = after
         result.gaps += 1 if page.get("gap") else 0
-        if not page.get("executions") or cursor >= int(page.get("latestSeq") or 0):
+        if not page.get("executions") or after >= int(page.get("latestSeq") or 0):
             break
-    await sync_to_async(journal_mirrored)(cluster_id, result)
+    result.cursor = after
+    await sync_to_async(journal_mirrored)(cluster, result)
     return result

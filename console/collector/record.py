@@ -22,6 +22,8 @@ from console.events import journal
 from daemon.contract import ClusterView, Member, NodeHealth
 
 ACTOR = "collector"
+# name -> (pk, match_index, lag_entries, lag_ms): a member's lag columns as last written
+Lags = dict[str, tuple[int, int | None, int | None, float | None]]
 
 
 @dataclass
@@ -106,22 +108,34 @@ class Recorder:
                 reachable_urls=[n.http_url for n in members.values() if n.reachable],
             )
 
-    def apply_summary(self, cluster: Cluster, obs: Observation) -> bool:
+    def apply_summary(self, cluster: Cluster, obs: Observation, lags: Lags) -> bool:
         """A sample tick (cadence.py): only what the leader's summary says, per-member lag
         and the cluster row's commit index and lag; node rows whose lag did not move are
-        not written. True if an event was journaled (lag crossed its threshold)."""
+        not written. `lags` holds the lag columns as this method last wrote them (empty
+        after a full poll: then they are read). True if an event was journaled (lag
+        crossed its threshold)."""
         assert obs.summary is not None
         view = obs.summary.cluster_view
         with transaction.atomic():
             self.events = 0
             self.cluster = cluster
             entries = view.by_name
+            if not lags:
+                members = cluster.nodes.filter(removed=False, name__in=list(entries))
+                fields = ("name", "pk", "match_index", "lag_entries", "lag_ms")
+                lags.update({n[0]: n[1:] for n in members.values_list(*fields)})
             moved = []
-            for node in cluster.nodes.filter(removed=False, name__in=list(entries)):
-                before = (node.match_index, node.lag_entries, node.lag_ms)
-                self._apply_lag(node, entries[node.name])
-                if (node.match_index, node.lag_entries, node.lag_ms) != before:
+            for name, entry in entries.items():
+                if name not in lags:
+                    continue
+                pk, *before = lags[name]
+                node = Node(pk=pk, name=name, cluster=cluster)
+                node.match_index, node.lag_entries, node.lag_ms = before
+                self._apply_lag(node, entry)
+                after = (node.match_index, node.lag_entries, node.lag_ms)
+                if list(after) != before:
                     moved.append(node)
+                    lags[name] = (pk, *after)
             if moved:
                 Node.objects.bulk_update(moved, ["match_index", "lag_entries", "lag_ms"])
             cluster.commit_index = view.commit_index or cluster.commit_index

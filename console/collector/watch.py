@@ -31,9 +31,10 @@ class Watches:
         self.wake = wake
         self.hold_s = hold_s
         self.retry_s = retry_s
-        # Watches hold connections for up to hold_s: a client of their own keeps them
-        # out of the polling pool.
-        self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=1000))
+        # Watches hold connections for up to hold_s: clients of their own keep them out
+        # of the polling pools, one per cluster (httpcore scans all of a pool's waiting
+        # requests and connections whenever one answers).
+        self.pools: dict[int, httpx.AsyncClient] = {}
         self._tasks: dict[tuple[int, str], asyncio.Task] = {}
         self.held: set[str] = set()  # urls whose watch is open with a token
         # cluster pk -> url of the node whose last watch answer said it leads
@@ -56,7 +57,14 @@ class Watches:
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
-        await self.http.aclose()
+        for pool in self.pools.values():
+            await pool.aclose()
+        self.pools.clear()
+
+    def _pool(self, cluster_pk: int) -> httpx.AsyncClient:
+        if cluster_pk not in self.pools:
+            self.pools[cluster_pk] = httpx.AsyncClient(limits=httpx.Limits(max_connections=100))
+        return self.pools[cluster_pk]
 
     def watching(self, cluster_pk: int, urls: list[str]) -> bool:
         """Whether a watch is held (open, with a token) on every one of these urls."""
@@ -81,7 +89,11 @@ class Watches:
             params = {"since": token, "timeout": self.hold_s} if token else {"timeout": 0}
             try:
                 body = await client.aget(
-                    url, "/watch", params=params, client=self.http, timeout_s=self.hold_s + 5
+                    url,
+                    "/watch",
+                    params=params,
+                    client=self._pool(cluster_pk),
+                    timeout_s=self.hold_s + 5,
                 )
             except DaemonError as err:
                 if err.status == 404:
