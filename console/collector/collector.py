@@ -136,10 +136,11 @@ class Collector:
         self.last_prune = 0.0
         self.last_housekeeping = 0.0
         self.entered = False
-        # A pool per cluster: httpcore's pool scans every connection it holds (and every
-        # request waiting) on each request and each answer, so one pool over every node
-        # of ten clusters made that scan the collector's largest cost (py-spy, issue 16).
-        self.pools: dict[int, httpx.AsyncClient] = {}
+        # A pool per node URL: httpcore's pool checks every connection it holds (a
+        # select() each, and an is_idle() per pair) on each request and each answer, so
+        # one pool over every node of ten clusters made that scan the collector's
+        # largest cost (py-spy, issue 16); a node's own pool holds one to three.
+        self.pools: dict[str, httpx.AsyncClient] = {}
         # Set by a node's watch answering "changed" (watch.py): the next tick starts now.
         self.wake = asyncio.Event()
         self.watches: Watches | None = None
@@ -159,13 +160,14 @@ class Collector:
         self.pools.clear()
         self.entered = False
 
-    def http(self, cluster_pk: int) -> httpx.AsyncClient:
+    def http(self, url: str) -> httpx.AsyncClient:
+        """The client whose pool holds the connections to this node."""
         assert self.entered, "use `async with Collector(...)`"
-        pool = self.pools.get(cluster_pk)
+        pool = self.pools.get(url)
         if pool is None:
-            limits = httpx.Limits(max_connections=40, max_keepalive_connections=20)
+            limits = httpx.Limits(max_connections=8, max_keepalive_connections=6)
             pool = httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s)
-            self.pools[cluster_pk] = pool
+            self.pools[url] = pool
         return pool
 
     # ---- one tick ------------------------------------------------------------
@@ -236,8 +238,7 @@ class Collector:
         assert memory.leader_url is not None
         client = DaemonClient(cluster, role="read")
         at = timezone.now()
-        http = self.http(cluster.pk)
-        summary = await fetch_summary(client, http, memory.leader_url, self.config.timeout_s)
+        summary = await fetch_summary(client, self.http, memory.leader_url, self.config.timeout_s)
         if summary is None or not summary_agrees(cluster, summary, memory):
             return None
         obs = Observation(at=at, polls=memory.polls, summary=summary)
@@ -265,8 +266,7 @@ class Collector:
         # leader may be the node that died.
         watched_leader = self.watches.leader_url(cluster.pk) if self.watches else None
         preferred = watched_leader or memory.preferred_url
-        http = self.http(cluster.pk)
-        obs = await observe(client, http, targets, preferred, self.config.timeout_s)
+        obs = await observe(client, self.http, targets, preferred, self.config.timeout_s)
         NODE_UNREACHABLE.labels(cluster.name).inc(sum(1 for p in obs.polls if not p.reachable))
         outcome = await sync_to_async(self._record)(cluster, obs, memory)
         memory.preferred_url = outcome.leader_url or (obs.summary.url if obs.summary else None)
@@ -301,7 +301,7 @@ class Collector:
         try:
             result = await mirror_feed(
                 client,
-                self.http(cluster.pk),
+                self.http(url),
                 cluster,
                 url,
                 page_limit=self.config.feed_page_limit,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,21 +69,25 @@ class Observation:
     errors: list[str] = field(default_factory=list)
 
 
-async def fetch(
-    client: DaemonClient, http: httpx.AsyncClient, url: str, path: str, timeout_s: float
-) -> Any:
+# One client for every node, or (the collector) the client of each node's own pool.
+Http = httpx.AsyncClient | Callable[[str], httpx.AsyncClient]
+
+
+def client_for(http: Http, url: str) -> httpx.AsyncClient:
+    return http if isinstance(http, httpx.AsyncClient) else http(url)
+
+
+async def fetch(client: DaemonClient, http: Http, url: str, path: str, timeout_s: float) -> Any:
     """GET with a hard deadline over the whole call (httpx's timeouts are per phase)."""
     try:
         return await asyncio.wait_for(
-            client.aget(url, path, client=http, timeout_s=timeout_s), timeout_s
+            client.aget(url, path, client=client_for(http, url), timeout_s=timeout_s), timeout_s
         )
     except TimeoutError:
         raise DaemonError(f"{url}{path}: no answer within {timeout_s:g}s") from None
 
 
-async def poll_node(
-    client: DaemonClient, http: httpx.AsyncClient, target: Target, timeout_s: float
-) -> NodePoll:
+async def poll_node(client: DaemonClient, http: Http, target: Target, timeout_s: float) -> NodePoll:
     results = await asyncio.gather(
         fetch(client, http, target.url, "/health/node", timeout_s),
         fetch(client, http, target.url, "/queue", timeout_s),
@@ -106,7 +111,7 @@ async def poll_node(
 
 
 async def fetch_summary(
-    client: DaemonClient, http: httpx.AsyncClient, url: str, timeout_s: float
+    client: DaemonClient, http: Http, url: str, timeout_s: float
 ) -> Summary | None:
     view, metrics, metrics_5m = await asyncio.gather(
         fetch(client, http, url, "/health/cluster", timeout_s),
@@ -137,7 +142,7 @@ def fallback_url(polls: list[NodePoll], tried: str | None) -> str | None:
 
 async def observe(
     client: DaemonClient,
-    http: httpx.AsyncClient,
+    http: Http,
     targets: list[Target],
     preferred_url: str | None,
     timeout_s: float,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from console.clusters.models import Cluster, Node, Release
 from console.collector.collector_config import CollectorConfig
@@ -31,6 +31,31 @@ class Outcome:
     changed: bool  # an event was appended: poll faster for a while
     leader_url: str | None  # where to ask first next time (and where to read the feed)
     reachable_urls: list[str]
+
+
+LAG_FIELDS = ("match_index", "lag_entries", "lag_ms")
+
+
+def write_lags(nodes: list[Node]) -> None:
+    """One UPDATE of the lag columns of these nodes. The statement bulk_update would
+    send, written out: building it through the ORM's expressions took a tenth of the
+    collector's time with ten clusters (py-spy, issue 16)."""
+    quote = connection.ops.quote_name
+    pk = quote(Node._meta.pk.column)
+    sets: list[str] = []
+    params: list[Any] = []
+    for name in LAG_FIELDS:
+        field = Node._meta.get_field(name)
+        column, kind = quote(field.column), field.db_type(connection)
+        whens = " ".join([f"WHEN %s THEN CAST(%s AS {kind})"] * len(nodes))
+        sets.append(f"{column} = CASE {pk} {whens} ELSE {column} END")
+        for node in nodes:
+            params += [node.pk, getattr(node, name)]
+    ids = ", ".join(["%s"] * len(nodes))
+    params += [node.pk for node in nodes]
+    sql = f"UPDATE {quote(Node._meta.db_table)} SET {', '.join(sets)} WHERE {pk} IN ({ids})"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def activate_release(name: str, event: Any) -> None:
@@ -137,7 +162,7 @@ class Recorder:
                     moved.append(node)
                     lags[name] = (pk, *after)
             if moved:
-                Node.objects.bulk_update(moved, ["match_index", "lag_entries", "lag_ms"])
+                write_lags(moved)
             cluster.commit_index = view.commit_index or cluster.commit_index
             cluster.replication_lag_ms = view.replication_lag_ms
             cluster.last_polled_at = obs.at

@@ -239,3 +239,20 @@ def test_a_newer_report_from_the_node_the_cluster_names_stands(
     recorder.apply(cluster, obs)
     node = Node.objects.get(name="n1")
     assert (node.role, node.term) == ("follower", 3)
+
+
+def test_a_sample_tick_writes_the_lag_that_moved_and_journals_its_crossing_once(
+    cluster: Cluster, recorder: Recorder
+) -> None:
+    recorder.apply(cluster, observe())
+    mark = last_id()
+    lags: dict = {}
+    recorder.apply_summary(cluster, observe(lag={"n1": 150.0}), lags)
+    recorder.apply_summary(cluster, observe(lag={"n1": 180.0, "n2": 3.5}), lags)
+    rows = dict(Node.objects.filter(cluster=cluster).values_list("name", "lag_ms"))
+    assert rows == {"n0": 0.0, "n1": 180.0, "n2": 3.5}
+    recorder.apply_summary(cluster, observe(lag={"n1": 20.0}), lags)
+    assert Node.objects.get(cluster=cluster, name="n1").lag_ms == 20.0
+    assert [e.kind for e in Event.objects.filter(id__gt=mark)] == ["lag.high", "lag.normal"]
+    cluster.refresh_from_db()
+    assert cluster.replication_lag_ms == 20.0 and cluster.commit_index == 10
