@@ -11,8 +11,11 @@ through it at once, so a full poll is needed only
   - every reconcile_s in any case (what no watch says: a node hung with its socket open,
     its disk, its queue).
 Between full polls a chart point is still due every sample_interval_s: a *sample* tick
-asks the leader only for its summary (/health/cluster, /metrics, /metrics/5m), writes
-lag and the sample, and mirrors the feed only if the commit index moved. A summary that
+asks the leader only for /health/cluster and /metrics (lag, commit index, the lifetime
+total behind executions/s), writes lag and the sample, and mirrors the feed only if the
+commit index moved. The sample's per-node figures (queue, disk) and the daemon's
+5-minute window (p95, success rate, errors) come from the last full poll, at most
+reconcile_s old. A summary that
 disagrees with the rows about anything a watch should have said (leader, term, quorum,
 members, how many answer) turns the sample tick into a full poll at once.
 """
@@ -55,6 +58,7 @@ class ClusterMemory:
     polls: list[NodePoll] = field(default_factory=list)
     members: frozenset[str] | None = None
     reachable: int | None = None  # members the leader counted as answering
+    metrics_5m: dict | None = None  # the 5-minute window, reused by sample ticks
     # The commit index the feed was last mirrored at (None: mirror on the next tick).
     mirrored_commit: int | None = None
     feed_cursor: int | None = None  # as the last mirror left it (None: read the row)

@@ -238,7 +238,9 @@ class Collector:
         assert memory.leader_url is not None
         client = DaemonClient(cluster, role="read")
         at = timezone.now()
-        summary = await fetch_summary(client, self.http, memory.leader_url, self.config.timeout_s)
+        summary = await fetch_summary(
+            client, self.http, memory.leader_url, self.config.timeout_s, memory.metrics_5m
+        )
         if summary is None or not summary_agrees(cluster, summary, memory):
             return None
         obs = Observation(at=at, polls=memory.polls, summary=summary)
@@ -287,6 +289,7 @@ class Collector:
         view = obs.summary.cluster_view if obs.summary else None
         memory.members = frozenset(view.by_name) if view else None
         memory.reachable = view.reachable_nodes if view else None
+        memory.metrics_5m = obs.summary.metrics_5m if obs.summary else None
         POLL_SECONDS.labels(cluster.name).observe(time.monotonic() - started)
         return outcome
 

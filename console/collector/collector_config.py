@@ -56,8 +56,10 @@ class CollectorConfig:
     # While every member of a cluster is watched, a full poll (every node, records,
     # split brain) runs this often, or at once when a watch says something changed; in
     # between, a chart sample each sample_interval_s needs only the leader's summary
-    # (cadence.py). This bounds how stale a silently hung node, a disk or a queue can be.
-    reconcile_s: float = 5.0
+    # (cadence.py). This bounds how stale a node's disk, queue, applied index and digest,
+    # and the 5-minute figures in the chart can be (a hung node shows sooner: the leader's
+    # summary counts it out, and a summary that disagrees brings a full poll).
+    reconcile_s: float = 10.0
     # Alert rules are evaluated after every full poll and at least this often (so their
     # inputs, lag and errors among them, are judged at most this late).
     alert_interval_s: float = 5.0

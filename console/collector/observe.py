@@ -111,12 +111,22 @@ async def poll_node(client: DaemonClient, http: Http, target: Target, timeout_s:
 
 
 async def fetch_summary(
-    client: DaemonClient, http: Http, url: str, timeout_s: float
+    client: DaemonClient,
+    http: Http,
+    url: str,
+    timeout_s: float,
+    window: dict | bool | None = True,
 ) -> Summary | None:
+    """`window`: True to ask /metrics/5m too; else the 5-minute figures to reuse (a
+    sample tick between full polls: a five-minute window barely moves in seconds)."""
+
+    async def no_window() -> dict | None:
+        return window if isinstance(window, dict) else None
+
     view, metrics, metrics_5m = await asyncio.gather(
         fetch(client, http, url, "/health/cluster", timeout_s),
         fetch(client, http, url, "/metrics", timeout_s),
-        fetch(client, http, url, "/metrics/5m", timeout_s),
+        fetch(client, http, url, "/metrics/5m", timeout_s) if window is True else no_window(),
         return_exceptions=True,
     )
     if isinstance(view, BaseException):

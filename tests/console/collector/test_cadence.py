@@ -103,6 +103,9 @@ def test_sample_ticks_write_a_sample_and_mirror_new_executions_without_polling_e
             assert await sync_to_async(Sample.objects.filter(cluster=watched).count)() == (
                 samples + 1
             )
+            # The 5-minute figures come from the last full poll, not left empty.
+            latest = await sync_to_async(Sample.objects.filter(cluster=watched).latest)("at")
+            assert latest.success_rate is not None and latest.total_operations is not None
             leader = daemons.leader()
             for _ in range(5):
                 answer = await sync_to_async(daemons.post)(leader, f"/execute/{OP['id']}")
