@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,19 @@ def mirrored(cluster_id: int) -> tuple[int, list[tuple[int, str]], int]:
     cursor = Cluster.objects.values_list("feed_cursor", flat=True).get(pk=cluster_id)
     rows = list(Execution.objects.filter(cluster_id=cluster_id).values_list("seq", "execution_id"))
     return cursor, rows, len(rows)
+
+
+def samples_per_s(cluster_ids: list[int], since: Any, until: Any) -> list[float]:
+    """Chart points written per second of the window, per cluster (the cadence is 1/s)."""
+    from console.clusters.models import Sample
+
+    seconds = (until - since).total_seconds()
+    rates = [
+        Sample.objects.filter(cluster_id=cid, at__gte=since, at__lt=until).count() / seconds
+        for cid in cluster_ids
+    ]
+    close_django_connections()
+    return [round(r, 2) for r in rates]
 
 
 def compare(cluster: Any, cluster_id: int, acknowledged: list[str]) -> dict[str, Any]:
@@ -123,11 +137,14 @@ def collector_cost(
         for writer in writers:
             writer.start()
         meter.start()
+        window_start = datetime.now(UTC)
         time.sleep(duration_s)
         cpu = meter.stop()
+        window_end = datetime.now(UTC)
         reports = [writer.stop() for writer in writers]
         rss = rss_mib(proc.pid)
         nodes_seen = polled_nodes()
+        sample_rates = samples_per_s(ids, window_start, window_end)
         checks = [
             compare(c, cid, w.acknowledged_ids)
             for c, cid, w in zip(running, ids, writers, strict=True)
@@ -147,6 +164,8 @@ def collector_cost(
         "collectorCpuPct": collector_pct,
         "collectorCpuPctPerNode": round(collector_pct / total, 3),
         "collectorRssMiB": rss,
+        "samplesPerSMin": min(sample_rates),
+        "samplesPerSMean": round(sum(sample_rates) / len(sample_rates), 2),
         "nodeCpuPctMean": round(sum(cpu.values()) / max(1, len(cpu)), 2),
         "mirror": {**sums, "maxCatchUpS": max(c["catchUpS"] for c in checks)},
     }

@@ -135,6 +135,7 @@ class Collector:
         self.memory: dict[int, ClusterMemory] = {}
         self.last_prune = 0.0
         self.last_housekeeping = 0.0
+        self.tick_started = 0.0  # monotonic start of the tick in progress
         self.entered = False
         # A pool per node URL: httpcore's pool checks every connection it holds (a
         # select() each, and an is_idle() per pair) on each request and each answer, so
@@ -180,6 +181,10 @@ class Collector:
     async def tick(self) -> TickResult:
         started = time.monotonic()
         clusters = await sync_to_async(self._clusters)()
+        # Cadence is judged against the tick's start, the same instant for every
+        # cluster: a cluster's own start drifts later under load, and a sample due at
+        # 0.95 s would then be skipped to the next tick (a 2 s gap in the chart).
+        self.tick_started = started
         plans = {c.pk: self._plan(c, started) for c in clusters}
         busy = [c for c in clusters if plans[c.pk] is not Plan.IDLE]
         results = await asyncio.gather(
@@ -245,12 +250,12 @@ class Collector:
             return None
         obs = Observation(at=at, polls=memory.polls, summary=summary)
         changed = await sync_to_async(self._record_sample)(cluster, obs, memory)
-        memory.sampled_at = started
+        memory.sampled_at = self.tick_started
         commit = summary.cluster_view.commit_index
         if mirror_due(memory, commit):
             await self._mirror(cluster, client, memory.leader_url, memory, commit)
-        if changed or alerts_due(memory, self.config, started):
-            memory.alerts_at = started
+        if changed or alerts_due(memory, self.config, self.tick_started):
+            memory.alerts_at = self.tick_started
             await sync_to_async(evaluate_alerts)(cluster, obs.at)
         if changed:
             memory.fast_until = time.monotonic() + self.config.fast_for_s
@@ -276,13 +281,13 @@ class Collector:
         commit = obs.summary.cluster_view.commit_index if obs.summary else None
         if feed_url is not None:
             await self._mirror(cluster, client, feed_url, memory, commit)
-        memory.alerts_at = started
+        memory.alerts_at = self.tick_started
         await sync_to_async(evaluate_alerts)(cluster, obs.at)
         await sync_to_async(evaluate_split_brain_safely)(cluster, obs)
         if outcome.changed or not cluster.leader_name:
             memory.fast_until = time.monotonic() + self.config.fast_for_s
         # What the sample ticks until the next full poll reuse and check against.
-        memory.full_at = memory.sampled_at = started
+        memory.full_at = memory.sampled_at = self.tick_started
         memory.polls = obs.polls
         memory.lags = {}  # the full poll wrote the node rows: sample ticks read them again
         memory.leader_url = outcome.leader_url
@@ -326,8 +331,9 @@ class Collector:
 
     def _record(self, cluster: Cluster, obs: Observation, memory: ClusterMemory) -> Outcome:
         outcome = memory.recorder.apply(cluster, obs)
+        # Judged on tick starts (see tick()), so a late poll does not skip a chart point.
         due = memory.last_sample_at is None or (
-            (obs.at - memory.last_sample_at).total_seconds() >= self.config.sample_interval_s * 0.95
+            self.tick_started - memory.sampled_at >= self.config.sample_interval_s * 0.95
         )
         if due:
             self._write_sample(cluster, obs, memory)
