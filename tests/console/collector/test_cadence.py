@@ -174,7 +174,14 @@ def test_a_killed_follower_reaches_the_database_through_its_watch_not_the_reconc
                     return await reachable() and collector.watches.watching(watched.pk, urls)
 
                 await _until(all_watched, 20, "every node recorded and watched")
-                await asyncio.sleep(1.5)  # past the full polls that new holds ask for
+
+                async def settled() -> bool:
+                    # A sample tick came after the last full poll: the full polls that
+                    # newly opened watches ask for are over, only a watch can bring one.
+                    memory = collector.memory.get(watched.pk)
+                    return memory is not None and memory.sampled_at > memory.full_at
+
+                await _until(settled, 20, "a sample tick after the full polls")
                 killed_at = time.monotonic()
                 daemons.kill(follower)
 
