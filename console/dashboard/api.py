@@ -142,9 +142,10 @@ def node_view(cluster: Cluster, node: Node) -> dict:
     return {**view, "is_leader": bool(cluster.leader_name) and node.name == cluster.leader_name}
 
 
-def executions_query(cluster: Cluster, filters: ExecutionFilters) -> QuerySet[Execution]:
+def executions_query(cluster: Cluster | str, filters: ExecutionFilters) -> QuerySet[Execution]:
     """Newest first, keyset-paged by seq, through an index for every filter combination
-    (console/dashboard/history.py: the filters are the history page's)."""
+    (console/dashboard/history.py: the filters are the history page's). `cluster` may be
+    its name: the id is then looked up inside this query (no round trip of its own)."""
     page_filters = history.Filters(
         operation=filters.operation or "",
         status=filters.status or "",
@@ -161,7 +162,7 @@ EXECUTION_FIELDS = tuple(ExecutionOut.model_fields)
 
 
 def executions_page(
-    cluster: Cluster, filters: ExecutionFilters
+    cluster: Cluster | str, filters: ExecutionFilters
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of rows as dicts of the answer's fields (no model instances to build)."""
     page = list(executions_query(cluster, filters).values(*EXECUTION_FIELDS))
@@ -191,7 +192,11 @@ def list_executions(
     request: HttpRequest, filters: Query[ExecutionFilters], name: str = ClusterName
 ) -> dict:
     """The execution history the collector mirrored, newest first."""
-    page, next_before = executions_page(get_cluster(name), filters)
+    # By name: the cluster is found inside the page's query. Only an empty page asks
+    # whether the cluster exists at all (a 404, not an empty history).
+    page, next_before = executions_page(name, filters)
+    if not page:
+        get_cluster(name)
     return {"items": page, "next_before_seq": next_before}
 
 

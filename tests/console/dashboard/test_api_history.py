@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from console.clusters.models import Cluster, Execution
 from console.dashboard.api import ExecutionFilters, executions_page, executions_query
@@ -91,6 +92,47 @@ def test_an_unknown_cluster_is_a_404(viewer_client) -> None:
     response = viewer_client.get("/api/clusters/nope/executions")
     assert response.status_code == 404
     assert response.json()["detail"] == "no cluster named 'nope'"
+
+
+def test_a_known_cluster_with_no_matching_rows_is_an_empty_page_not_a_404(
+    viewer_client, cluster
+) -> None:
+    response = viewer_client.get("/api/clusters/c1/executions?operation=never")
+    assert response.status_code == 200
+    assert response.json() == {"items": [], "next_before_seq": None}
+
+
+def test_a_cluster_s_history_holds_only_its_own_executions(viewer_client, cluster) -> None:
+    other = Cluster.objects.create(name="c2")
+    Execution.objects.create(
+        cluster=other,
+        seq=1000,
+        execution_id="other",
+        operation_id="op-a",
+        status="success",
+        duration_ms=1.0,
+        node_name="unrdf-daemon-0",
+        started_at=T0,
+        finished_at=T0,
+    )
+    mine = viewer_client.get("/api/clusters/c1/executions?limit=500").json()["items"]
+    theirs = viewer_client.get("/api/clusters/c2/executions").json()["items"]
+    assert [item["seq"] for item in mine] == list(range(100, 0, -1))
+    assert [item["execution_id"] for item in theirs] == ["other"]
+
+
+@pytest.mark.parametrize("query", ["", "?status=failure", "?since=2026-01-01T00:30:00Z"])
+def test_a_page_reads_the_cluster_and_its_rows_in_one_query(
+    viewer_client, cluster, query: str
+) -> None:
+    """The cluster is looked up inside the page's query, not in a round trip of its own
+    (a time range without before_seq also asks for the newest seq, as before)."""
+    viewer_client.get(f"/api/clusters/c1/executions{query}")  # the session, warmed up
+    with CaptureQueriesContext(connection) as queries:
+        response = viewer_client.get(f"/api/clusters/c1/executions{query}")
+    assert response.status_code == 200 and response.json()["items"]
+    reads = [q["sql"] for q in queries.captured_queries if "clusters_" in q["sql"]]
+    assert len(reads) == (2 if "since" in query else 1), reads
 
 
 def test_bad_parameters_are_a_422_with_a_readable_line(viewer_client, cluster) -> None:
