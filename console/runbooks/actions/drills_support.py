@@ -30,7 +30,7 @@ from console.runbooks.actions.drills_verify import (
     last_event_id,
 )
 from daemon.contract import ContractError, parse_cluster_view
-from daemon.localcluster.checker import check_history
+from daemon.localcluster.checker import SAME_EVERYWHERE, check_history
 from daemon.localcluster.feeds import feed_records, latest_seq
 from daemon.localcluster.writer import SteadyWriter
 
@@ -38,6 +38,7 @@ PROBE_OP = {"id": "drill-probe", "name": "Drill probe", "handler": {"kind": "noo
 WRITER_RATE = 20.0
 WARMUP_ACKS = 10
 VERIFY_TIMEOUT_S = 120.0
+SETTLE_READS = 5
 
 _MEASURED: dict[int, tuple[dict[str, Any], Window]] = {}
 
@@ -189,19 +190,32 @@ def verify_and_judge(expectation: Expectation) -> StepRun:
             }
 
         verified = ctx.wait_until(converged, VERIFY_TIMEOUT_S, "every node back with equal digests")
-        urls = verified.pop("urls")
         kept = _MEASURED.pop(ctx.cluster.pk, None)
         if kept is None:
+            verified.pop("urls")
             return {
                 "verified": verified,
                 "verdict": "inconclusive",
                 "why": "measurement lost on resume",
             }
         measured, window = kept
-        point = (verified["appliedIndex"], verified["digest"])
-        history = check_drill_history(
-            ctx, window, urls, {name: point for name in urls}, PROBE_OP["id"]
-        )
+        # A node that timed out a write during the fault keeps retrying its record in the
+        # background (daemon/node.py, nothing is lost), so one can commit after the nodes
+        # converged and between two feed reads: converge and read again, a few times,
+        # before calling different sets a split.
+        for attempt in range(SETTLE_READS):
+            urls = verified.pop("urls")
+            point = (verified["appliedIndex"], verified["digest"])
+            history = check_drill_history(
+                ctx, window, urls, {name: point for name in urls}, PROBE_OP["id"]
+            )
+            same = all(c.ok for c in history.checks if c.name == SAME_EVERYWHERE)
+            if same or attempt == SETTLE_READS - 1:
+                break
+            time.sleep(1.0)
+            verified = ctx.wait_until(
+                converged, VERIFY_TIMEOUT_S, "every node back with equal digests"
+            )
         kinds = expectation.kinds(window.was_leader)
         checks = [*history.checks, *event_checks(ctx, window, kinds, list(expectation.alerts))]
         recovery = measured.get("recoveryS")
