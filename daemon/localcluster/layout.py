@@ -44,57 +44,12 @@ class LayoutError(Exception):
 
 
 _handed_out: set[int] = set()
-_next_port: int | None = None
-EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-PORT_FLOOR = 16_000  # above the well-known services' ports, below the ephemeral range
-WORKER_SLOTS = 8
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A free port on `host` not handed out before by this process, for a node to bind.
-
-    Ports come from below the kernel's ephemeral range when it leaves room: a port that
-    bind(0) returned and released could be taken, before the node binds it, by any
-    outgoing connection's source port or another process's bind(0), and under a busy
-    test run (thousands of connections) it sometimes was ("Address already in use").
-    No connection draws its source port from below that range. Parallel test workers
-    start their scans in separate slots of it, and every process at its own place."""
-    span = _fixed_port_span()
-    if span is None:
-        return _ephemeral_port(host)
-    global _next_port
-    lo, hi = span
-    if _next_port is None:
-        _next_port = _scan_start(lo, hi)
-    for _ in range(hi - lo):
-        port = _next_port
-        _next_port = lo if _next_port + 1 >= hi else _next_port + 1
-        if port not in _handed_out and port_is_free(port, host):
-            _handed_out.add(port)
-            return port
-    return _ephemeral_port(host)
-
-
-def _fixed_port_span() -> tuple[int, int] | None:
-    try:
-        ephemeral_low = int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    if ephemeral_low - PORT_FLOOR < 4_000:
-        return None
-    return PORT_FLOOR, ephemeral_low
-
-
-def _scan_start(lo: int, hi: int) -> int:
-    block = (hi - lo) // WORKER_SLOTS
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
-    slot = int(worker[2:]) % WORKER_SLOTS if worker[2:].isdigit() else WORKER_SLOTS - 1
-    # A worker's child processes (scenarios, console workers) share its slot, so each
-    # process also starts at its own place inside it.
-    return lo + slot * block + (os.getpid() * 37) % block
-
-
-def _ephemeral_port(host: str) -> int:
+    """A free port on `host` not handed out before by this process: the kernel can give
+    the same ephemeral port to two back-to-back bind(0) calls, and two nodes of one
+    cluster must never share one."""
     while True:
         with socket.socket() as sock:
             sock.bind((host, 0))
