@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -117,17 +116,6 @@ def evaluate_alerts(cluster: Cluster, now: datetime) -> None:
         log.exception("alert evaluation failed for cluster %s", cluster.name)
 
 
-def skip_missing_sniffio() -> None:
-    """httpcore tries `import sniffio` on every request and answer; this venv has no
-    sniffio (anyio 4 no longer needs it), and a failed import is not cached, so each
-    try searched sys.path: about a tenth of the collector's time (py-spy, issue 16).
-    A None entry makes the import fail at once, as it would anyway."""
-    try:
-        import sniffio  # noqa: F401
-    except ImportError:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 class Collector:
     def __init__(self, config: CollectorConfig, cluster_name: str | None = None) -> None:
         self.config = config
@@ -148,7 +136,6 @@ class Collector:
 
     async def __aenter__(self) -> Collector:
         self.entered = True
-        skip_missing_sniffio()
         if self.config.watch:
             self.watches = Watches(self.wake)
         return self
