@@ -12,31 +12,19 @@ built by hand ahead of the upgrade is kept, an interrupted build's leftover is r
 
 from django.db import migrations
 
+from console.clusters.pg_indexes import create_gist_concurrently, drop_concurrently
+
 INDEX = "exec_status_time_seq_gist"
 
 
 def create(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    schema_editor.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [INDEX]
-        )
-        found = cursor.fetchone()
-    if found and found[0]:
-        return
-    if found:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY {INDEX}")
-    schema_editor.execute(
-        f"CREATE INDEX CONCURRENTLY {INDEX} ON clusters_execution "
-        "USING gist (cluster_id, status, finished_at, seq)"
+    create_gist_concurrently(
+        schema_editor, INDEX, "clusters_execution", "cluster_id, status, finished_at, seq"
     )
 
 
 def drop(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
+    drop_concurrently(schema_editor, INDEX)
 
 
 class Migration(migrations.Migration):
