@@ -275,6 +275,25 @@ class RaftNode:
     def is_ready(self) -> bool:
         return self.obj.isReady()
 
+    def not_ready_reason(self) -> str:
+        """One line on why pysyncobj does not call this node ready yet: it is ready once
+        it has applied everything the leader said was committed, so this names both
+        indexes, the leader, and which peers it is connected to."""
+        obj = self.obj
+        transport = obj._SyncObj__transport
+        peers = ", ".join(
+            f"{n.address} {'connected' if obj.isNodeConnected(n) else 'not connected'}"
+            for n in obj._SyncObj__otherNodes
+        )
+        return (
+            f"transport {'ready' if transport.ready else 'not ready'}, "
+            f"{self.role}, term {obj.raftCurrentTerm}, leader {self.leader_address()}, "
+            f"applied {obj.raftLastApplied}, commit {obj.raftCommitIndex}, "
+            f"leader's commit {obj._SyncObj__leaderCommitIndex}, "
+            f"log {obj._SyncObj__raftLog[0][1]}..{obj._SyncObj__raftLog[-1][1]}, "
+            f"snapshot loading {obj._SyncObj__needLoadDumpFile}, peers: {peers or 'none'}"
+        )
+
     def is_caught_up(self) -> bool:
         """False while this node has not applied what the leader had committed
         CATCH_UP_BOUND_S ago (raft_liveness.py): it must not report ready."""

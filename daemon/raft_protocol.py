@@ -23,10 +23,10 @@ The fix, on both sides (so a mixed-version cluster heals too):
 
 * Leader: a rejection only ever lowers ``nextIndex`` (``min(nextIndex, hint)``);
   an earlier answer's step back is no longer undone by a later one's.
-* Follower: a rejection's hint is never above ``commitIndex + 1``. Entries up to
-  the commit index are committed, so the leader holds them too (Raft's leader
-  completeness): the next append from there matches in one round trip, instead of
-  stepping back one entry per cycle.
+* Follower: a rejection's hint is never above ``max(commitIndex, lastApplied) + 1``.
+  Entries up to there are committed, so the leader holds them too (Raft's leader
+  completeness), or a snapshot of them: the next append from there matches in one
+  round trip, instead of stepping back one entry per cycle.
 
 And one more correction on the follower: pysyncobj truncated its log after
 ``prevLogIdx`` on *every* append, even when the entries were the ones it already
@@ -86,6 +86,14 @@ class SafeSyncObj(ElectionSafety):
         for name in RUNTIME_ATTRIBUTES - live.keys():
             self.__dict__.pop(name, None)
         self.__dict__.update(live)
+        # A snapshot holds only committed entries, so its index is committed. pysyncobj
+        # keeps the commit index the journal's meta file held, which it saves once a
+        # second: after a stop it can lie below the snapshot, and below the log's first
+        # entry (see _SyncObj__sendNextNodeIdx for what that did).
+        applied = self._SyncObj__raftLastApplied
+        if self._SyncObj__raftCommitIndex < applied:
+            self._SyncObj__raftCommitIndex = applied
+            self._SyncObj__raftLog.setRaftCommitIndex(applied)
 
     def _SyncObj__onMessageReceived(self, node: Any, message: dict) -> None:
         kind = message.get("type")
@@ -155,9 +163,14 @@ class SafeSyncObj(ElectionSafety):
         success: bool = False,
     ) -> None:
         if reset and not success:
-            # A rejection: "start at my commit index + 1" at the latest (see above).
+            # A rejection: "start at my commit index + 1" at the latest (see above). Not
+            # below what this node applied: entries up to a loaded snapshot are no longer
+            # in its log, so a hint below them asks for an append it can never match
+            # (a restarted follower whose saved commit index lagged its snapshot was
+            # rejected, and never ready, for as long as the leader held those entries).
             hint = nextNodeIdx if nextNodeIdx is not None else self._last_index() + 1
-            nextNodeIdx = min(hint, self._SyncObj__raftCommitIndex + 1)
+            held_from = max(self._SyncObj__raftCommitIndex, self._SyncObj__raftLastApplied)
+            nextNodeIdx = min(hint, held_from + 1)
         super()._SyncObj__sendNextNodeIdx(node, reset, nextNodeIdx, success)
 
     def _last_index(self) -> int:

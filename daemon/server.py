@@ -166,8 +166,17 @@ async def serve(config: Config) -> int:
     return 0
 
 
+NOT_READY_REPORT_S = 10.0
+
+
 async def _announce_ready(node: DaemonNode) -> None:
+    loop = asyncio.get_running_loop()
+    report_at = loop.time() + NOT_READY_REPORT_S
     while not node.raft.is_ready():
+        if loop.time() >= report_at:
+            # Whoever waits for the "ready" line below learns why it has not come.
+            report_at = loop.time() + NOT_READY_REPORT_S
+            log.warning("node %s not ready yet: %s", node.name, node.raft.not_ready_reason())
         await asyncio.sleep(0.05)
     # The runbook greps for this line after a restore.
     log.info("cluster started: node %s ready, leader %s", node.name, node.directory.leader_name())
