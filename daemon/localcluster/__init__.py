@@ -11,7 +11,6 @@ from daemon.localcluster.layout import (
     LayoutError,
     NodeSpec,
     ReleaseChoice,
-    free_port,
     node_name,
     stored_secret,
     write_private,
@@ -19,6 +18,7 @@ from daemon.localcluster.layout import (
 from daemon.localcluster.logs import LogFollower
 from daemon.localcluster.node import NodeProcess, NodeStatus, node_env, nodes_of, stop_nodes
 from daemon.localcluster.polling import wait_for, wait_until
+from daemon.localcluster.ports import free_port
 from daemon.localcluster.process import ProcessHandle, describe_exit
 
 __all__ = [

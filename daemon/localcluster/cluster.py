@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 
-from daemon.localcluster.layout import Layout, LayoutError, NodeSpec, free_port
+from daemon.localcluster.layout import Layout, LayoutError, NodeSpec
 from daemon.localcluster.node import NodeProcess, stop_nodes
 from daemon.localcluster.polling import wait_for
+from daemon.localcluster.ports import free_port
 
 # The default of `token` in post() and delete(): the cluster's admin token (None: send none).
 ADMIN: Any = "<the cluster's admin token>"

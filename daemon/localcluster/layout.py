@@ -24,13 +24,13 @@ import os
 import re
 import secrets
 import shutil
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from daemon.localcluster import releases
+from daemon.localcluster.ports import free_port, port_is_free
 
 NAME_PREFIX = "unrdf-daemon-"
 RAFT_PORT_OFFSET = 100  # node i: HTTP on base+i, Raft on base+100+i
@@ -43,33 +43,8 @@ class LayoutError(Exception):
     """A layout that cannot be loaded or used; the message is one line."""
 
 
-_handed_out: set[int] = set()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A free port on `host` not handed out before by this process: the kernel can give
-    the same ephemeral port to two back-to-back bind(0) calls, and two nodes of one
-    cluster must never share one."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind((host, 0))
-            port = sock.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-
-
 def node_name(index: int) -> str:
     return f"{NAME_PREFIX}{index}"
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass(frozen=True)
