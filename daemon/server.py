@@ -176,7 +176,11 @@ async def _announce_ready(node: DaemonNode) -> None:
         if loop.time() >= report_at:
             # Whoever waits for the "ready" line below learns why it has not come.
             report_at = loop.time() + NOT_READY_REPORT_S
-            log.warning("node %s not ready yet: %s", node.name, node.raft.not_ready_reason())
+            try:
+                reason = node.raft.not_ready_reason()
+            except Exception as exc:  # read across threads: never let it stop the announcer
+                reason = f"(state unreadable: {exc!r})"
+            log.warning("node %s not ready yet: %s", node.name, reason)
         await asyncio.sleep(0.05)
     # The runbook greps for this line after a restore.
     log.info("cluster started: node %s ready, leader %s", node.name, node.directory.leader_name())

@@ -45,6 +45,14 @@ def test_a_node_restarted_alone_answers_writes_with_starting_until_it_hears_a_le
     unknown = cluster.post(lonely, "/execute/not-loaded-yet")
     assert unknown.status_code == 503 and unknown.json()["error"].startswith("starting")
 
+    # Whoever waits for its "cluster started" line learns from its log why it has not come.
+    line = wait_for(
+        lambda: next((ln for ln in lonely.log().splitlines() if "not ready yet" in ln), None),
+        timeout=30,
+        what="the node saying why it is not ready",
+    )
+    assert "leader None" in line and "not connected" in line and "applied" in line, line
+
     # A second member makes a majority: a leader, and the node takes writes.
     cluster.start_node(peer)
     wait_for(
