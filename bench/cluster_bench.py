@@ -205,9 +205,11 @@ class LagSampler(threading.Thread):
         }
 
 
-def latency(cluster: Cluster, rate: float, duration: float) -> dict[str, Any]:
+def latency(
+    cluster: Cluster, rate: float, duration: float, lag_interval: float = 0.05
+) -> dict[str, Any]:
     warm_up(cluster)
-    sampler = LagSampler(cluster)
+    sampler = LagSampler(cluster, interval=lag_interval)
     meter = CpuMeter(node_pids(cluster))
     meter.start()
     sampler.start()
@@ -227,7 +229,7 @@ def latency(cluster: Cluster, rate: float, duration: float) -> dict[str, Any]:
         "sendLagMs": load["sendLagMs"],
         "codes": codes,
         "errorCount": sum(n for c, n in codes.items() if c != "200"),
-        "lag": sampler.report(),
+        "lag": {**sampler.report(), "intervalS": lag_interval},
         "nodeCpuPct": cpu,
     }
 

@@ -78,7 +78,7 @@ def do_throughput(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any
 def do_latency(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
     with running_cluster(timing, size=args.nodes, nodelay=args.tcp_nodelay_patch) as cluster:
         load = quiet(args)
-        data = cluster_bench.latency(cluster, args.rate, args.duration)
+        data = cluster_bench.latency(cluster, args.rate, args.duration, args.lag_interval)
     report("latency", timing, load, data)
     return data
 
@@ -113,7 +113,10 @@ def one_cluster_suite(args: argparse.Namespace, timing: RaftTiming) -> dict[str,
     with running_cluster(timing, size=args.nodes, nodelay=args.tcp_nodelay_patch) as cluster:
         for name, run in (
             ("idle", lambda: cluster_bench.idle(cluster, args.seconds)),
-            ("latency", lambda: cluster_bench.latency(cluster, args.rate, args.duration)),
+            (
+                "latency",
+                lambda: cluster_bench.latency(cluster, args.rate, args.duration, args.lag_interval),
+            ),
             (
                 "failover",
                 lambda: cluster_bench.failover(cluster, args.trials, args.quiet_s, args.silent),
@@ -199,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--duration", type=bounded(1, 300), default=20.0, help="seconds")
         if name in ("latency", "matrix", "all"):
             p.add_argument("--rate", type=bounded(1, 5000), default=100.0, help="requests/s")
+            p.add_argument(
+                "--lag-interval",
+                type=bounded(0.01, 10),
+                default=0.05,
+                help="seconds between the lag sampler's GET /health/cluster on the leader "
+                "(each makes the leader ask every peer; the console's collector asks once a "
+                "second)",
+            )
         if name in ("failover", "matrix", "all"):
             p.add_argument("--trials", type=int, choices=range(1, 201), default=10, metavar="N")
             p.add_argument(
