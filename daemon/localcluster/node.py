@@ -77,6 +77,9 @@ class NodeProcess:
             # The config path names this node of this cluster: a reused pid running
             # anything else does not contain it.
             marker=str(config_path),
+            # The node writes its pid into its data-dir lock: found there if the process
+            # that started it died before writing the pid file.
+            claim_path=layout.data_dir(name) / "node.lock",
         )
 
     @property

@@ -174,7 +174,10 @@ class ProcessHandle:
         env: Mapping[str, str] | None = None,
         marker: str | None = None,
         die_with_parent: bool = False,
+        claim_path: Path | None = None,
     ) -> None:
+        """claim_path: a file the process itself writes its pid into once it runs (a
+        node's data-dir lock), read when the pid file does not name a running process."""
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
@@ -183,6 +186,7 @@ class ProcessHandle:
         self.env = dict(os.environ if env is None else env)
         self.marker = marker
         self.die_with_parent = die_with_parent
+        self.claim_path = claim_path
         self.popen: subprocess.Popen[bytes] | None = None
         self._record: PidRecord | None = None
 
@@ -194,7 +198,28 @@ class ProcessHandle:
             return self._record  # ours, and alive
         # Not ours, or ours has exited: another process may have started it since.
         record = PidRecord.read(self.pid_path) if self.pid_path is not None else None
-        return record if record is not None and record.matches(self.marker) else None
+        if record is not None and record.matches(self.marker):
+            return record
+        return self._adopt_claimant()
+
+    def _adopt_claimant(self) -> PidRecord | None:
+        """The process named in claim_path, if it runs with our marker: it was started
+        and its starter died before writing the pid file (a worker killed between the
+        two). Adopted into the pid file, so status, stop and start see it again."""
+        if self.claim_path is None or self.marker is None:
+            return None
+        try:
+            pid = int(self.claim_path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        ticks = start_ticks(pid)
+        argv = cmdline(pid)
+        if ticks is None or not any(self.marker in arg for arg in argv):
+            return None
+        record = PidRecord(pid, ticks, argv)
+        if self.pid_path is not None:
+            record.write(self.pid_path)
+        return record
 
     @property
     def pid(self) -> int | None:

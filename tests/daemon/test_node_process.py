@@ -223,6 +223,35 @@ def test_a_stale_pid_file_of_a_dead_or_reused_pid_is_not_a_running_node(tmp_path
             process.wait()
 
 
+def test_a_node_whose_starter_died_before_writing_its_pid_file_is_found_and_stopped(
+    tmp_path: Path,
+) -> None:
+    # A worker killed between starting a node and writing its pid file (a CI run saw it)
+    # left a node nobody tracked: status said stopped, a second start failed on the
+    # data-dir lock, and nothing ever stopped it. The node's own lock names it.
+    layout = new_layout(tmp_path / "cluster", 1)
+    name = layout.nodes[0].name
+    starter = NodeProcess(layout, name, env=daemon_free_env())
+    starter.start()
+    pid = starter.pid
+    assert starter.wait_ready(30), "\n".join(starter.status(40).log_tail)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    # What the pid file held before this start: the previous, stopped run of the node.
+    PidRecord(dead.pid, 12345, starter.handle.argv).write(layout.pid_path(name))
+
+    node = NodeProcess(Layout.load(layout.root), name, env=daemon_free_env())
+    try:
+        assert node.running() and node.pid == pid
+        assert PidRecord.read(layout.pid_path(name)).pid == pid, "adopted into the pid file"
+        with pytest.raises(RuntimeError, match="already running"):
+            node.start()
+    finally:
+        node.stop(grace_s=10)
+    assert start_ticks(pid) is None, "the adopted node was stopped"
+    assert not node.running()
+
+
 def test_two_processes_starting_the_same_node_at_once_start_it_once(tmp_path: Path) -> None:
     layout = new_layout(tmp_path / "cluster", 1)
     name = layout.nodes[0].name
