@@ -7,6 +7,7 @@ RUNBOOK_DRAIN_TIMEOUT_S     how long a drain waits for the node's work to finish
 RUNBOOK_TRANSFER_MAX_LAG_MS a leadership target must lag less than this (100)
 RUNBOOK_TRANSFER_MAX_LAG_ENTRIES ... and be at most this many entries behind (50)
 RUNBOOK_CELERY_QUEUE        the Celery queue runs go to (empty: Celery's default queue)
+RUNBOOK_GATE_GRACE_MS       a gate fails its step only after failing this long without a break (2000)
 """
 
 from __future__ import annotations
@@ -40,3 +41,10 @@ def transfer_max_lag_entries() -> int:
 
 def celery_queue() -> str | None:
     return env_str("RUNBOOK_CELERY_QUEUE") or None
+
+
+def gate_grace_s() -> float:
+    """A gate's failure must last this long to fail its step: one sample of a node that is
+    briefly slow (a lag spike on a busy machine) is not a failed upgrade. A soak's hold
+    starts again once its gates are all true again."""
+    return env_int("RUNBOOK_GATE_GRACE_MS", 2000) / 1000

@@ -195,16 +195,27 @@ def _refuse(run: RunbookRun, reasons: list[str]) -> str:
 def _check_gates(
     run: RunbookRun, row: RunbookStep, step: Step, ctx: StepContext, cancellable: bool = True
 ) -> str:
-    """Check the step's gates on fresh views, for as long as the longest must hold;
-    record their values as they go; why the step may not run, or ""."""
+    """Check the step's gates on fresh views until all have held true together for as
+    long as the longest must hold; record their values as they go; why the step may not
+    run, or "". A failure ends it only once it has lasted conf.gate_grace_s() without a
+    break; a soak interrupted by a shorter one holds again from its end."""
     if not step.gates:
         return ""
     hold_s = max(gate.hold_s for gate in step.gates)
-    started = time.monotonic()
+    grace_s = conf.gate_grace_s()
+    held_since = time.monotonic()
+    failing_since: float | None = None
     while True:
         heartbeat(run.id)
-        row.gates, failed = _gate_round(run, step, ctx, time.monotonic() - started)
-        if failed or time.monotonic() - started >= hold_s:
+        now = time.monotonic()
+        row.gates, failed = _gate_round(run, step, ctx, now - held_since)
+        if failed:
+            failing_since = now if failing_since is None else failing_since
+            if now - failing_since >= grace_s:
+                break
+        elif failing_since is not None:
+            failing_since, held_since = None, now
+        if not failed and now - held_since >= hold_s:
             break
         row.save(update_fields=["gates"])  # shown live while the gates are held
         if cancellable and ctx.cancel_requested():

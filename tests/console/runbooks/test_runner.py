@@ -153,6 +153,48 @@ def test_a_held_gate_that_turns_false_during_its_soak_stops_the_run(
     assert fake.count("POST", NODE, "/admin/drain") == 0
 
 
+def test_a_blip_shorter_than_the_grace_does_not_fail_a_soak_which_then_holds_again(
+    fake_cluster: Cluster, fake: FakeCluster, operator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A node briefly slow on a busy machine (one sample over the lag limit) is not a
+    # failed step; the soak counts again from the end of the blip.
+    gate_first_step(monkeypatch, gates.held(gates.caught_up(NODE, 100, 50), 0.6))
+    run = request(fake_cluster, operator)
+    blip_at: list[float] = []
+
+    def blip(method: str, node: str, path: str) -> None:
+        asked = fake.count("GET", "unrdf-daemon-0", "/health/cluster")
+        if asked == 4:
+            fake.nodes[NODE].lag_entries = 500
+            blip_at.append(time.monotonic())
+        elif asked == 5:
+            fake.nodes[NODE].lag_entries = 0
+
+    fake.hooks.append(blip)
+
+    assert runner.execute(run.id) == "succeeded"
+
+    assert blip_at and time.monotonic() - blip_at[0] >= 0.6  # held 0.6 s after the blip
+    ask = run.steps.get(position=1)
+    assert ask.gates[0]["ok"] is True and ask.gates[0]["heldS"] == 0.6
+
+
+def test_a_gate_failing_past_the_grace_fails_its_step(
+    fake_cluster: Cluster, fake: FakeCluster, operator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNBOOK_GATE_GRACE_MS", "500")
+    gate_first_step(monkeypatch, gates.caught_up(NODE, 100, 50))
+    fake.nodes[NODE].lag_entries = 500
+    run = request(fake_cluster, operator)
+    started = time.monotonic()
+
+    assert runner.execute(run.id) == "failed"
+
+    assert time.monotonic() - started >= 0.5
+    assert fake.count("GET", "unrdf-daemon-0", "/health/cluster") >= 3  # asked through it
+    assert fake.count("POST", NODE, "/admin/drain") == 0
+
+
 def test_cancelling_a_queued_run_ends_it_at_once_and_a_late_message_does_nothing(
     fake_cluster: Cluster, fake: FakeCluster, operator
 ) -> None:
