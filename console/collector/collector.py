@@ -20,7 +20,7 @@ from datetime import datetime
 
 import httpx
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 from prometheus_client import Counter, Histogram
 
@@ -36,7 +36,14 @@ from console.collector.cadence import (
     summary_agrees,
 )
 from console.collector.collector_config import CollectorConfig
-from console.collector.mirror import mirror_feed
+from console.collector.keepalive import NodeClient
+from console.collector.mirror import (
+    MirrorResult,
+    journal_mirrored,
+    mirror_feed,
+    page_done,
+    store_page,
+)
 from console.collector.observe import Observation, Target, fetch_summary, observe
 from console.collector.record import Outcome, Recorder
 from console.collector.samples import (
@@ -129,7 +136,10 @@ class Collector:
         # select() each, and an is_idle() per pair) on each request and each answer, so
         # one pool over every node of ten clusters made that scan the collector's
         # largest cost (py-spy, issue 16); a node's own pool holds one to three.
-        self.pools: dict[str, httpx.AsyncClient] = {}
+        # Each node's GETs go over plain keep-alive connections (keepalive.py: httpx's
+        # per-request cost was half the collector's CPU with ten clusters), the rest
+        # through that node's own httpx client.
+        self.pools: dict[str, NodeClient] = {}
         # Set by a node's watch answering "changed" (watch.py): the next tick starts now.
         self.wake = asyncio.Event()
         self.watches: Watches | None = None
@@ -148,13 +158,14 @@ class Collector:
         self.pools.clear()
         self.entered = False
 
-    def http(self, url: str) -> httpx.AsyncClient:
+    def http(self, url: str) -> NodeClient:
         """The client whose pool holds the connections to this node."""
         assert self.entered, "use `async with Collector(...)`"
         pool = self.pools.get(url)
         if pool is None:
             limits = httpx.Limits(max_connections=8, max_keepalive_connections=6)
-            pool = httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s)
+            fallback = httpx.AsyncClient(limits=limits, timeout=self.config.timeout_s)
+            pool = NodeClient(fallback, self.config.timeout_s, max_connections=8, max_keepalive=6)
             self.pools[url] = pool
         return pool
 
@@ -224,30 +235,61 @@ class Collector:
     async def sample_cluster(self, cluster: Cluster) -> Outcome | None:
         """The leader's summary only: lag, the cluster row, a chart sample, the feed if
         the log moved. None if the summary is missing or disagrees with the rows (the
-        caller then polls in full)."""
+        caller then polls in full).
+
+        The feed's next page is read before anything is written, so the tick's writes
+        (lag, cluster row, chart point, mirrored rows and their event) go to the
+        database in one transaction, from one hop to Django's thread."""
         started = time.monotonic()
         memory = self._memory(cluster)
-        assert memory.leader_url is not None
+        url = memory.leader_url
+        assert url is not None
         client = DaemonClient(cluster, role="read")
         at = timezone.now()
         summary = await fetch_summary(
-            client, self.http, memory.leader_url, self.config.timeout_s, memory.metrics_5m
+            client, self.http, url, self.config.timeout_s, memory.metrics_5m
         )
         if summary is None or not summary_agrees(cluster, summary, memory):
             return None
         obs = Observation(at=at, polls=memory.polls, summary=summary)
-        changed = await sync_to_async(self._record_sample)(cluster, obs, memory)
-        memory.sampled_at = self.tick_started
         commit = summary.cluster_view.commit_index
-        if mirror_due(memory, commit):
-            await self._mirror(cluster, client, memory.leader_url, memory, commit)
+        due = mirror_due(memory, commit)
+        after, page = memory.feed_cursor, None
+        if due and after is not None:
+            try:
+                page = await client.aget(
+                    url,
+                    "/executions",
+                    params={"after": after, "limit": self.config.feed_page_limit},
+                    client=self.http(url),
+                    timeout_s=self.config.feed_timeout_s,
+                )
+            except DaemonError as err:  # the next tick retries from the same cursor
+                log.warning("execution feed of %s: %s", cluster.name, err)
+                memory.mirrored_commit = memory.feed_cursor = None
+                due = False
+        changed, saved = await sync_to_async(self._record_sample)(
+            cluster, obs, memory, after if page is not None else None, page
+        )
+        memory.sampled_at = self.tick_started
+        if page is not None:
+            if saved is None:  # another writer moved the cursor: read it next time
+                memory.mirrored_commit = memory.feed_cursor = None
+            else:
+                memory.feed_cursor = saved[1]
+                if page_done(page, saved[1]):
+                    memory.mirrored_commit = commit
+                else:  # a backlog: the following pages as a full poll reads them
+                    await self._mirror(cluster, client, url, memory, commit)
+        elif due:  # the cursor is not known here: the mirror reads it
+            await self._mirror(cluster, client, url, memory, commit)
         if changed or alerts_due(memory, self.config, self.tick_started):
             memory.alerts_at = self.tick_started
             await sync_to_async(evaluate_alerts)(cluster, obs.at)
         if changed:
             memory.fast_until = time.monotonic() + self.config.fast_for_s
         POLL_SECONDS.labels(cluster.name).observe(time.monotonic() - started)
-        return Outcome(changed, memory.leader_url, [p.target.url for p in memory.polls])
+        return Outcome(changed, url, [p.target.url for p in memory.polls])
 
     async def full_poll(self, cluster: Cluster) -> Outcome:
         started = time.monotonic()
@@ -311,19 +353,45 @@ class Collector:
             memory.mirrored_commit = commit
             memory.feed_cursor = result.cursor
 
-    def _record_sample(self, cluster: Cluster, obs: Observation, memory: ClusterMemory) -> bool:
-        changed = memory.recorder.apply_summary(cluster, obs, memory.lags)
-        self._write_sample(cluster, obs, memory)
-        return changed
+    def _record_sample(
+        self,
+        cluster: Cluster,
+        obs: Observation,
+        memory: ClusterMemory,
+        after: int | None,
+        page: dict | None,
+    ) -> tuple[bool, tuple[int, int] | None]:
+        """A sample tick's writes in one transaction: the feed page read with
+        ?after=`after` (if any) under the cluster row's lock, as save_page stores it, the
+        lag and cluster columns (the cursor among them, one UPDATE), the chart point,
+        and the `executions.mirrored` event. Returns (an event was journaled, what
+        store_page returned)."""
+        saved = None
+        with transaction.atomic():
+            also: tuple[str, ...] = ()
+            if page is not None and after is not None:
+                locked = Cluster.objects.select_for_update().values_list("feed_cursor", flat=True)
+                cluster.feed_cursor = locked.get(pk=cluster.pk)
+                saved = store_page(cluster, after, page)
+                if saved is not None and saved[1] > after:
+                    cluster.feed_cursor = saved[1]
+                    also = ("feed_cursor",)
+            changed = memory.recorder.apply_summary(cluster, obs, memory.lags, also)
+            self._write_sample(cluster, obs, memory)
+            if saved is not None:
+                journal_mirrored(cluster, MirrorResult(count=saved[0], last_seq=saved[1]))
+        return changed, saved
 
     def _record(self, cluster: Cluster, obs: Observation, memory: ClusterMemory) -> Outcome:
-        outcome = memory.recorder.apply(cluster, obs)
-        # Judged on tick starts (see tick()), so a late poll does not skip a chart point.
-        due = memory.last_sample_at is None or (
-            self.tick_started - memory.sampled_at >= self.config.sample_interval_s * 0.95
-        )
-        if due:
-            self._write_sample(cluster, obs, memory)
+        """A full poll's rows and, when due, its chart point, in one transaction."""
+        with transaction.atomic():
+            outcome = memory.recorder.apply(cluster, obs)
+            # Judged on tick starts (see tick()), so a late poll does not skip a chart point.
+            due = memory.last_sample_at is None or (
+                self.tick_started - memory.sampled_at >= self.config.sample_interval_s * 0.95
+            )
+            if due:
+                self._write_sample(cluster, obs, memory)
         return outcome
 
     def _write_sample(self, cluster: Cluster, obs: Observation, memory: ClusterMemory) -> None:

@@ -21,6 +21,7 @@ from django.db import transaction
 
 from console.clusters.daemon_client import DaemonClient
 from console.clusters.models import Cluster, Execution
+from console.collector.keepalive import NodeClient
 from console.events import journal
 
 log = logging.getLogger("console.collector")
@@ -68,27 +69,42 @@ def save_page(cluster_id: int, after: int, page: dict) -> tuple[int, int] | None
     the cursor moved meanwhile (another collector got there first: nothing to do)."""
     with transaction.atomic():
         cluster = Cluster.objects.select_for_update().get(pk=cluster_id)
-        if cluster.feed_cursor != after:
-            return None
-        records = [r for r in page.get("executions") or [] if int(r.get("seq", 0)) > after]
-        next_after = int(page.get("nextAfter") or after)
-        if records:
-            next_after = max(next_after, int(records[-1]["seq"]))
-        if page.get("gap"):
-            oldest = int(page.get("oldestSeq") or after + 1)
-            journal.append(
-                "executions.gap",
-                actor="collector",
-                cluster=cluster,
-                **{"from": after + 1},
-                to=oldest - 1,
-            )
-        Execution.objects.bulk_create(
-            [execution_row(cluster_id, r) for r in records], ignore_conflicts=True
+        saved = store_page(cluster, after, page)
+        if saved is not None and saved[1] > after:
+            Cluster.objects.filter(pk=cluster_id).update(feed_cursor=saved[1])
+        return saved
+
+
+def store_page(cluster: Cluster, after: int, page: dict) -> tuple[int, int] | None:
+    """save_page's work inside the caller's transaction, on a row it locked (select for
+    update) and read `feed_cursor` from: the rows and a gap event are written; moving
+    the cursor to the returned one is left to the caller, in the same transaction (the
+    collector's sample tick writes it with the row's other columns, in one UPDATE)."""
+    if cluster.feed_cursor != after:
+        return None
+    records = [r for r in page.get("executions") or [] if int(r.get("seq", 0)) > after]
+    next_after = int(page.get("nextAfter") or after)
+    if records:
+        next_after = max(next_after, int(records[-1]["seq"]))
+    if page.get("gap"):
+        oldest = int(page.get("oldestSeq") or after + 1)
+        journal.append(
+            "executions.gap",
+            actor="collector",
+            cluster=cluster,
+            **{"from": after + 1},
+            to=oldest - 1,
         )
-        if next_after > after:
-            Cluster.objects.filter(pk=cluster_id).update(feed_cursor=next_after)
-        return len(records), max(next_after, after)
+    if records:
+        Execution.objects.bulk_create(
+            [execution_row(cluster.pk, r) for r in records], ignore_conflicts=True
+        )
+    return len(records), max(next_after, after)
+
+
+def page_done(page: dict, after: int) -> bool:
+    """Whether the feed holds nothing after this page (else read the next one)."""
+    return not page.get("executions") or after >= int(page.get("latestSeq") or 0)
 
 
 def read_cursor(cluster_id: int) -> int:
@@ -110,7 +126,7 @@ def journal_mirrored(cluster: Cluster | int, result: MirrorResult) -> None:
 
 async def mirror_feed(
     client: DaemonClient,
-    http: httpx.AsyncClient,
+    http: httpx.AsyncClient | NodeClient,
     cluster: Cluster | int,
     url: str,
     *,
@@ -144,7 +160,7 @@ async def mirror_feed(
         result.count += stored
         result.last_seq = after
         result.gaps += 1 if page.get("gap") else 0
-        if not page.get("executions") or after >= int(page.get("latestSeq") or 0):
+        if page_done(page, after):
             break
     result.cursor = after
     await sync_to_async(journal_mirrored)(cluster, result)

@@ -21,6 +21,7 @@ import httpx
 from django.utils import timezone
 
 from console.clusters.daemon_client import DaemonClient, DaemonError
+from console.collector.keepalive import NodeClient
 from daemon.contract import (
     ClusterView,
     ContractError,
@@ -70,10 +71,10 @@ class Observation:
 
 
 # One client for every node, or (the collector) the client of each node's own pool.
-Http = httpx.AsyncClient | Callable[[str], httpx.AsyncClient]
+Http = httpx.AsyncClient | Callable[[str], httpx.AsyncClient | NodeClient]
 
 
-def client_for(http: Http, url: str) -> httpx.AsyncClient:
+def client_for(http: Http, url: str) -> httpx.AsyncClient | NodeClient:
     return http if isinstance(http, httpx.AsyncClient) else http(url)
 
 

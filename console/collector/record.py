@@ -110,7 +110,9 @@ class Recorder:
         self.last_mismatch_index: int | None = None
 
     def apply(self, cluster: Cluster, obs: Observation) -> Outcome:
-        with transaction.atomic():
+        # savepoint=False: inside the collector's own transaction (the chart sample goes
+        # in the same commit) no savepoint is needed; on its own it is a transaction.
+        with transaction.atomic(savepoint=False):
             self.events = 0
             self.cluster = cluster
             first_poll = cluster.last_polled_at is None
@@ -133,15 +135,18 @@ class Recorder:
                 reachable_urls=[n.http_url for n in members.values() if n.reachable],
             )
 
-    def apply_summary(self, cluster: Cluster, obs: Observation, lags: Lags) -> bool:
+    def apply_summary(
+        self, cluster: Cluster, obs: Observation, lags: Lags, also: tuple[str, ...] = ()
+    ) -> bool:
         """A sample tick (cadence.py): only what the leader's summary says, per-member lag
         and the cluster row's commit index and lag; node rows whose lag did not move are
         not written. `lags` holds the lag columns as this method last wrote them (empty
         after a full poll: then they are read). True if an event was journaled (lag
-        crossed its threshold)."""
+        crossed its threshold). `also`: more cluster columns the caller set, written in the
+        same UPDATE (the sample tick's feed cursor)."""
         assert obs.summary is not None
         view = obs.summary.cluster_view
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):
             self.events = 0
             self.cluster = cluster
             entries = view.by_name
@@ -166,7 +171,8 @@ class Recorder:
             cluster.commit_index = view.commit_index or cluster.commit_index
             cluster.replication_lag_ms = view.replication_lag_ms
             cluster.last_polled_at = obs.at
-            cluster.save(update_fields=["commit_index", "replication_lag_ms", "last_polled_at"])
+            fields = ["commit_index", "replication_lag_ms", "last_polled_at", *also]
+            cluster.save(update_fields=fields)
             return self.events > 0
 
     def _event(self, kind: str, **payload: Any) -> None:

@@ -1,0 +1,228 @@
+"""The collector's keep-alive GET client (keepalive.py) answers as httpx does: the same
+status and body from a real node, the same DaemonError for a refused token, a closed
+port or a node that never answers, within the same deadlines; it reuses one connection,
+survives the node closing it, and never reuses a connection left half read."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from console.clusters.daemon_client import DaemonClient, DaemonError
+from console.collector.keepalive import NodeClient
+from tests.cluster_harness import READ_TOKEN
+from tests.cluster_harness import Cluster as DaemonCluster
+
+T = TypeVar("T")
+TIMEOUT_S = 0.8
+
+
+class Row:
+    """What DaemonClient needs of a Cluster row: the read token, trusted everywhere."""
+
+    def token_for(self, role: str) -> str:
+        return READ_TOKEN
+
+    def trusts_url(self, url: str) -> bool:
+        return True
+
+
+def run(make: Callable[[NodeClient], Awaitable[T]], timeout_s: float = TIMEOUT_S) -> T:
+    async def main() -> T:
+        fallback = httpx.AsyncClient(timeout=timeout_s)
+        client = NodeClient(fallback, timeout_s)
+        try:
+            return await make(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    cluster = DaemonCluster(Path(tmp_path_factory.mktemp("daemons")), size=1).start()
+    try:
+        yield cluster.nodes[0].url
+    finally:
+        cluster.stop_all()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers (a hung node)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    server.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_node_s_answers_are_the_ones_httpx_gets(node: str) -> None:
+    daemon = DaemonClient(Row(), role="read")
+    paths = ["/health/node", "/health/cluster", "/metrics/5m", "/queue"]
+
+    async def both(client: NodeClient) -> list[tuple[Any, Any]]:
+        pairs = []
+        for path in paths:
+            light = await daemon.aget(node, path, client=client, timeout_s=TIMEOUT_S)
+            heavy = await daemon.aget(node, path, client=client.fallback, timeout_s=TIMEOUT_S)
+            pairs.append((light, heavy))
+        params = {"after": 0, "limit": 5}
+        light = await daemon.aget(node, "/executions", params=params, client=client)
+        heavy = await daemon.aget(node, "/executions", params=params, client=client.fallback)
+        pairs.append((light, heavy))
+        return pairs
+
+    for light, heavy in run(both):
+        assert type(light) is type(heavy)
+        assert set(light) == set(heavy)
+    # Fields that do not move between two calls are equal.
+    node_light, node_heavy = run(both)[0]
+    assert node_light["name"] == node_heavy["name"]
+    assert node_light["role"] == node_heavy["role"]
+
+
+def test_many_gets_reuse_one_connection(node: str) -> None:
+    daemon = DaemonClient(Row(), role="read")
+
+    async def many(client: NodeClient) -> tuple[int, int]:
+        conn_ids = set()
+        for _ in range(20):
+            await daemon.aget(node, "/health/node", client=client, timeout_s=TIMEOUT_S)
+            conn_ids.update(id(c) for c in client.idle)
+        return len(conn_ids), len(client.idle)
+
+    opened, idle = run(many)
+    assert opened == 1
+    assert idle == 1
+
+
+def test_a_refused_token_is_the_same_daemon_error_as_through_httpx(node: str) -> None:
+    class NoToken(Row):
+        def token_for(self, role: str) -> str:
+            return "not-a-token"
+
+    daemon = DaemonClient(NoToken(), role="read")
+
+    async def both(client: NodeClient) -> list[DaemonError]:
+        errors = []
+        for http in (client, client.fallback):
+            with pytest.raises(DaemonError) as caught:
+                await daemon.aget(node, "/executions", client=http, timeout_s=TIMEOUT_S)
+            errors.append(caught.value)
+        return errors
+
+    light, heavy = run(both)
+    assert (light.status, light.message) == (heavy.status, heavy.message)
+    assert light.status == 401
+
+
+def test_a_closed_port_fails_to_connect_as_through_httpx() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    daemon = DaemonClient(Row(), role="read")
+
+    async def both(client: NodeClient) -> list[DaemonError]:
+        errors = []
+        for http in (client, client.fallback):
+            with pytest.raises(DaemonError) as caught:
+                await daemon.aget(url, "/health/node", client=http, timeout_s=TIMEOUT_S)
+            errors.append(caught.value)
+        return errors
+
+    light, heavy = run(both)
+    assert light.connect_failed and heavy.connect_failed
+    assert light.status is None and heavy.status is None
+
+
+def test_a_node_that_never_answers_times_out_on_the_read_deadline(silent_port: int) -> None:
+    url = f"http://127.0.0.1:{silent_port}"
+    daemon = DaemonClient(Row(), role="read")
+
+    async def timed(client: NodeClient) -> tuple[str, float]:
+        started = time.monotonic()
+        with pytest.raises(DaemonError) as caught:
+            await daemon.aget(url, "/health/node", client=client, timeout_s=0.3)
+        return caught.value.message, time.monotonic() - started
+
+    message, took = run(timed)
+    assert "ReadTimeout" in message
+    assert 0.3 <= took < 1.0
+
+
+def test_a_kept_connection_the_node_closed_is_replaced(node: str) -> None:
+    daemon = DaemonClient(Row(), role="read")
+
+    async def after_close(client: NodeClient) -> dict:
+        await daemon.aget(node, "/health/node", client=client, timeout_s=TIMEOUT_S)
+        (conn,) = client.idle
+        # The node drops the idle connection (as uvicorn does after its keep-alive time);
+        # the next GET must neither fail nor reuse it.
+        conn.writer.transport.abort()
+        await asyncio.sleep(0)
+        answer = await daemon.aget(node, "/health/node", client=client, timeout_s=TIMEOUT_S)
+        assert client.idle and client.idle[0] is not conn
+        return answer
+
+    assert run(after_close)["name"]
+
+
+def test_a_get_cancelled_midway_leaves_no_connection_to_reuse(silent_port: int) -> None:
+    url = f"http://127.0.0.1:{silent_port}"
+    daemon = DaemonClient(Row(), role="read")
+
+    async def cancelled(client: NodeClient) -> int:
+        call = daemon.aget(url, "/health/node", client=client, timeout_s=5.0)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(call, 0.2)
+        return len(client.idle)
+
+    assert run(cancelled) == 0
+
+
+def test_https_and_writes_go_through_httpx(node: str) -> None:
+    tls_url = node.replace("http://", "https://")
+
+    async def both(client: NodeClient) -> tuple[BaseException, int, int]:
+        # httpx's TLS handshake against the node's plain HTTP port fails; a plain GET
+        # (what the keep-alive path would send) would have been answered.
+        with pytest.raises(httpx.ConnectError) as caught:
+            await client.request("GET", f"{tls_url}/health/node")
+        answer = await client.request("POST", f"{node}/admin/snapshot")
+        return caught.value, answer.status_code, len(client.idle)
+
+    error, status, idle = run(both)
+    assert "SSL" in str(error) or "ssl" in str(error)
+    assert isinstance(status, int) and status >= 400  # no token: refused, by httpx's call
+    assert idle == 0  # neither opened a keep-alive connection
