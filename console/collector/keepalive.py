@@ -21,8 +21,8 @@ callers see the same `DaemonError`s. Unchanged from the httpx path:
     hosts: `DaemonClient.headers_for` decides, as before), and `Host` as httpx writes it;
   - at most `max_connections` connections at once and `max_keepalive` kept idle.
 Sent to httpx instead, unchanged: `https` URLs (TLS stays httpx's verified context),
-anything but a GET or a GET with a body, and every call while an HTTP(S)/ALL proxy is
-set in the environment (httpx honours those; this client does not).
+anything but a GET or a GET with a body, and every call when an HTTP(S)/ALL proxy was set
+in the environment as the client was made (httpx honours those; this client does not).
 
 A kept connection the node closed meanwhile (uvicorn drops idle ones after 5 s) is
 found closed before use and dropped; one that fails before any byte of an answer came
@@ -202,6 +202,8 @@ class NodeClient:
         self.max_keepalive = max_keepalive
         self.slots = asyncio.Semaphore(max_connections)
         self.closed = False
+        # Read once, as httpx reads the proxy variables when its client is made.
+        self.proxied = proxy_configured()
 
     async def request(
         self,
@@ -213,7 +215,7 @@ class NodeClient:
         params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> Answer | httpx.Response:
-        if method != "GET" or kwargs or not url.startswith("http://") or proxy_configured():
+        if method != "GET" or kwargs or not url.startswith("http://") or self.proxied:
             return await self.fallback.request(
                 method, url, headers=headers, timeout=timeout, params=params, **kwargs
             )

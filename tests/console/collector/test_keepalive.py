@@ -226,3 +226,20 @@ def test_https_and_writes_go_through_httpx(node: str) -> None:
     assert "SSL" in str(error) or "ssl" in str(error)
     assert isinstance(status, int) and status >= 400  # no token: refused, by httpx's call
     assert idle == 0  # neither opened a keep-alive connection
+
+
+def test_with_a_proxy_in_the_environment_gets_go_through_httpx(
+    node: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy that is not there: httpx, which honours the variable, cannot connect; the
+    # keep-alive path would have reached the node directly.
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    async def through_proxy(client: NodeClient) -> int:
+        with pytest.raises(httpx.ConnectError):
+            await client.request("GET", f"{node}/health/node")
+        return len(client.idle)
+
+    assert run(through_proxy) == 0
