@@ -15,6 +15,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,7 +27,7 @@ from prometheus_client import Counter, Histogram
 
 from console.alerts.evaluate import evaluate_cluster
 from console.clusters.daemon_client import DaemonClient, DaemonError
-from console.clusters.models import Cluster
+from console.clusters.models import Cluster, Sample
 from console.collector.cadence import (
     ClusterMemory,
     Plan,
@@ -47,6 +48,7 @@ from console.collector.mirror import (
 from console.collector.observe import Observation, Target, fetch_summary, observe
 from console.collector.record import Outcome, Recorder
 from console.collector.samples import (
+    Totals,
     build_sample,
     executions_per_s,
     prune_samples,
@@ -123,6 +125,74 @@ def evaluate_alerts(cluster: Cluster, now: datetime) -> None:
         log.exception("alert evaluation failed for cluster %s", cluster.name)
 
 
+@dataclass
+class SampleRead:
+    """What a sample tick read over HTTP, and then what writing it did."""
+
+    cluster: Cluster
+    memory: ClusterMemory
+    client: DaemonClient
+    url: str
+    obs: Observation
+    commit: int
+    due: bool  # the feed is to be mirrored
+    after: int | None  # the cursor `page` was read from
+    page: dict | None
+    changed: bool = False  # an event was journaled
+    saved: tuple[int, int] | None = None  # store_page's answer for `page`
+    written: bool = False
+    error: BaseException | None = None
+
+    def keep(self) -> tuple[dict, Totals | None, datetime | None]:
+        """What writing changes in the collector's memory, to put back if it fails."""
+        return dict(self.memory.lags), self.memory.totals, self.memory.last_sample_at
+
+    def restore(self, kept: tuple[dict, Totals | None, datetime | None]) -> None:
+        lags, self.memory.totals, self.memory.last_sample_at = kept
+        self.memory.lags.clear()
+        self.memory.lags.update(lags)
+        self.changed, self.saved = False, None
+
+
+class SampleBatch:
+    """The sample ticks of one tick hand their writes here; once every one of them has
+    read (or dropped out to a full poll), all are written in one hop to Django's thread
+    and one transaction (issue 16: ten clusters' BEGIN/COMMIT pairs and chart INSERTs
+    each cost round trips to PostgreSQL every second). Reads are bounded by their
+    timeouts, so a slow cluster delays the others' writes by at most those."""
+
+    def __init__(self, write: Callable[[list[SampleRead]], None], expected: int) -> None:
+        self.write = write
+        self.waiting = expected
+        self.reads: list[SampleRead] = []
+        self.flushed = asyncio.Event()
+        self.task: asyncio.Future | None = None
+
+    def withdraw(self) -> None:
+        """This cluster writes nothing here (it polls in full, or its read failed)."""
+        self._arrive()
+
+    async def submit(self, read: SampleRead) -> None:
+        self.reads.append(read)
+        self._arrive()
+        await self.flushed.wait()
+
+    def _arrive(self) -> None:
+        self.waiting -= 1
+        if self.waiting == 0:
+            self.task = asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            if self.reads:
+                await sync_to_async(self.write)(self.reads)
+        except Exception as err:  # each read then raises it (written stays False)
+            for read in self.reads:
+                read.error = read.error or err
+        finally:
+            self.flushed.set()
+
+
 class Collector:
     def __init__(self, config: CollectorConfig, cluster_name: str | None = None) -> None:
         self.config = config
@@ -185,8 +255,10 @@ class Collector:
         self.tick_started = started
         plans = {c.pk: self._plan(c, started) for c in clusters}
         busy = [c for c in clusters if plans[c.pk] is not Plan.IDLE]
+        sampled = sum(1 for c in busy if plans[c.pk] is Plan.SAMPLE)
+        batch = SampleBatch(self._record_samples, sampled) if sampled > 1 else None
         results = await asyncio.gather(
-            *(self.poll_cluster(c, plans[c.pk]) for c in busy), return_exceptions=True
+            *(self.poll_cluster(c, plans[c.pk], batch) for c in busy), return_exceptions=True
         )
         tick = TickResult(clusters=len(clusters))
         tick.plans = {c.name: plans[c.pk] for c in clusters}
@@ -225,22 +297,70 @@ class Collector:
         watched = memory.members is not None and self.watches.watching(cluster.pk, urls)
         return plan(memory, self.config, now, watched, dirty)
 
-    async def poll_cluster(self, cluster: Cluster, how: Plan = Plan.FULL) -> Outcome:
+    async def poll_cluster(
+        self, cluster: Cluster, how: Plan = Plan.FULL, batch: SampleBatch | None = None
+    ) -> Outcome:
         if how is Plan.SAMPLE:
-            outcome = await self.sample_cluster(cluster)
+            outcome = await self.sample_cluster(cluster, batch)
             if outcome is not None:
                 return outcome
         return await self.full_poll(cluster)
 
-    async def sample_cluster(self, cluster: Cluster) -> Outcome | None:
+    async def sample_cluster(
+        self, cluster: Cluster, batch: SampleBatch | None = None
+    ) -> Outcome | None:
         """The leader's summary only: lag, the cluster row, a chart sample, the feed if
         the log moved. None if the summary is missing or disagrees with the rows (the
         caller then polls in full).
 
         The feed's next page is read before anything is written, so the tick's writes
         (lag, cluster row, chart point, mirrored rows and their event) go to the
-        database in one transaction, from one hop to Django's thread."""
+        database together: with `batch`, in one transaction with the other clusters'
+        sample ticks of this tick (SampleBatch), else in one of their own."""
         started = time.monotonic()
+        try:
+            read = await self._read_sample(cluster)
+        except BaseException:
+            if batch is not None:
+                batch.withdraw()
+            raise
+        if read is None:
+            if batch is not None:
+                batch.withdraw()
+            return None
+        if batch is not None:
+            await batch.submit(read)
+        else:
+            await sync_to_async(self._record_samples)([read])
+        if read.error is not None:
+            raise read.error
+        if not read.written:
+            raise RuntimeError(f"the sample of {cluster.name} was not written")
+        memory, url, commit = read.memory, read.url, read.commit
+        memory.sampled_at = self.tick_started
+        if read.page is not None:
+            if read.saved is None:  # another writer moved the cursor: read it next time
+                memory.mirrored_commit = memory.feed_cursor = None
+            else:
+                memory.feed_cursor = read.saved[1]
+                if page_done(read.page, read.saved[1]):
+                    memory.mirrored_commit = commit
+                else:  # a backlog: the following pages as a full poll reads them
+                    await self._mirror(cluster, read.client, url, memory, commit)
+        elif read.due:  # the cursor is not known here: the mirror reads it
+            await self._mirror(cluster, read.client, url, memory, commit)
+        if read.changed or alerts_due(memory, self.config, self.tick_started):
+            memory.alerts_at = self.tick_started
+            await sync_to_async(evaluate_alerts)(cluster, read.obs.at)
+        if read.changed:
+            memory.fast_until = time.monotonic() + self.config.fast_for_s
+        POLL_SECONDS.labels(cluster.name).observe(time.monotonic() - started)
+        return Outcome(read.changed, url, [p.target.url for p in memory.polls])
+
+    async def _read_sample(self, cluster: Cluster) -> SampleRead | None:
+        """A sample tick's HTTP: the leader's summary and, if the log moved and the
+        cursor is known, the feed's next page. None: the summary is missing or
+        disagrees with the rows."""
         memory = self._memory(cluster)
         url = memory.leader_url
         assert url is not None
@@ -268,28 +388,17 @@ class Collector:
                 log.warning("execution feed of %s: %s", cluster.name, err)
                 memory.mirrored_commit = memory.feed_cursor = None
                 due = False
-        changed, saved = await sync_to_async(self._record_sample)(
-            cluster, obs, memory, after if page is not None else None, page
+        return SampleRead(
+            cluster,
+            memory,
+            client,
+            url,
+            obs,
+            commit,
+            due,
+            after if page is not None else None,
+            page,
         )
-        memory.sampled_at = self.tick_started
-        if page is not None:
-            if saved is None:  # another writer moved the cursor: read it next time
-                memory.mirrored_commit = memory.feed_cursor = None
-            else:
-                memory.feed_cursor = saved[1]
-                if page_done(page, saved[1]):
-                    memory.mirrored_commit = commit
-                else:  # a backlog: the following pages as a full poll reads them
-                    await self._mirror(cluster, client, url, memory, commit)
-        elif due:  # the cursor is not known here: the mirror reads it
-            await self._mirror(cluster, client, url, memory, commit)
-        if changed or alerts_due(memory, self.config, self.tick_started):
-            memory.alerts_at = self.tick_started
-            await sync_to_async(evaluate_alerts)(cluster, obs.at)
-        if changed:
-            memory.fast_until = time.monotonic() + self.config.fast_for_s
-        POLL_SECONDS.labels(cluster.name).observe(time.monotonic() - started)
-        return Outcome(changed, url, [p.target.url for p in memory.polls])
 
     async def full_poll(self, cluster: Cluster) -> Outcome:
         started = time.monotonic()
@@ -353,34 +462,57 @@ class Collector:
             memory.mirrored_commit = commit
             memory.feed_cursor = result.cursor
 
-    def _record_sample(
-        self,
-        cluster: Cluster,
-        obs: Observation,
-        memory: ClusterMemory,
-        after: int | None,
-        page: dict | None,
-    ) -> tuple[bool, tuple[int, int] | None]:
-        """A sample tick's writes in one transaction: the feed page read with
-        ?after=`after` (if any) under the cluster row's lock, as save_page stores it, the
-        lag and cluster columns (the cursor among them, one UPDATE), the chart point,
-        and the `executions.mirrored` event. Returns (an event was journaled, what
-        store_page returned)."""
+    def _record_samples(self, reads: list[SampleRead]) -> None:
+        """The writes of these sample ticks in one transaction (the chart points in one
+        INSERT). If it fails, each cluster's again in a transaction of its own, so one
+        cluster's failure fails only that cluster's sample, as before; what a failed
+        attempt changed in the collector's memory is put back first."""
+        kept = [read.keep() for read in reads]
+        try:
+            with transaction.atomic():
+                Sample.objects.bulk_create([self._write_sample_tick(read) for read in reads])
+        except Exception:
+            if len(reads) == 1:
+                reads[0].restore(kept[0])
+                raise
+            log.exception("the sample ticks of %d clusters failed together; each alone", len(reads))
+            for read, state in zip(reads, kept, strict=True):
+                read.restore(state)
+        else:
+            for read in reads:
+                read.written = True
+            return
+        for read, state in zip(reads, kept, strict=True):
+            try:
+                with transaction.atomic():
+                    self._write_sample_tick(read).save()
+            except Exception as err:
+                read.restore(state)
+                read.error = err
+            else:
+                read.written = True
+
+    def _write_sample_tick(self, read: SampleRead) -> Sample:
+        """One sample tick's writes (the caller's transaction): the feed page read with
+        ?after=`read.after` (if any) under the cluster row's lock, as save_page stores
+        it, the lag and cluster columns (the cursor among them, one UPDATE) and the
+        `executions.mirrored` event; returns the chart point, to be saved."""
+        cluster, memory, after, page = read.cluster, read.memory, read.after, read.page
         saved = None
-        with transaction.atomic():
-            also: tuple[str, ...] = ()
-            if page is not None and after is not None:
-                locked = Cluster.objects.select_for_update().values_list("feed_cursor", flat=True)
-                cluster.feed_cursor = locked.get(pk=cluster.pk)
-                saved = store_page(cluster, after, page)
-                if saved is not None and saved[1] > after:
-                    cluster.feed_cursor = saved[1]
-                    also = ("feed_cursor",)
-            changed = memory.recorder.apply_summary(cluster, obs, memory.lags, also)
-            self._write_sample(cluster, obs, memory)
-            if saved is not None:
-                journal_mirrored(cluster, MirrorResult(count=saved[0], last_seq=saved[1]))
-        return changed, saved
+        also: tuple[str, ...] = ()
+        if page is not None and after is not None:
+            locked = Cluster.objects.select_for_update().values_list("feed_cursor", flat=True)
+            cluster.feed_cursor = locked.get(pk=cluster.pk)
+            saved = store_page(cluster, after, page)
+            if saved is not None and saved[1] > after:
+                cluster.feed_cursor = saved[1]
+                also = ("feed_cursor",)
+        read.changed = memory.recorder.apply_summary(cluster, read.obs, memory.lags, also)
+        sample = self._sample_row(cluster, read.obs, memory)
+        if saved is not None:
+            journal_mirrored(cluster, MirrorResult(count=saved[0], last_seq=saved[1]))
+        read.saved = saved
+        return sample
 
     def _record(self, cluster: Cluster, obs: Observation, memory: ClusterMemory) -> Outcome:
         """A full poll's rows and, when due, its chart point, in one transaction."""
@@ -391,14 +523,16 @@ class Collector:
                 self.tick_started - memory.sampled_at >= self.config.sample_interval_s * 0.95
             )
             if due:
-                self._write_sample(cluster, obs, memory)
+                self._sample_row(cluster, obs, memory).save()
         return outcome
 
-    def _write_sample(self, cluster: Cluster, obs: Observation, memory: ClusterMemory) -> None:
+    def _sample_row(self, cluster: Cluster, obs: Observation, memory: ClusterMemory) -> Sample:
+        """The chart point (not saved), and the totals the next one is measured from."""
         totals = totals_of(obs)
-        build_sample(cluster, obs, executions_per_s(memory.totals, totals)).save()
+        sample = build_sample(cluster, obs, executions_per_s(memory.totals, totals))
         memory.totals = totals or memory.totals
         memory.last_sample_at = obs.at
+        return sample
 
     # ---- the loop --------------------------------------------------------------
     def next_interval(self) -> float:
