@@ -3,9 +3,10 @@ in full, every node, or only the leader's summary for a chart sample while watch
 hold), record what changed, mirror the execution feed, keep chart samples, evaluate
 alerts, and mark runbook runs whose worker died `stale`.
 
-HTTP runs on asyncio (one pooled client, a deadline on every call); database work runs
-through sync_to_async on Django's single thread-sensitive thread, so it never races
-itself. Ticks never overlap: the next starts after the previous one ends, at the normal
+HTTP runs on asyncio (keep-alive connections per node, keepalive.py; a deadline on
+every call); database work runs through sync_to_async on Django's single
+thread-sensitive thread, so it never races itself, and the sample ticks of one tick
+write in one transaction (SampleBatch). Ticks never overlap: the next starts after the previous one ends, at the normal
 interval, or at the fast interval for a few seconds after something changed.
 """
 
