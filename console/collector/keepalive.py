@@ -299,7 +299,11 @@ class NodeClient:
         except OSError:
             raise _NoAnswer from None  # the node closed it: nothing was answered
         status, reason, headers = await conn.read_head(timeout.read)
-        body = await conn.read_body(headers, timeout.read)
+        while 100 <= status < 200:  # an interim answer (none is asked for): the next one
+            status, reason, headers = await conn.read_head(timeout.read)
+        # An answer that has no body by definition (RFC 9112 6.3), whatever it says.
+        no_body = status in (204, 304)
+        body = b"" if no_body else await conn.read_body(headers, timeout.read)
         if not reason:
             try:
                 reason = http.HTTPStatus(status).phrase

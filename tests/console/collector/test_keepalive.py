@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -243,3 +244,44 @@ def test_with_a_proxy_in_the_environment_gets_go_through_httpx(
         return len(client.idle)
 
     assert run(through_proxy) == 0
+
+
+class NoContent(BaseHTTPRequestHandler):
+    """Answers 204 on a kept-alive connection, with no Content-Length (none is needed)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def no_content_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NoContent)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_an_answer_without_a_body_by_definition_is_not_waited_for(no_content_url: str) -> None:
+    daemon = DaemonClient(Row(), role="read")
+
+    async def both(client: NodeClient) -> tuple[list[DaemonError], float]:
+        errors = []
+        started = time.monotonic()
+        for http_client in (client, client.fallback):
+            with pytest.raises(DaemonError) as caught:
+                await daemon.aget(no_content_url, "/x", client=http_client, timeout_s=2.0)
+            errors.append(caught.value)
+        return errors, time.monotonic() - started
+
+    (light, heavy), took = run(both, timeout_s=2.0)
+    assert (light.status, light.message) == (heavy.status, heavy.message)
+    assert took < 1.0  # no read timeout waited out
