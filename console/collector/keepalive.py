@@ -1,50 +1,57 @@
-"""The collector's HTTP client for one node: plain keep-alive HTTP/1.1 GETs on asyncio
-streams, with httpx for everything else.
+"""The collector's HTTP client for one node: keep-alive GETs through aiohttp, with httpx
+for everything else.
 
 Issue 16: with ten clusters, about half of the collector's CPU went to httpx's
 per-request machinery (request and response models, the connection pool's bookkeeping,
 anyio's cancel scopes, header normalisation) for answers of a few hundred bytes. A node's
-GETs (`/health/*`, `/metrics`, `/queue`, `/executions`) need none of it: this client
-writes the request line and headers itself, reads the status line, headers and a
-`Content-Length` or chunked body, and keeps the connection for the next GET.
+GETs (`/health/*`, `/metrics`, `/queue`, `/executions`) go instead through an aiohttp
+`ClientSession` (its C HTTP parser and its connection pool), created lazily inside the
+running loop, one per node client.
 
 It is a drop-in for the `httpx.AsyncClient` that `DaemonClient.arequest` is given:
 `request()` takes the same arguments and answers with an object carrying what
 `DaemonClient` reads (`status_code`, `reason_phrase`, `json()`), and every failure is
 raised as the httpx exception httpx would raise (`ConnectError`, `ConnectTimeout`,
-`ReadTimeout`, `WriteTimeout`, `ReadError`, `WriteError`, `RemoteProtocolError`), so
-callers see the same `DaemonError`s. Unchanged from the httpx path:
-  - timeouts: the connect, write and read phases each bounded as `httpx.Timeout` says
-    (each read of the answer by the read timeout, as httpx does); callers keep their
-    own whole-call deadline on top;
+`ReadTimeout`, `ReadError`, `RemoteProtocolError`), so callers see the same
+`DaemonError`s. Unchanged from the httpx path:
+  - timeouts: connecting bounded by the `httpx.Timeout`'s connect timeout, and each read
+    of the answer by its read timeout (aiohttp's `sock_connect` / `sock_read`); waiting
+    for a free connection and connecting together by pool + connect, at most what httpx
+    allows; callers keep their own whole-call deadline on top. aiohttp has no write
+    timeout: a GET's few hundred bytes go to the socket buffer at once;
   - headers: exactly the ones the caller passes (the bearer token, only to trusted
-    hosts: `DaemonClient.headers_for` decides, as before), and `Host` as httpx writes it;
-  - at most `max_connections` connections at once and `max_keepalive` kept idle.
+    hosts: `DaemonClient.headers_for` decides, as before), plus `Host` and
+    `Accept: */*` as httpx writes them; no `User-Agent`, no `Accept-Encoding` (the
+    nodes never compress, so nothing is decompressed either), no cookies;
+  - no redirect followed (httpx follows none by default);
+  - at most `max_connections` connections at once (the connector's `limit`). aiohttp
+    has no cap on the idle count; idle connections are dropped after `keepalive_s`,
+    below uvicorn's 5 s, so the client, not the node, closes them.
 Sent to httpx instead, unchanged: `https` URLs (TLS stays httpx's verified context),
 anything but a GET or a GET with a body, and every call when an HTTP(S)/ALL proxy was set
-in the environment as the client was made (httpx honours those; this client does not).
+in the environment as the client was made (httpx honours those; the aiohttp session has
+`trust_env=False`).
 
-A kept connection the node closed meanwhile (uvicorn drops idle ones after 5 s) is
-found closed before use and dropped; one that fails before any byte of an answer came
-back is retried once on a new connection (a GET, so the retry cannot do anything twice).
-A call that fails or is cancelled in the middle closes its connection: it never goes
-back to the pool half read.
+aiohttp drops a kept connection the node closed, retries a GET once when a connection
+fails before an answer (RFC 9112 9.3.1.1: it is idempotent), and never puts back into
+its pool a connection whose answer was not read to the end (failed or cancelled).
 """
 
 from __future__ import annotations
 
-import asyncio
 import http
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
+import aiohttp
 import httpx
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
-READ_CHUNK = 64 * 1024
-MAX_HEAD = 64 * 1024
+# uvicorn closes a connection idle for 5 s; closing ours first avoids sending a GET on a
+# connection the node is closing at that moment.
+KEEPALIVE_S = 4.0
 
 
 def proxy_configured() -> bool:
@@ -57,9 +64,7 @@ class Answer:
 
     __slots__ = ("content", "headers", "reason_phrase", "status_code")
 
-    def __init__(
-        self, status_code: int, reason_phrase: str, headers: dict[str, str], content: bytes
-    ) -> None:
+    def __init__(self, status_code: int, reason_phrase: str, headers: Any, content: bytes) -> None:
         self.status_code = status_code
         self.reason_phrase = reason_phrase
         self.headers = headers
@@ -73,116 +78,23 @@ class Answer:
         return self.content.decode("utf-8", errors="replace")
 
 
-class _NoAnswer(Exception):
-    """The connection ended before any byte of an answer: a kept connection the node
-    had closed; the GET may be retried once on a new one."""
-
-
-class _Connection:
-    __slots__ = ("buffer", "reader", "writer")
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.buffer = b""
-
-    def usable(self) -> bool:
-        return not (self.writer.is_closing() or self.reader.at_eof() or self.buffer)
-
-    def close(self) -> None:
-        self.writer.close()
-
-    async def read(self, timeout_s: float | None) -> bytes:
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await self.reader.read(READ_CHUNK)
-        except TimeoutError:
-            raise httpx.ReadTimeout("") from None
-        except OSError as err:
-            if not self.buffer and isinstance(err, ConnectionResetError):
-                raise _NoAnswer from None  # reset before any byte of an answer
-            raise httpx.ReadError(str(err) or type(err).__name__) from None
-
-    async def read_head(self, timeout_s: float | None) -> tuple[int, str, dict[str, str]]:
-        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
-            if len(self.buffer) > MAX_HEAD:
-                raise httpx.RemoteProtocolError("answer head too long")
-            data = await self.read(timeout_s)
-            if not data:
-                if not self.buffer:
-                    raise _NoAnswer
-                raise httpx.RemoteProtocolError("peer closed connection in the answer head")
-            self.buffer += data
-        head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise httpx.RemoteProtocolError(f"malformed status line {status_line[:80]!r}")
-        headers: dict[str, str] = {"_version": parts[0]}
-        for line in lines:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise httpx.RemoteProtocolError("malformed header line")
-            key = name.strip().lower()
-            value = value.strip()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        status = int(parts[1])
-        reason = parts[2] if len(parts) > 2 else ""
-        return status, reason, headers
-
-    async def read_exactly(self, size: int, timeout_s: float | None) -> bytes:
-        while len(self.buffer) < size:
-            data = await self.read(timeout_s)
-            if not data:
-                raise httpx.RemoteProtocolError("peer closed connection without sending the body")
-            self.buffer += data
-        body, self.buffer = self.buffer[:size], self.buffer[size:]
-        return body
-
-    async def read_line(self, timeout_s: float | None) -> bytes:
-        while (end := self.buffer.find(b"\r\n")) < 0:
-            data = await self.read(timeout_s)
-            if not data:
-                raise httpx.RemoteProtocolError("peer closed connection in a chunked body")
-            self.buffer += data
-        line, self.buffer = self.buffer[:end], self.buffer[end + 2 :]
-        return line
-
-    async def read_body(self, headers: dict[str, str], timeout_s: float | None) -> bytes:
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            chunks = []
-            while True:
-                size_line = await self.read_line(timeout_s)
-                try:
-                    size = int(size_line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise httpx.RemoteProtocolError("malformed chunk size") from None
-                if size == 0:
-                    while await self.read_line(timeout_s):  # trailers, then the empty line
-                        pass
-                    return b"".join(chunks)
-                chunks.append(await self.read_exactly(size, timeout_s))
-                await self.read_exactly(2, timeout_s)
-        length = headers.get("content-length")
-        if length is not None:
-            try:
-                size = int(length)
-            except ValueError:
-                raise httpx.RemoteProtocolError("malformed Content-Length") from None
-            return await self.read_exactly(size, timeout_s)
-        # Neither: the body runs to the end of the connection.
-        headers["connection"] = "close"
-        while data := await self.read(timeout_s):
-            self.buffer += data
-        body, self.buffer = self.buffer, b""
-        return body
-
-
-def _keeps_alive(headers: dict[str, str]) -> bool:
-    connection = headers.get("connection", "").lower()
-    if headers.get("_version") == "HTTP/1.0":
-        return "keep-alive" in connection
-    return "close" not in connection
+def _as_httpx(err: aiohttp.ClientError) -> httpx.TransportError:
+    """The httpx exception httpx raises for what aiohttp raised as `err`."""
+    if isinstance(err, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout("")
+    if isinstance(err, aiohttp.ServerTimeoutError):  # sock_read
+        return httpx.ReadTimeout("")
+    if isinstance(err, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(str(err.os_error) or type(err).__name__)
+    if isinstance(err, aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError("Server disconnected without sending a response.")
+    if isinstance(err, aiohttp.ClientPayloadError):
+        return httpx.RemoteProtocolError(
+            "peer closed connection without sending complete message body"
+        )
+    if isinstance(err, aiohttp.ClientResponseError):  # a malformed answer
+        return httpx.RemoteProtocolError(str(err.message) or type(err).__name__)
+    return httpx.ReadError(str(err) or type(err).__name__)
 
 
 class NodeClient:
@@ -195,12 +107,19 @@ class NodeClient:
         timeout_s: float,
         max_connections: int = 8,
         max_keepalive: int = 6,
+        keepalive_s: float = KEEPALIVE_S,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         self.fallback = fallback
         self.timeout = httpx.Timeout(timeout_s)
-        self.idle: list[_Connection] = []
+        self.max_connections = max_connections
+        # Kept for the interface: aiohttp's connector cannot cap the idle count (at most
+        # max_connections are ever kept, each for keepalive_s).
         self.max_keepalive = max_keepalive
-        self.slots = asyncio.Semaphore(max_connections)
+        self.keepalive_s = keepalive_s
+        self.trace_configs = list(trace_configs)  # tests count connections through these
+        self.session: aiohttp.ClientSession | None = None
+        self.timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
         self.closed = False
         # Read once, as httpx reads the proxy variables when its client is made.
         self.proxied = proxy_configured()
@@ -221,6 +140,43 @@ class NodeClient:
             )
         return await self.get(url, headers or {}, timeout or self.timeout, params)
 
+    def _session(self) -> aiohttp.ClientSession:
+        """Made on first use, inside the running loop."""
+        if self.session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.max_connections,
+                limit_per_host=self.max_connections,
+                keepalive_timeout=self.keepalive_s,
+            )
+            self.session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding"),
+                trace_configs=self.trace_configs or None,
+            )
+        return self.session
+
+    def _client_timeout(self, timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
+        key = (timeout.connect, timeout.read, timeout.pool)
+        found = self.timeouts.get(key)
+        if found is None:
+            pool_and_connect = (
+                None
+                if timeout.pool is None or timeout.connect is None
+                else timeout.pool + timeout.connect
+            )
+            found = aiohttp.ClientTimeout(
+                total=None,
+                connect=pool_and_connect,
+                sock_connect=timeout.connect,
+                sock_read=timeout.read,
+            )
+            if len(self.timeouts) < 64:
+                self.timeouts[key] = found
+        return found
+
     async def get(
         self,
         url: str,
@@ -228,92 +184,30 @@ class NodeClient:
         timeout: httpx.Timeout,
         params: dict[str, Any] | None,
     ) -> Answer:
-        parts = urlsplit(url)
-        target = parts.path or "/"
-        query = "&".join(q for q in (parts.query, urlencode(params) if params else "") if q)
-        if query:
-            target = f"{target}?{query}"
-        host = parts.hostname or ""
-        port = parts.port or 80
-        netloc = parts.netloc.rpartition("@")[2]
-        if netloc.endswith(":80") and parts.port == 80:
-            netloc = netloc[: -len(":80")]  # as httpx writes it: no default port
-        lines = [f"GET {target} HTTP/1.1", f"Host: {netloc}", "Accept: */*"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         if self.closed:
             raise httpx.ConnectError("the collector's client is closed")
         try:
-            async with asyncio.timeout(timeout.pool):
-                await self.slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout("") from None
-        try:
-            for attempt in range(2):
-                conn, reused = await self._connection(host, port, timeout.connect)
-                try:
-                    answer = await self._exchange(conn, request, timeout)
-                except _NoAnswer:
-                    conn.close()
-                    if reused and attempt == 0:
-                        continue  # a kept connection the node had closed: once more, anew
-                    raise httpx.RemoteProtocolError(
-                        "Server disconnected without sending a response."
-                    ) from None
-                except BaseException:
-                    conn.close()  # half read, or cancelled: never reused
-                    raise
-                if _keeps_alive(answer.headers) and len(self.idle) < self.max_keepalive:
-                    self.idle.append(conn)
-                else:
-                    conn.close()
-                return answer
-            raise AssertionError("unreachable")
-        finally:
-            self.slots.release()
-
-    async def _connection(
-        self, host: str, port: int, timeout_s: float | None
-    ) -> tuple[_Connection, bool]:
-        while self.idle:
-            conn = self.idle.pop()
-            if conn.usable():
-                return conn, True
-            conn.close()
-        try:
-            async with asyncio.timeout(timeout_s):
-                reader, writer = await asyncio.open_connection(host, port)
-        except TimeoutError:
-            raise httpx.ConnectTimeout("") from None
-        except OSError as err:
-            raise httpx.ConnectError(str(err) or type(err).__name__) from None
-        return _Connection(reader, writer), False
-
-    async def _exchange(self, conn: _Connection, request: bytes, timeout: httpx.Timeout) -> Answer:
-        try:
-            conn.writer.write(request)
-            async with asyncio.timeout(timeout.write):
-                await conn.writer.drain()
-        except TimeoutError:
-            raise httpx.WriteTimeout("") from None
-        except OSError:
-            raise _NoAnswer from None  # the node closed it: nothing was answered
-        status, reason, headers = await conn.read_head(timeout.read)
-        while 100 <= status < 200:  # an interim answer (none is asked for): the next one
-            status, reason, headers = await conn.read_head(timeout.read)
-        # An answer that has no body by definition (RFC 9112 6.3), whatever it says.
-        no_body = status in (204, 304)
-        body = b"" if no_body else await conn.read_body(headers, timeout.read)
+            async with self._session().get(
+                url,
+                headers=headers,
+                params=params,
+                timeout=self._client_timeout(timeout),
+                allow_redirects=False,
+            ) as response:
+                body = await response.read()
+        except aiohttp.ClientError as err:
+            raise _as_httpx(err) from None
+        reason = response.reason or ""
         if not reason:
             try:
-                reason = http.HTTPStatus(status).phrase
+                reason = http.HTTPStatus(response.status).phrase
             except ValueError:
                 reason = ""
-        return Answer(status, reason, headers, body)
+        return Answer(response.status, reason, response.headers, body)
 
     async def aclose(self) -> None:
         self.closed = True
-        for conn in self.idle:
-            conn.close()
-        self.idle.clear()
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
         await self.fallback.aclose()

@@ -1,5 +1,5 @@
-"""The collector's keep-alive GET client (keepalive.py) answers as httpx does: the same
-status and body from a real node, the same DaemonError for a refused token, a closed
+"""The collector's keep-alive GET client (keepalive.py, on aiohttp) answers as httpx
+does: the same status and body from a real node, the same DaemonError for a refused token, a closed
 port or a node that never answers, within the same deadlines; it reuses one connection,
 survives the node closing it, and never reuses a connection left half read."""
 
@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
 import pytest
 
@@ -36,10 +37,33 @@ class Row:
         return True
 
 
-def run(make: Callable[[NodeClient], Awaitable[T]], timeout_s: float = TIMEOUT_S) -> T:
+class Connections:
+    """Counts the connections the client's aiohttp session opens and reuses (aiohttp's
+    public tracing hooks)."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+        self.reused = 0
+        self.trace = aiohttp.TraceConfig()
+        self.trace.on_connection_create_end.append(self._opened)
+        self.trace.on_connection_reuseconn.append(self._reused)
+
+    async def _opened(self, *args: object) -> None:
+        self.opened += 1
+
+    async def _reused(self, *args: object) -> None:
+        self.reused += 1
+
+
+def run(
+    make: Callable[[NodeClient], Awaitable[T]],
+    timeout_s: float = TIMEOUT_S,
+    connections: Connections | None = None,
+) -> T:
     async def main() -> T:
         fallback = httpx.AsyncClient(timeout=timeout_s)
-        client = NodeClient(fallback, timeout_s)
+        traces = [connections.trace] if connections else []
+        client = NodeClient(fallback, timeout_s, trace_configs=traces)
         try:
             return await make(client)
         finally:
@@ -118,16 +142,15 @@ def test_a_node_s_answers_are_the_ones_httpx_gets(node: str) -> None:
 def test_many_gets_reuse_one_connection(node: str) -> None:
     daemon = DaemonClient(Row(), role="read")
 
-    async def many(client: NodeClient) -> tuple[int, int]:
-        conn_ids = set()
+    connections = Connections()
+
+    async def many(client: NodeClient) -> None:
         for _ in range(20):
             await daemon.aget(node, "/health/node", client=client, timeout_s=TIMEOUT_S)
-            conn_ids.update(id(c) for c in client.idle)
-        return len(conn_ids), len(client.idle)
 
-    opened, idle = run(many)
-    assert opened == 1
-    assert idle == 1
+    run(many, connections=connections)
+    assert connections.opened == 1
+    assert connections.reused == 19
 
 
 def test_a_refused_token_is_the_same_daemon_error_as_through_httpx(node: str) -> None:
@@ -182,51 +205,98 @@ def test_a_node_that_never_answers_times_out_on_the_read_deadline(silent_port: i
     assert 0.3 <= took < 1.0
 
 
-def test_a_kept_connection_the_node_closed_is_replaced(node: str) -> None:
+class AnswersThenCloses(BaseHTTPRequestHandler):
+    """Answers one GET as if keeping the connection (HTTP/1.1, no `Connection: close`),
+    then closes it, as uvicorn does with a connection idle past its keep-alive time."""
+
+    protocol_version = "HTTP/1.1"
+    closed: threading.Semaphore
+
+    def do_GET(self) -> None:
+        body = b'{"name": "n"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def finish(self) -> None:
+        super().finish()
+        self.closed.release()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def closing_server() -> Iterator[tuple[str, threading.Semaphore]]:
+    closed = threading.Semaphore(0)
+    handler = type("Handler", (AnswersThenCloses,), {"closed": closed})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", closed
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_a_kept_connection_the_node_closed_is_replaced(
+    closing_server: tuple[str, threading.Semaphore],
+) -> None:
+    url, closed = closing_server
     daemon = DaemonClient(Row(), role="read")
+    connections = Connections()
 
-    async def after_close(client: NodeClient) -> dict:
-        await daemon.aget(node, "/health/node", client=client, timeout_s=TIMEOUT_S)
-        (conn,) = client.idle
-        # The node drops the idle connection (as uvicorn does after its keep-alive time);
-        # the next GET must neither fail nor reuse it.
-        conn.writer.transport.abort()
-        await asyncio.sleep(0)
-        answer = await daemon.aget(node, "/health/node", client=client, timeout_s=TIMEOUT_S)
-        assert client.idle and client.idle[0] is not conn
-        return answer
+    async def after_close(client: NodeClient) -> list[dict]:
+        answers = [await daemon.aget(url, "/x", client=client, timeout_s=TIMEOUT_S)]
+        # The node has dropped the connection it kept: the next GET must neither fail
+        # nor reuse it.
+        assert await asyncio.to_thread(closed.acquire, timeout=5.0)
+        answers.append(await daemon.aget(url, "/x", client=client, timeout_s=TIMEOUT_S))
+        # And at once, while the node may still be closing the last one.
+        answers.append(await daemon.aget(url, "/x", client=client, timeout_s=TIMEOUT_S))
+        return answers
 
-    assert run(after_close)["name"]
+    assert run(after_close, connections=connections) == [{"name": "n"}] * 3
+    assert connections.opened >= 3  # one per answer (a GET sent on a closing one is retried)
 
 
 def test_a_get_cancelled_midway_leaves_no_connection_to_reuse(silent_port: int) -> None:
     url = f"http://127.0.0.1:{silent_port}"
     daemon = DaemonClient(Row(), role="read")
 
-    async def cancelled(client: NodeClient) -> int:
+    connections = Connections()
+
+    async def cancelled(client: NodeClient) -> None:
         call = daemon.aget(url, "/health/node", client=client, timeout_s=5.0)
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(call, 0.2)
-        return len(client.idle)
+        # The next GET gets a new connection, not the one left waiting for an answer.
+        with pytest.raises(DaemonError):
+            await daemon.aget(url, "/health/node", client=client, timeout_s=0.2)
 
-    assert run(cancelled) == 0
+    run(cancelled, connections=connections)
+    assert (connections.opened, connections.reused) == (2, 0)
 
 
 def test_https_and_writes_go_through_httpx(node: str) -> None:
     tls_url = node.replace("http://", "https://")
 
-    async def both(client: NodeClient) -> tuple[BaseException, int, int]:
+    async def both(client: NodeClient) -> tuple[BaseException, int]:
         # httpx's TLS handshake against the node's plain HTTP port fails; a plain GET
         # (what the keep-alive path would send) would have been answered.
         with pytest.raises(httpx.ConnectError) as caught:
             await client.request("GET", f"{tls_url}/health/node")
         answer = await client.request("POST", f"{node}/admin/snapshot")
-        return caught.value, answer.status_code, len(client.idle)
+        return caught.value, answer.status_code
 
-    error, status, idle = run(both)
+    connections = Connections()
+    error, status = run(both, connections=connections)
     assert "SSL" in str(error) or "ssl" in str(error)
     assert isinstance(status, int) and status >= 400  # no token: refused, by httpx's call
-    assert idle == 0  # neither opened a keep-alive connection
+    assert connections.opened == 0  # neither opened a keep-alive connection
 
 
 def test_with_a_proxy_in_the_environment_gets_go_through_httpx(
@@ -238,12 +308,13 @@ def test_with_a_proxy_in_the_environment_gets_go_through_httpx(
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
 
-    async def through_proxy(client: NodeClient) -> int:
+    async def through_proxy(client: NodeClient) -> None:
         with pytest.raises(httpx.ConnectError):
             await client.request("GET", f"{node}/health/node")
-        return len(client.idle)
 
-    assert run(through_proxy) == 0
+    connections = Connections()
+    run(through_proxy, connections=connections)
+    assert connections.opened == 0
 
 
 class NoContent(BaseHTTPRequestHandler):
