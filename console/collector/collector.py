@@ -3,7 +3,7 @@ in full, every node, or only the leader's summary for a chart sample while watch
 hold), record what changed, mirror the execution feed, keep chart samples, evaluate
 alerts, and mark runbook runs whose worker died `stale`.
 
-HTTP runs on asyncio (keep-alive connections per node, keepalive.py; a deadline on
+HTTP runs on asyncio (keep-alive connections per node through aiohttp, keepalive.py; a deadline on
 every call); database work runs through sync_to_async on Django's single
 thread-sensitive thread, so it never races itself, and the sample ticks of one tick
 write in one transaction (SampleBatch). Ticks never overlap: the next starts after the previous one ends, at the normal
@@ -207,9 +207,9 @@ class Collector:
         # select() each, and an is_idle() per pair) on each request and each answer, so
         # one pool over every node of ten clusters made that scan the collector's
         # largest cost (py-spy, issue 16); a node's own pool holds one to three.
-        # Each node's GETs go over plain keep-alive connections (keepalive.py: httpx's
-        # per-request cost was half the collector's CPU with ten clusters), the rest
-        # through that node's own httpx client.
+        # Each node's GETs go over keep-alive connections of that node's own aiohttp
+        # session (keepalive.py: httpx's per-request cost was half the collector's CPU
+        # with ten clusters), the rest through that node's own httpx client.
         self.pools: dict[str, NodeClient] = {}
         # Set by a node's watch answering "changed" (watch.py): the next tick starts now.
         self.wake = asyncio.Event()
