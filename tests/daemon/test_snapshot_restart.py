@@ -13,8 +13,7 @@ as a stop within that second leaves it."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from pysyncobj.journal import MetaStorer
 from daemon.localcluster import free_port, wait_for
 from daemon.raft_protocol import SafeSyncObj
 from daemon.state import ReplicatedState
+from tests.daemon.syncobj_support import committed, record
 
 
 def conf(data: Path) -> SyncObjConf:
@@ -81,23 +81,6 @@ def leader_of(nodes: list[Node]) -> Node:
 def third_node(leader: Node, other: Node) -> object:
     """pysyncobj's node object for `other` on `leader`."""
     return next(n for n in leader.obj._SyncObj__otherNodes if n.address == other.address)
-
-
-def committed(call: Callable[..., None], *args: object) -> None:
-    done = threading.Event()
-    errors: list[int] = []
-    call(*args, callback=lambda result, error: (errors.append(error), done.set()))
-    assert done.wait(10) and errors == [0], errors
-
-
-def record(n: int) -> dict:
-    return {
-        "id": f"id-{n}",
-        "operationId": "noop",
-        "status": "success",
-        "duration": 0.001,
-        "finishedAtEpoch": 1_795_000_000.0 + n,
-    }
 
 
 def test_a_follower_whose_saved_commit_index_lags_its_snapshot_rejoins_and_gets_ready(

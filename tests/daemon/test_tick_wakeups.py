@@ -7,7 +7,7 @@ cluster tests; these pin what a one-node object can show."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from daemon.localcluster import free_port, wait_for
 from daemon.raft_disk import DiskGuard
 from daemon.raft_protocol import SafeSyncObj
 from daemon.state import ReplicatedState
+from tests.daemon.syncobj_support import committed, record
 
 
 def conf(tmp_path: Path, tick_s: float) -> SyncObjConf:
@@ -49,13 +50,6 @@ def node(tmp_path: Path, address: str) -> Iterator[tuple[SafeSyncObj, Replicated
     obj.destroy()
 
 
-def committed(call: Callable[..., None], *args: object, within_s: float = 10) -> None:
-    done = threading.Event()
-    errors: list[int] = []
-    call(*args, callback=lambda result, error: (errors.append(error), done.set()))
-    assert done.wait(within_s) and errors == [0], errors
-
-
 def count_ticks(obj: SyncObj, seconds: float) -> int:
     ticks: list[int] = []
     callback = lambda: ticks.append(1)  # noqa: E731
@@ -86,16 +80,6 @@ def test_a_command_wakes_a_sleeping_tick_thread(tmp_path: Path, address: str) ->
         assert all(state.execution_by_id(f"id-{n}") is not None for n in range(5))
     finally:
         obj.destroy()
-
-
-def record(n: int) -> dict:
-    return {
-        "id": f"id-{n}",
-        "operationId": "noop",
-        "status": "success",
-        "duration": 0.001,
-        "finishedAtEpoch": 1_795_000_000.0 + n,
-    }
 
 
 def test_a_snapshot_is_written_with_the_runtime_attributes_set(
