@@ -22,6 +22,7 @@ from console.clusters.daemon_client import DaemonClient, DaemonError
 from console.collector.keepalive import NodeClient
 from tests.cluster_harness import READ_TOKEN
 from tests.cluster_harness import Cluster as DaemonCluster
+from tests.loopback import silent_server
 
 T = TypeVar("T")
 TIMEOUT_S = 0.8
@@ -84,28 +85,25 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port that accepts connections and never answers (a hung node)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
+    with silent_server() as port:
+        yield port
 
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except TimeoutError:
-                continue
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    server.close()
+def errors_both_ways(
+    daemon: DaemonClient, url: str, path: str, timeout_s: float = TIMEOUT_S
+) -> Callable[[NodeClient], Awaitable[list[DaemonError]]]:
+    """For run(): the DaemonError a GET of `path` raises through this client, then
+    through its httpx fallback."""
+
+    async def both(client: NodeClient) -> list[DaemonError]:
+        errors = []
+        for http in (client, client.fallback):
+            with pytest.raises(DaemonError) as caught:
+                await daemon.aget(url, path, client=http, timeout_s=timeout_s)
+            errors.append(caught.value)
+        return errors
+
+    return both
 
 
 def closed_port() -> int:
@@ -160,15 +158,7 @@ def test_a_refused_token_is_the_same_daemon_error_as_through_httpx(node: str) ->
 
     daemon = DaemonClient(NoToken(), role="read")
 
-    async def both(client: NodeClient) -> list[DaemonError]:
-        errors = []
-        for http in (client, client.fallback):
-            with pytest.raises(DaemonError) as caught:
-                await daemon.aget(node, "/executions", client=http, timeout_s=TIMEOUT_S)
-            errors.append(caught.value)
-        return errors
-
-    light, heavy = run(both)
+    light, heavy = run(errors_both_ways(daemon, node, "/executions"))
     assert (light.status, light.message) == (heavy.status, heavy.message)
     assert light.status == 401
 
@@ -177,15 +167,7 @@ def test_a_closed_port_fails_to_connect_as_through_httpx() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     daemon = DaemonClient(Row(), role="read")
 
-    async def both(client: NodeClient) -> list[DaemonError]:
-        errors = []
-        for http in (client, client.fallback):
-            with pytest.raises(DaemonError) as caught:
-                await daemon.aget(url, "/health/node", client=http, timeout_s=TIMEOUT_S)
-            errors.append(caught.value)
-        return errors
-
-    light, heavy = run(both)
+    light, heavy = run(errors_both_ways(daemon, url, "/health/node"))
     assert light.connect_failed and heavy.connect_failed
     assert light.status is None and heavy.status is None
 
@@ -344,13 +326,11 @@ def no_content_url() -> Iterator[str]:
 def test_an_answer_without_a_body_by_definition_is_not_waited_for(no_content_url: str) -> None:
     daemon = DaemonClient(Row(), role="read")
 
+    get_both = errors_both_ways(daemon, no_content_url, "/x", timeout_s=2.0)
+
     async def both(client: NodeClient) -> tuple[list[DaemonError], float]:
-        errors = []
         started = time.monotonic()
-        for http_client in (client, client.fallback):
-            with pytest.raises(DaemonError) as caught:
-                await daemon.aget(no_content_url, "/x", client=http_client, timeout_s=2.0)
-            errors.append(caught.value)
+        errors = await get_both(client)
         return errors, time.monotonic() - started
 
     (light, heavy), took = run(both, timeout_s=2.0)

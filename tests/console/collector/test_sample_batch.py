@@ -1,4 +1,4 @@
-"""The sample ticks of one tick write in one transaction (collector.SampleBatch, issue
+"""The sample ticks of one tick write in one transaction (sample_batch.SampleBatch, issue
 16), and one cluster's failed write still fails only that cluster's sample."""
 
 from __future__ import annotations
@@ -50,17 +50,28 @@ def _samples(cluster: Cluster) -> int:
     return Sample.objects.filter(cluster=cluster).count()
 
 
+def set_up(
+    two_clusters: list[DaemonCluster], monkeypatch: pytest.MonkeyPatch, executions: int
+) -> tuple[list[Cluster], Collector]:
+    """Both clusters registered with the noop defined (and run `executions` times), and a
+    collector that samples often, reconciles and evaluates alerts rarely."""
+    monkeypatch.setattr(collector_module, "close_old_connections", lambda: None)
+    rows = [register(d, name=f"c{i}") for i, d in enumerate(two_clusters)]
+    for daemons in two_clusters:
+        assert daemons.define(daemons.leader(), OP).status_code in (200, 201)
+        for _ in range(executions):
+            assert daemons.post(daemons.leader(), f"/execute/{OP['id']}").status_code == 200
+    collector = make_collector(reconcile_s=600, sample_interval_s=0.1, alert_interval_s=600)
+    return rows, collector
+
+
 @pytest.mark.cluster
 @pytest.mark.django_db
 def test_two_clusters_sampled_in_one_tick_each_get_their_point_and_their_executions(
     two_clusters: list[DaemonCluster], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(collector_module, "close_old_connections", lambda: None)
-    rows = [register(d, name=f"c{i}") for i, d in enumerate(two_clusters)]
+    rows, collector = set_up(two_clusters, monkeypatch, executions=0)
     names = [row.name for row in rows]
-    for daemons in two_clusters:
-        assert daemons.define(daemons.leader(), OP).status_code in (200, 201)
-    collector = make_collector(reconcile_s=600, sample_interval_s=0.1, alert_interval_s=600)
 
     async def scenario() -> None:
         async with collector:
@@ -95,12 +106,7 @@ def test_two_clusters_sampled_in_one_tick_each_get_their_point_and_their_executi
 def test_a_cluster_whose_write_fails_does_not_fail_the_other_cluster_s_sample(
     two_clusters: list[DaemonCluster], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(collector_module, "close_old_connections", lambda: None)
-    rows = [register(d, name=f"c{i}") for i, d in enumerate(two_clusters)]
-    for daemons in two_clusters:
-        assert daemons.define(daemons.leader(), OP).status_code in (200, 201)
-        assert daemons.post(daemons.leader(), f"/execute/{OP['id']}").status_code == 200
-    collector = make_collector(reconcile_s=600, sample_interval_s=0.1, alert_interval_s=600)
+    rows, collector = set_up(two_clusters, monkeypatch, executions=1)
 
     async def scenario() -> None:
         async with collector:

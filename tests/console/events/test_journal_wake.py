@@ -4,8 +4,6 @@ or fail, the writer (the collector's tick, a runbook step, a request)."""
 from __future__ import annotations
 
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -14,6 +12,7 @@ from django.test import override_settings
 
 from console.events import journal
 from console.events.models import Event
+from tests.loopback import silent_server
 
 
 @pytest.fixture(autouse=True)
@@ -29,28 +28,8 @@ def fresh_backoff() -> Iterator[None]:
 def hung_redis() -> Iterator[int]:
     """A loopback server that accepts connections and never answers: a hung Redis
     (a real TCP peer, not a mock of the client)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    server.close()
+    with silent_server() as port:
+        yield port
 
 
 def redis_layer(port: int) -> dict:
