@@ -20,7 +20,8 @@ secret) it
 
 Authenticated connections keep pysyncobj's behaviour except for the read cap per event.
 
-Every connection, incoming and outgoing, also sends cheaper: see :func:`pack`.
+Every connection, incoming and outgoing, also sends cheaper: see :func:`pack`, and
+seals with AES-GCM instead of Fernet where the peer reads it (``daemon/raft_cipher.py``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ import pysyncobj.tcp_server
 import pysyncobj.transport
 from pysyncobj.monotonic import monotonic as pysyncobj_clock
 from pysyncobj.tcp_connection import TcpConnection
+
+from daemon import raft_cipher
 
 log = logging.getLogger("daemon.raft")
 
@@ -70,16 +73,83 @@ def pack(message: Any) -> bytes:
 
 
 class CheapSend(TcpConnection):
-    """pysyncobj's ``send`` with :func:`pack` instead of level-3 compression."""
+    """pysyncobj's connection, sending with :func:`pack` instead of level-3 compression
+    and sealing with AES-GCM where the peer offered it (``raft_cipher``); it reads
+    both ciphers."""
+
+    _recv_rand_key: bytes | None = None
+    _sealing: raft_cipher.Direction | None = None
+    _opening: raft_cipher.Direction | None = None
+
+    # pysyncobj sets the handshake key this side makes (os.urandom(32)) and sends it to
+    # the peer: marked, it tells the peer this node reads AES-GCM.
+    @property
+    def recvRandKey(self) -> bytes | None:
+        return self._recv_rand_key
+
+    @recvRandKey.setter
+    def recvRandKey(self, key: bytes | None) -> None:
+        if isinstance(key, bytes) and len(key) == raft_cipher.KEY_BYTES:
+            key = raft_cipher.offering(key)
+        self._recv_rand_key = key
 
     def send(self, message: Any) -> None:
-        if self.sendRandKey:
-            message = (self.sendRandKey, message)
+        peer_key = self.sendRandKey
+        if peer_key:
+            message = (peer_key, message)
         data = pack(message)
         if self.encryptor:
-            data = self.encryptor.encrypt_at_time(data, int(pysyncobj_clock()))
+            if raft_cipher.offers(peer_key):
+                data = self._sealer(peer_key).seal(data)
+            else:
+                data = self.encryptor.encrypt_at_time(data, int(pysyncobj_clock()))
         self._TcpConnection__writeBuffer += struct.pack("i", len(data)) + data
         self._TcpConnection__trySendBuffer()
+
+    def _sealer(self, peer_key: bytes) -> raft_cipher.Direction:
+        sealing = self._sealing
+        if sealing is None or sealing.handshake_key != peer_key:
+            sealing = self._sealing = raft_cipher.Direction(self.encryptor, peer_key)
+        return sealing
+
+    def _opener(self, own_key: bytes) -> raft_cipher.Direction:
+        opening = self._opening
+        if opening is None or opening.handshake_key != own_key:
+            opening = self._opening = raft_cipher.Direction(self.encryptor, own_key)
+        return opening
+
+    def _TcpConnection__processParseMessage(self) -> Any:  # pysyncobj's private name
+        """pysyncobj's reader, which also opens AES-GCM messages. Anything that does not
+        open, unpickle and carry this connection's key drops the connection."""
+        buffer = self._TcpConnection__readBuffer
+        if len(buffer) < 4:
+            return None
+        (length,) = struct.unpack("i", buffer[:4])
+        if len(buffer) - 4 < length:
+            return None
+        data = buffer[4 : 4 + length]
+        own_key = self.recvRandKey
+        try:
+            if self.encryptor and raft_cipher.is_sealed(data):
+                if not own_key:
+                    raise raft_cipher.CipherError("a sealed message before the handshake")
+                data = self._opener(own_key).open(data)
+            elif self.encryptor:
+                timestamp = self.encryptor.extract_timestamp(data)
+                if timestamp < self.recvLastTimestamp:
+                    raise raft_cipher.CipherError("a Fernet message older than the last")
+                self.recvLastTimestamp = timestamp
+                data = self.encryptor.decrypt(data)
+            message = pysyncobj.pickle.loads(zlib.decompress(data))
+            if own_key:
+                rand_key, message = message
+                if rand_key != own_key:
+                    raise raft_cipher.CipherError("a message for another connection")
+        except Exception:  # as pysyncobj: whatever does not read drops the connection
+            self.disconnect()
+            return None
+        self._TcpConnection__readBuffer = buffer[4 + length :]
+        return message
 
 
 class PeerConnection(CheapSend):
