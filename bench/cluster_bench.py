@@ -205,6 +205,17 @@ class LagSampler(threading.Thread):
         }
 
 
+def _by_node(cluster: Cluster, by_url: dict[str, Any]) -> dict[str, Any]:
+    """Name each node's latency summary, marking the one that led at the end."""
+    leader = cluster.leader(timeout=5).name
+    named = {}
+    for node in cluster.nodes:
+        summary = by_url.get(execute_url(node))
+        if summary is not None:
+            named[node.name + (" (leader)" if node.name == leader else "")] = summary
+    return named
+
+
 def latency(
     cluster: Cluster, rate: float, duration: float, lag_interval: float = 0.05
 ) -> dict[str, Any]:
@@ -226,6 +237,7 @@ def latency(
         "rate": rate,
         "durationS": duration,
         "latencyMs": load["latencyMs"],
+        "latencyMsByNode": _by_node(cluster, load.get("latencyMsByUrl", {})),
         "sendLagMs": load["sendLagMs"],
         "codes": codes,
         "errorCount": sum(n for c, n in codes.items() if c != "200"),

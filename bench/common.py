@@ -240,6 +240,10 @@ def running_cluster(timing: RaftTiming, size: int = 3, nodelay: bool = False) ->
     """
     base = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     env = nodelay_env() if nodelay else {}
+    if extra := os.environ.get("BENCH_NODE_PYTHONPATH"):
+        # A/B experiments: a sitecustomize put first on the nodes' path changes them
+        # without touching daemon/ (the result records it).
+        env["PYTHONPATH"] = f"{extra}{os.pathsep}{env.get('PYTHONPATH', ROOT)}"
     cluster = Cluster(base, size=size, overrides=timing.overrides(), env=env)
     try:
         cluster.start()

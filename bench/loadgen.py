@@ -49,11 +49,13 @@ class Recorder:
         self.codes: Counter[str] = Counter()
         self.latencies_ms: list[float] = []
         self.send_lag_ms: list[float] = []
+        self.by_url: dict[str, list[float]] = {}
 
-    def record(self, code: str, latency_ms: float) -> None:
+    def record(self, code: str, latency_ms: float, url: str = "") -> None:
         self.codes[code] += 1
         if code == "200":
             self.latencies_ms.append(latency_ms)
+            self.by_url.setdefault(url, []).append(latency_ms)
 
     def report(self, elapsed_s: float) -> dict[str, Any]:
         ok = self.codes.get("200", 0)
@@ -64,6 +66,9 @@ class Recorder:
             "okPerS": round(ok / elapsed_s, 1) if elapsed_s else 0.0,
             "latencyMs": summarize_ms(self.latencies_ms),
             "sendLagMs": summarize_ms(self.send_lag_ms),
+            # The issue's target holds "on any node": a follower forwards to the
+            # leader, so its share is the slow one.
+            "latencyMsByUrl": {url: summarize_ms(v) for url, v in sorted(self.by_url.items())},
         }
 
 
@@ -78,6 +83,7 @@ class Pool:
     """
 
     def __init__(self, url: str, token: str) -> None:
+        self.url = url
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
@@ -131,7 +137,7 @@ async def one(pool: Pool, due: float, timeout: float, rec: Recorder) -> None:
         code = "timeout"
     except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
         code = type(exc).__name__
-    rec.record(code, (time.perf_counter() - due) * 1000)
+    rec.record(code, (time.perf_counter() - due) * 1000, pool.url)
 
 
 async def open_loop(args: argparse.Namespace) -> dict[str, Any]:
