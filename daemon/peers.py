@@ -2,6 +2,10 @@
 
 One pooled client per node, opened when the event loop runs. Peer reads carry the
 internal token (derived from the Raft secret), so they work with anonymous reads off.
+They go through a keep-alive aiohttp client (``daemon/keepalive.py``): each httpx GET
+cost about 2 ms of CPU here against 0.35 ms, and ``/health/cluster`` makes one per peer
+on the event loop that also answers ``/execute`` (BENCHMARKS, "Issue 16, sixth round").
+https, forwarded admin calls and proxied environments stay on httpx.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import httpx
 from daemon.auth import internal_token
 from daemon.directory import Directory
 from daemon.errors import ApiError
+from daemon.keepalive import NodeClient
 
 PEER_TIMEOUT_S = 0.5
 FORWARD_TIMEOUT_S = 30.0
@@ -36,13 +41,15 @@ class Peers:
         self._auth = {"Authorization": f"Bearer {internal_token(raft_password)}"}
         self._tls_cert = tls_cert
         self._http: httpx.AsyncClient | None = None
+        self._gets: NodeClient | None = None
 
     def open(self) -> None:
         self._http = httpx.AsyncClient(timeout=PEER_TIMEOUT_S, verify=peer_tls(self._tls_cert))
+        self._gets = NodeClient(self._http, PEER_TIMEOUT_S)
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
+        if self._gets is not None:
+            await self._gets.aclose()  # and the httpx client it falls back to
 
     @property
     def is_open(self) -> bool:
@@ -50,9 +57,9 @@ class Peers:
 
     async def node_view(self, url: str) -> dict | None:
         """The member's /health/node answer, or None if it does not answer in time."""
-        assert self._http is not None
+        assert self._gets is not None
         try:
-            response = await self._http.get(f"{url}/health/node", headers=self._auth)
+            response = await self._gets.request("GET", f"{url}/health/node", headers=self._auth)
             if response.status_code == 200:
                 return response.json()
         except (httpx.HTTPError, ValueError):
@@ -61,9 +68,9 @@ class Peers:
 
     async def commit_index_of(self, name: str) -> int:
         """The member's commit index, asked directly; raises if it cannot be had."""
-        assert self._http is not None
-        answer = await self._http.get(
-            f"{self._directory.url_of(name)}/health/node", headers=self._auth
+        assert self._gets is not None
+        answer = await self._gets.request(
+            "GET", f"{self._directory.url_of(name)}/health/node", headers=self._auth
         )
         return int(answer.json()["commitIndex"])
 

@@ -38,7 +38,6 @@ from console.collector.cadence import (
     summary_agrees,
 )
 from console.collector.collector_config import CollectorConfig
-from console.collector.keepalive import NodeClient
 from console.collector.mirror import (
     MirrorResult,
     journal_mirrored,
@@ -61,6 +60,7 @@ from console.events import journal
 from console.notifications.dispatch import dispatch_from_tick
 from console.runbooks import services as runbook_services
 from console.runbooks.nodes.crashes import restart_crashed
+from daemon.keepalive import NodeClient
 
 log = logging.getLogger("console.collector")
 

@@ -21,8 +21,8 @@ from django.db import transaction
 
 from console.clusters.daemon_client import DaemonClient
 from console.clusters.models import Cluster, Execution
-from console.collector.keepalive import NodeClient
 from console.events import journal
+from daemon.keepalive import NodeClient
 
 log = logging.getLogger("console.collector")
 

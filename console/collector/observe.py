@@ -21,7 +21,6 @@ import httpx
 from django.utils import timezone
 
 from console.clusters.daemon_client import DaemonClient, DaemonError
-from console.collector.keepalive import NodeClient
 from daemon.contract import (
     ClusterView,
     ContractError,
@@ -29,6 +28,7 @@ from daemon.contract import (
     parse_cluster_view,
     parse_node_health,
 )
+from daemon.keepalive import NodeClient
 
 
 @dataclass(frozen=True)

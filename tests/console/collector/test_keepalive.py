@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from console.clusters.daemon_client import DaemonClient, DaemonError
-from console.collector.keepalive import NodeClient
+from daemon.keepalive import NodeClient
 from tests.cluster_harness import READ_TOKEN
 from tests.cluster_harness import Cluster as DaemonCluster
 from tests.loopback import silent_server

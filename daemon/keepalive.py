@@ -1,5 +1,6 @@
-"""The collector's HTTP client for one node: keep-alive GETs through aiohttp, with httpx
-for everything else.
+"""An HTTP client for one node: keep-alive GETs through aiohttp, with httpx for everything
+else. The console's collector asks each node through one; a node asks its peers through
+one (``daemon/peers.py``: ``/health/cluster`` and the read-index of a catch-up).
 
 Issue 16: with ten clusters, about half of the collector's CPU went to httpx's
 per-request machinery (request and response models, the connection pool's bookkeeping,
@@ -185,7 +186,7 @@ class NodeClient:
         params: dict[str, Any] | None,
     ) -> Answer:
         if self.closed:
-            raise httpx.ConnectError("the collector's client is closed")
+            raise httpx.ConnectError("this client is closed")
         try:
             async with self._session().get(
                 url,
