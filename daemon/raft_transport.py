@@ -27,6 +27,7 @@ seals with AES-GCM instead of Fernet where the peer reads it (``daemon/raft_ciph
 from __future__ import annotations
 
 import logging
+import pickle
 import socket
 import struct
 import threading
@@ -53,6 +54,11 @@ READS_PER_EVENT = 64  # x recvBufferSize (8 KiB by default) per poll event
 
 # Below this size a message goes out as stored (uncompressed) zlib blocks.
 COMPRESS_FROM_BYTES = 4096
+# pysyncobj pickles messages with protocol 2, where every bytes object (each log entry)
+# becomes a call to _codecs.encode that the reader looks up and runs: 7 µs for a
+# one-entry append against 2.7 µs with protocol 5. Readers detect the protocol, and
+# every node runs Python 3.11 (pyproject), which reads it.
+PICKLE_PROTOCOL = 5
 
 
 def pack(message: Any) -> bytes:
@@ -64,8 +70,9 @@ def pack(message: Any) -> bytes:
     even shrink. Small messages are sent as stored blocks with the smallest window
     (about 1 µs); larger ones (append batches, snapshot chunks) are compressed as before.
     Both are ordinary zlib streams that any pysyncobj node's ``zlib.decompress`` reads,
-    so the wire format, and mixed-version clusters, are unchanged."""
-    data = pysyncobj.pickle.dumps(message)
+    so the wire format, and mixed-version clusters, are unchanged (the pickle protocol
+    aside: see PICKLE_PROTOCOL)."""
+    data = pickle.dumps(message, PICKLE_PROTOCOL)
     if len(data) >= COMPRESS_FROM_BYTES:
         return zlib.compress(data, 3)
     stored = zlib.compressobj(0, zlib.DEFLATED, 9, 1)

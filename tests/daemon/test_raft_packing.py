@@ -34,6 +34,9 @@ def test_a_small_message_is_read_back_by_pysyncobj_and_sent_stored() -> None:
     assert received(data) == message
     assert len(pysyncobj.pickle.dumps(message)) < COMPRESS_FROM_BYTES
     assert data[1] >> 6 == 0  # the zlib header's level field: stored, no compression work
+    # Pickle protocol 5: entries are plain bytes, not _codecs.encode calls (protocol 2).
+    assert zlib.decompress(data)[:2] == b"\x80\x05"
+    assert b"_codecs" not in zlib.decompress(data)
 
 
 def test_a_large_message_is_read_back_by_pysyncobj_and_compressed() -> None:
