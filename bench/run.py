@@ -17,8 +17,8 @@ bounded in count and time; all traffic stays on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import shutil
 import signal
 import sys
@@ -51,7 +51,14 @@ def report(name: str, timing: RaftTiming, load: dict[str, Any], data: dict[str, 
     label += f"-n{NODES[0]}" if NODES[0] != 3 else ""
     path = save_result(
         f"{name}-{label}",
-        {"timing": timing, "nodes": NODES[0], "tcpNodelayPatch": NODELAY[0], "nodePythonpath": os.environ.get("BENCH_NODE_PYTHONPATH", ""), **load, **data},
+        {
+            "timing": timing,
+            "nodes": NODES[0],
+            "tcpNodelayPatch": NODELAY[0],
+            "nodePythonpath": os.environ.get("BENCH_NODE_PYTHONPATH", ""),
+            **load,
+            **data,
+        },
     )
     print(
         f"== {name} [{label}] busy={load['cpuBusyPctBefore']}% load={load['loadBefore']} -> {path.name}"

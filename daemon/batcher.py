@@ -1,6 +1,6 @@
 """Group execution records into one replicated call while the previous one is in flight.
 
-Each Raft entry costs a pickle, a Fernet encryption and a message per follower on
+Each Raft entry costs a pickle, an encryption and a message per follower on
 pysyncobj's single tick thread; under concurrent load that, not the handlers, is
 the ceiling. A record that arrives while the node is idle is submitted at once
 (no added latency); records that arrive during a commit ride together in the
