@@ -23,6 +23,9 @@ from daemon.keepalive import NodeClient
 
 PEER_TIMEOUT_S = 0.5
 FORWARD_TIMEOUT_S = 30.0
+# One client serves every peer: room for several /health/cluster callers at once, each
+# asking every member of a 7-node cluster, without waiting for a free connection.
+PEER_CONNECTIONS = 64
 
 
 def peer_tls(tls_cert: str = "") -> ssl.SSLContext:
@@ -45,7 +48,7 @@ class Peers:
 
     def open(self) -> None:
         self._http = httpx.AsyncClient(timeout=PEER_TIMEOUT_S, verify=peer_tls(self._tls_cert))
-        self._gets = NodeClient(self._http, PEER_TIMEOUT_S)
+        self._gets = NodeClient(self._http, PEER_TIMEOUT_S, max_connections=PEER_CONNECTIONS)
 
     async def close(self) -> None:
         if self._gets is not None:

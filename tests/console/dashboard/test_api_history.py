@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from console.clusters.models import Cluster, Execution
 from console.dashboard.api import ExecutionFilters, executions_page, executions_query
+from tests.console.dashboard.bulk_rows import insert_then_index
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +150,9 @@ def test_a_seq_beyond_bigint_is_refused_not_a_crash(viewer_client, cluster) -> N
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="query plans are PostgreSQL's")
 def test_history_queries_use_the_indexes_at_a_million_rows(cluster) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(
+        insert_then_index(
+            cursor,
+            "clusters_execution",
             """
             INSERT INTO clusters_execution (cluster_id, seq, execution_id, operation_id, status,
                 duration_ms, node_name, started_at, finished_at, attempts, cached, error)
@@ -160,7 +163,6 @@ def test_history_queries_use_the_indexes_at_a_million_rows(cluster) -> None:
             """,
             [cluster.id, T0, T0],
         )
-        cursor.execute("ANALYZE clusters_execution")
     queries = [
         ExecutionFilters(),
         ExecutionFilters(before_seq=500_000),

@@ -14,6 +14,7 @@ from django.db import connection
 
 from console.clusters.models import Cluster, Execution
 from console.dashboard.api import ExecutionFilters, executions_page, executions_query
+from tests.console.dashboard.bulk_rows import insert_then_index
 
 pytestmark = pytest.mark.django_db
 
@@ -156,7 +157,9 @@ def insert_rows(cluster: Cluster) -> None:
     """ROWS more rows, one a second: operation seq % 20, a failure every 50th, node seq % 3,
     except that neither failures nor op-7 ever ran on n2."""
     with connection.cursor() as cursor:
-        cursor.execute(
+        insert_then_index(
+            cursor,
+            "clusters_execution",
             """
             INSERT INTO clusters_execution (cluster_id, seq, execution_id, operation_id,
                 status, duration_ms, node_name, started_at, finished_at, attempts, cached, error)
@@ -169,7 +172,6 @@ def insert_rows(cluster: Cluster) -> None:
             """,
             [cluster.id, T0, T0, ROWS],
         )
-        cursor.execute("ANALYZE clusters_execution")
 
 
 def plan_rows_read(key: Cluster | str, filters: ExecutionFilters) -> int:
