@@ -48,7 +48,7 @@ def main() -> None:
         Path(sys.argv[4]),
     )
     counter = Counter()
-    obj = SafeSyncObj(address, others, conf=conf(secret, data), consumers=[counter])
+    _node = SafeSyncObj(address, others, conf=conf(secret, data), consumers=[counter])
     seen = None
     while True:  # the test kills this process
         if counter.value != seen:
@@ -56,7 +56,6 @@ def main() -> None:
             (data / "value.tmp").write_text(str(seen))
             os.replace(data / "value.tmp", data / "value")
         time.sleep(0.01)
-        assert obj is not None
 
 
 if __name__ == "__main__":
