@@ -206,8 +206,12 @@ class LagSampler(threading.Thread):
 
 
 def _by_node(cluster: Cluster, by_url: dict[str, Any]) -> dict[str, Any]:
-    """Name each node's latency summary, marking the one that led at the end."""
-    leader = cluster.leader(timeout=5).name
+    """Name each node's latency summary, marking the one that led at the end (none is
+    marked if the nodes do not agree on one: the run's figures are kept either way)."""
+    try:
+        leader = cluster.leader(timeout=5).name
+    except AssertionError:
+        leader = None
     named = {}
     for node in cluster.nodes:
         summary = by_url.get(execute_url(node))
