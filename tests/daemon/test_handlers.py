@@ -7,9 +7,8 @@ import json
 import logging
 import os
 import random
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from daemon.handlers import (
     parse_handler,
     run_handler,
 )
+from tests.loopback import http_server
 
 EP = "tests.daemon.sample_entrypoints"
 OPEN = HandlerPolicy()
@@ -47,14 +47,8 @@ class _Responder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_base() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Responder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(_Responder) as url:
+        yield url
 
 
 # ------------------------------------------------------------------ the runbook's string form

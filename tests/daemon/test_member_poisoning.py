@@ -5,13 +5,13 @@ itself on its HTTP URL, and names, addresses and URLs cannot be reused."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from tests.cluster_harness import Cluster, free_port
+from tests.loopback import http_server
 
 pytestmark = pytest.mark.cluster
 
@@ -38,13 +38,8 @@ class _TokenTrap(BaseHTTPRequestHandler):
 @pytest.fixture
 def trap() -> Iterator[str]:
     _TokenTrap.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _TokenTrap)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(_TokenTrap) as url:
+        yield url
 
 
 def test_a_member_with_no_raft_listener_is_refused_and_never_sent_a_token(

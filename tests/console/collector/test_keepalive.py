@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +22,7 @@ from console.clusters.daemon_client import DaemonClient, DaemonError
 from daemon.keepalive import NodeClient
 from tests.cluster_harness import READ_TOKEN
 from tests.cluster_harness import Cluster as DaemonCluster
-from tests.loopback import silent_server
+from tests.loopback import http_server, silent_server
 
 T = TypeVar("T")
 TIMEOUT_S = 0.8
@@ -215,13 +215,8 @@ class AnswersThenCloses(BaseHTTPRequestHandler):
 def closing_server() -> Iterator[tuple[str, threading.Semaphore]]:
     closed = threading.Semaphore(0)
     handler = type("Handler", (AnswersThenCloses,), {"closed": closed})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", closed
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with http_server(handler) as url:
+        yield url, closed
 
 
 def test_a_kept_connection_the_node_closed_is_replaced(
@@ -314,13 +309,8 @@ class NoContent(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def no_content_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NoContent)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with http_server(NoContent) as url:
+        yield url
 
 
 def test_an_answer_without_a_body_by_definition_is_not_waited_for(no_content_url: str) -> None:

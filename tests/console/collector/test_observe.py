@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -15,6 +14,7 @@ from asgiref.sync import async_to_sync
 from console.clusters.daemon_client import DaemonClient
 from console.clusters.models import Cluster
 from console.collector.observe import Observation, Target, observe
+from tests.loopback import http_server
 
 # A node that answers, but not as the daemon does: an unknown role, and a cluster view
 # whose member list is not a list.
@@ -42,13 +42,8 @@ class OffContract(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def odd_node_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OffContract)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(OffContract) as url:
+        yield url
 
 
 def observe_once(url: str) -> Observation:
