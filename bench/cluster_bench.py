@@ -221,7 +221,11 @@ def _by_node(cluster: Cluster, by_url: dict[str, Any]) -> dict[str, Any]:
 
 
 def latency(
-    cluster: Cluster, rate: float, duration: float, lag_interval: float = 0.05
+    cluster: Cluster,
+    rate: float,
+    duration: float,
+    lag_interval: float = 0.05,
+    pacer: str = "thread",
 ) -> dict[str, Any]:
     warm_up(cluster)
     sampler = LagSampler(cluster, interval=lag_interval)
@@ -230,7 +234,7 @@ def latency(
     sampler.start()
     try:
         args = ["open", *_url_args(cluster), "--token", OPERATE_TOKEN]
-        args += ["--rate", str(rate), "--duration", str(duration)]
+        args += ["--rate", str(rate), "--duration", str(duration), "--pacer", pacer]
         load = _loadgen(args, timeout=duration + 60)
     finally:
         sampler.stop_event.set()
@@ -243,6 +247,7 @@ def latency(
         "latencyMs": load["latencyMs"],
         "latencyMsByNode": _by_node(cluster, load.get("latencyMsByUrl", {})),
         "sendLagMs": load["sendLagMs"],
+        "pacer": pacer,
         "codes": codes,
         "errorCount": sum(n for c, n in codes.items() if c != "200"),
         "lag": {**sampler.report(), "intervalS": lag_interval},

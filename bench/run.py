@@ -86,7 +86,9 @@ def do_throughput(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any
 def do_latency(args: argparse.Namespace, timing: RaftTiming) -> dict[str, Any]:
     with running_cluster(timing, size=args.nodes, nodelay=args.tcp_nodelay_patch) as cluster:
         load = quiet(args)
-        data = cluster_bench.latency(cluster, args.rate, args.duration, args.lag_interval)
+        data = cluster_bench.latency(
+            cluster, args.rate, args.duration, args.lag_interval, args.pacer
+        )
     report("latency", timing, load, data)
     return data
 
@@ -123,7 +125,9 @@ def one_cluster_suite(args: argparse.Namespace, timing: RaftTiming) -> dict[str,
             ("idle", lambda: cluster_bench.idle(cluster, args.seconds)),
             (
                 "latency",
-                lambda: cluster_bench.latency(cluster, args.rate, args.duration, args.lag_interval),
+                lambda: cluster_bench.latency(
+                    cluster, args.rate, args.duration, args.lag_interval, args.pacer
+                ),
             ),
             (
                 "failover",
@@ -217,6 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
                 help="seconds between the lag sampler's GET /health/cluster on the leader "
                 "(each makes the leader ask every peer; the console's collector asks once a "
                 "second)",
+            )
+            p.add_argument(
+                "--pacer",
+                choices=("thread", "loop"),
+                default="thread",
+                help="what sends each request at its due time: a thread (on time) or the "
+                "load generator's event-loop timer (up to ~1 ms late, counted in the latency; "
+                "the way of runs before 29 Nov 20:30)",
             )
         if name in ("failover", "matrix", "all"):
             p.add_argument("--trials", type=int, choices=range(1, 201), default=10, metavar="N")
