@@ -31,7 +31,7 @@ PODMAN=(podman --runtime runc --cgroup-manager=cgroupfs)
 ULIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 
 # The daemon's runtime dependencies (pyproject.toml, "# daemon"); versions from the lock.
-DAEMON_REQUIREMENTS=(pysyncobj cryptography starlette uvicorn uvloop httptools httpx aiohttp prometheus-client)
+DAEMON_REQUIREMENTS=(pysyncobj cryptography starlette uvicorn httptools httpx aiohttp prometheus-client)
 
 case "$WHAT" in
     daemon | console | all) ;;
