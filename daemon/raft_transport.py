@@ -38,6 +38,7 @@ from typing import Any
 import pysyncobj.pickle
 import pysyncobj.tcp_server
 import pysyncobj.transport
+from cryptography.fernet import InvalidToken
 from pysyncobj.monotonic import monotonic as pysyncobj_clock
 from pysyncobj.tcp_connection import TcpConnection
 
@@ -152,11 +153,29 @@ class CheapSend(TcpConnection):
                 rand_key, message = message
                 if rand_key != own_key:
                     raise raft_cipher.CipherError("a message for another connection")
-        except Exception:  # as pysyncobj: whatever does not read drops the connection
+        except Exception as exc:  # as pysyncobj: whatever does not read drops the connection
+            # ...but, unlike pysyncobj, says so: a peer started with another raft.password
+            # lands here on every reconnect (about once a second) and never joins.
+            log.warning("raft: dropping a connection from %s: %s", self._peer(), _unreadable(exc))
             self.disconnect()
             return None
         self._TcpConnection__readBuffer = buffer[4 + length :]
         return message
+
+    def _peer(self) -> str:
+        try:
+            host, port = self._TcpConnection__socket.getpeername()[:2]
+        except (OSError, AttributeError, ValueError):
+            return "an unknown peer"
+        return f"{host}:{port}"
+
+
+def _unreadable(exc: Exception) -> str:
+    if isinstance(exc, raft_cipher.CipherError):
+        return str(exc)
+    if isinstance(exc, InvalidToken):
+        return "it does not decrypt with this cluster's secret (another raft.password?)"
+    return f"a message that does not read ({type(exc).__name__})"
 
 
 class PeerConnection(CheapSend):

@@ -4,6 +4,9 @@ its own connection, unaltered, or the connection is dropped (daemon/raft_cipher.
 
 from __future__ import annotations
 
+import os
+import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -139,3 +142,23 @@ def test_new_nodes_seal_with_aes_gcm_and_an_older_node_still_replicates_with_fer
     assert between_new._sealing is not None  # it sealed with AES-GCM
     assert between_new._opening is not None  # and read AES-GCM from the other new node
     assert to_old._sealing is None and to_old._opening is None  # Fernet both ways
+
+
+@pytest.mark.cluster
+def test_a_connection_whose_messages_do_not_decrypt_is_dropped_and_the_node_says_why(
+    make_cluster,
+) -> None:
+    # What a peer started with another raft.password sends: a framed message that no
+    # key of this cluster opens. pysyncobj drops such a connection without a word.
+    cluster = make_cluster(size=1)
+    node = cluster.nodes[0]
+    with socket.create_connection(("127.0.0.1", node.raft_port), timeout=5) as sock:
+        garbage = os.urandom(96)
+        sock.sendall(struct.pack("i", len(garbage)) + garbage)
+        assert sock.recv(1) == b"", "the node kept a connection it cannot read"
+    line = wait_for(
+        lambda: next((ln for ln in node.log().splitlines() if "dropping a connection" in ln), None),
+        timeout=5,
+    )
+    assert "127.0.0.1:" in line and "raft.password" in line, line
+    assert cluster.get(node, "/health/ready").status_code == 200
