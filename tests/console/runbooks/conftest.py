@@ -4,6 +4,7 @@ real worker process for the few end-to-end ones; users by role for both."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from console.celery import app as celery_app
 from console.clusters.models import Cluster, Node
 from console.runbooks import live
 from console.runbooks.nodes import manager_for
+from daemon.localcluster import stop_nodes
 from tests import cluster_harness
 from tests.conftest import REPO_ROOT, database_url, embedded_defaults_env, wait_for
 from tests.console.runbooks.fakes import FakeCluster
@@ -155,12 +157,14 @@ class Worker:
     def stop(self) -> None:
         if self.proc.poll() is not None:
             return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
+        # Celery's cold shutdown, to the worker alone: the test is over, and a warm one
+        # (SIGTERM) took 3-7 s of every test that started a worker.
+        self.proc.send_signal(signal.SIGQUIT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever is left of the group
+        self.proc.wait()
 
 
 @pytest.fixture
@@ -234,5 +238,6 @@ def managed(
     assert daemon_cluster.define(daemon_cluster.nodes[0], WRITE_OP).status_code in (200, 201)
     yield console_cluster
     nodes = manager_for(console_cluster)
-    for name in nodes.names():  # nodes the worker started or added, too
-        nodes.process(name).stop()
+    # Nodes the worker started or added, too; in parallel: each takes seconds to shut
+    # down its own way, and one after another they were 9 s of every live test.
+    stop_nodes([nodes.process(name) for name in nodes.names()], grace_s=20)
