@@ -158,7 +158,7 @@ class Worker:
         if self.proc.poll() is not None:
             return
         # Celery's cold shutdown, to the worker alone: the test is over, and a warm one
-        # (SIGTERM) took 3-7 s of every test that started a worker.
+        # (SIGTERM) took 3 s on RabbitMQ of every test that started a worker.
         self.proc.send_signal(signal.SIGQUIT)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=20)
