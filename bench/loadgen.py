@@ -169,10 +169,11 @@ async def open_loop(args: argparse.Namespace) -> dict[str, Any]:
 
     t0 = time.perf_counter() + 0.05
     if args.pacer == "thread":
+        # Every start() has run once this returns: the thread queued its last one before
+        # to_thread queued its own completion, and the loop runs them in that order.
         await asyncio.to_thread(
             pace, total, args.rate, t0, lambda i, due: loop.call_soon_threadsafe(start, i, due)
         )
-        await asyncio.sleep(0)  # the last call_soon_threadsafe has run: every task exists
     else:
         for i in range(total):
             due = t0 + i / args.rate
