@@ -156,7 +156,7 @@ class CheapSend(TcpConnection):
         except Exception as exc:  # as pysyncobj: whatever does not read drops the connection
             # ...but, unlike pysyncobj, says so: a peer started with another raft.password
             # lands here on every reconnect (about once a second) and never joins.
-            log.warning("raft: dropping a connection from %s: %s", self._peer(), _unreadable(exc))
+            _DROPS.report(self._peer(), _unreadable(exc))
             self.disconnect()
             return None
         self._TcpConnection__readBuffer = buffer[4 + length :]
@@ -168,6 +168,30 @@ class CheapSend(TcpConnection):
         except (OSError, AttributeError, ValueError):
             return "an unknown peer"
         return f"{host}:{port}"
+
+
+class _DropLog:
+    """At most one warning a second about dropped connections, with how many it left
+    out: anyone who can reach the Raft port could otherwise fill the log."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        self.every_s = every_s
+        self.last_at = -every_s
+        self.unlogged = 0
+        self.lock = threading.Lock()
+
+    def report(self, peer: str, reason: str) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if now - self.last_at < self.every_s:
+                self.unlogged += 1
+                return
+            self.last_at, unlogged, self.unlogged = now, self.unlogged, 0
+        more = f" ({unlogged} more dropped since the last such line)" if unlogged else ""
+        log.warning("raft: dropping a connection from %s: %s%s", peer, reason, more)
+
+
+_DROPS = _DropLog()
 
 
 def _unreadable(exc: Exception) -> str:

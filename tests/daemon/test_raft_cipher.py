@@ -162,3 +162,18 @@ def test_a_connection_whose_messages_do_not_decrypt_is_dropped_and_the_node_says
     )
     assert "127.0.0.1:" in line and "raft.password" in line, line
     assert cluster.get(node, "/health/ready").status_code == 200
+
+
+def test_dropped_connections_are_logged_at_most_once_a_second_with_a_count_of_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Anyone who reaches the Raft port can send garbage: one line each would fill the log.
+    drops = raft_transport._DropLog(every_s=60)
+    with caplog.at_level("WARNING", logger="daemon.raft"):
+        for n in range(5):
+            drops.report(f"127.0.0.1:{1000 + n}", "it does not decrypt")
+        assert len(caplog.records) == 1
+        drops.last_at -= 60  # a minute on
+        drops.report("127.0.0.1:2000", "it does not decrypt")
+    assert len(caplog.records) == 2
+    assert "(4 more dropped since the last such line)" in caplog.records[1].getMessage()
