@@ -156,6 +156,23 @@ else:
     # In-memory layers do not cross processes; consumers poll the event journal instead.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The login throttle's counts (console/accounts/throttle.py) in Redis when there is one, so
+# every console process shares them: per process, each of the Kubernetes deployment's
+# replicas allowed its own quota and ignored the others' lockouts. "local" is this
+# process's own, which the throttle falls back to while Redis does not answer.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local"},
+}
+if REDIS_URL:
+    CACHES["default"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "console"),
+        # A sign-in must not hang on a Redis that does not answer.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+
 # Release wheels (wheels/<sha256>.whl) and their installed environments (envs/<name>/).
 RELEASES_DIR = Path(env_str("RELEASES_DIR", str(VAR_DIR / "releases"))).resolve()
 # The local cluster's layout root (`manage.py up`'s nodes), for the local node manager.

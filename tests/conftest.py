@@ -6,6 +6,7 @@ import logging
 import socket
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 
 from console.core.embedded import embedded_defaults_env
 from daemon.localcluster import ProcessHandle, free_port, wait_for
@@ -57,6 +59,20 @@ def django_db_modify_db_settings(
     if database["ENGINE"].endswith("sqlite3"):
         test_db = tmp_path_factory.mktemp("db") / "test_console.sqlite3"
         database.setdefault("TEST", {})["NAME"] = str(test_db)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_of_this_run() -> Iterator[None]:
+    """With REDIS_URL set, the console's cache is Redis, which keeps keys between runs
+    and is shared by the xdist workers: each test process gets keys of its own (a
+    sign-in throttled in one run must not lock the next one out)."""
+    default = settings.CACHES["default"]
+    if not default["BACKEND"].endswith("RedisCache"):
+        yield
+        return
+    ours = {**default, "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"}
+    with override_settings(CACHES={**settings.CACHES, "default": ours}):
+        yield
 
 
 OTHER_SESSIONS_SQL = """

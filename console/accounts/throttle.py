@@ -4,16 +4,22 @@ Policy: after FAILURES_PER_USER wrong passwords for one username, or FAILURES_PE
 from one client address, within WINDOW_S, that username (or address) is locked out for
 LOCKOUT_S; during a lockout even the right password is refused, so guessing gains
 nothing. A success clears the username's count. Each lockout is journaled once
-(`login.locked`). The counts live in the default cache: per process with the default
-local-memory cache (one daphne), shared when CACHES points at Redis.
+(`login.locked`). The counts live in the default cache: Redis when REDIS_URL is set, so
+every console process shares them; per process without it (`make run`'s one daphne).
+While Redis does not answer, each process counts in its own memory ("local"): sign-ins
+stay possible and still throttled, per process, and the console logs it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
+from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import caches
 from django.http import HttpRequest
+from redis.exceptions import RedisError
 
 from console.events import journal
 
@@ -22,6 +28,24 @@ FAILURES_PER_ADDRESS = 20
 WINDOW_S = 15 * 60
 LOCKOUT_S = 15 * 60
 LOCKED_MESSAGE = "Too many failed sign-ins. Wait 15 minutes and try again."
+WARN_EVERY_S = 60.0
+
+log = logging.getLogger("console.accounts")
+_warned_at = -WARN_EVERY_S
+
+
+def _cache(op: str, *args: Any) -> Any:
+    """The shared cache's answer, or this process's own cache's while the shared one
+    fails (a ValueError from incr is an answer: the key expired)."""
+    global _warned_at
+    try:
+        return getattr(caches["default"], op)(*args)
+    except (RedisError, OSError) as exc:
+        now = time.monotonic()
+        if now - _warned_at >= WARN_EVERY_S:
+            _warned_at = now
+            log.warning("login throttle: the shared cache failed (%s); counting per process", exc)
+        return getattr(caches["local"], op)(*args)
 
 
 def _key(counter: str, value: str) -> str:
@@ -35,16 +59,18 @@ def client_address(request: HttpRequest) -> str:
 
 
 def locked(username: str, address: str) -> bool:
-    return bool(cache.get(_key("lock-user", username)) or cache.get(_key("lock-addr", address)))
+    return bool(
+        _cache("get", _key("lock-user", username)) or _cache("get", _key("lock-addr", address))
+    )
 
 
 def _count(counter: str, value: str) -> int:
     key = _key(counter, value)
-    cache.add(key, 0, WINDOW_S)
+    _cache("add", key, 0, WINDOW_S)
     try:
-        return cache.incr(key)
+        return _cache("incr", key)
     except ValueError:  # expired between add and incr
-        cache.set(key, 1, WINDOW_S)
+        _cache("set", key, 1, WINDOW_S)
         return 1
 
 
@@ -55,7 +81,7 @@ def record_failure(username: str, address: str) -> None:
     ):
         if _count(counter, value) >= limit:
             lock = "lock-user" if counter == "fail-user" else "lock-addr"
-            if cache.add(_key(lock, value), 1, LOCKOUT_S):
+            if _cache("add", _key(lock, value), 1, LOCKOUT_S):
                 journal.append(
                     "login.locked",
                     actor=username or "anonymous",
@@ -66,4 +92,4 @@ def record_failure(username: str, address: str) -> None:
 
 
 def record_success(username: str) -> None:
-    cache.delete(_key("fail-user", username))
+    _cache("delete", _key("fail-user", username))
