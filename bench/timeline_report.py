@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import statistics
 from pathlib import Path
+
+from bench.common import percentile
 
 Mark = tuple[int, int, str]
 
@@ -110,11 +111,10 @@ def report(nodes: dict[str, list[Mark]]) -> None:
         order = ["handler submitted", *[label for label, _, _ in plan], "answered"]
         previous = 0.0
         for label in order:
-            values = sorted(offsets.get(label, []))
+            values = offsets.get(label, [])
             if not values:
                 continue
-            p50 = statistics.median(values)
-            p90 = values[int(len(values) * 0.9)]
+            p50, p90 = percentile(values, 50), percentile(values, 90)
             print(
                 f"  {label:26s} n={len(values):5d}  p50 {p50:6.3f} ms (+{p50 - previous:5.3f})  p90 {p90:6.3f} ms"
             )

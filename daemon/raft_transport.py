@@ -43,6 +43,7 @@ from pysyncobj.monotonic import monotonic as pysyncobj_clock
 from pysyncobj.tcp_connection import TcpConnection
 
 from daemon import raft_cipher
+from daemon.ratelog import RateLimitedLog
 
 log = logging.getLogger("daemon.raft")
 
@@ -156,7 +157,9 @@ class CheapSend(TcpConnection):
         except Exception as exc:  # as pysyncobj: whatever does not read drops the connection
             # ...but, unlike pysyncobj, says so: a peer started with another raft.password
             # lands here on every reconnect (about once a second) and never joins.
-            _DROPS.report(self._peer(), _unreadable(exc))
+            _DROPS.warning(
+                "raft: dropping a connection from %s: %s", self._peer(), _unreadable(exc)
+            )
             self.disconnect()
             return None
         self._TcpConnection__readBuffer = buffer[4 + length :]
@@ -170,28 +173,8 @@ class CheapSend(TcpConnection):
         return f"{host}:{port}"
 
 
-class _DropLog:
-    """At most one warning a second about dropped connections, with how many it left
-    out: anyone who can reach the Raft port could otherwise fill the log."""
-
-    def __init__(self, every_s: float = 1.0) -> None:
-        self.every_s = every_s
-        self.last_at = -every_s
-        self.unlogged = 0
-        self.lock = threading.Lock()
-
-    def report(self, peer: str, reason: str) -> None:
-        now = time.monotonic()
-        with self.lock:
-            if now - self.last_at < self.every_s:
-                self.unlogged += 1
-                return
-            self.last_at, unlogged, self.unlogged = now, self.unlogged, 0
-        more = f" ({unlogged} more dropped since the last such line)" if unlogged else ""
-        log.warning("raft: dropping a connection from %s: %s%s", peer, reason, more)
-
-
-_DROPS = _DropLog()
+# Anyone who can reach the Raft port can send garbage: one line per drop would fill the log.
+_DROPS = RateLimitedLog(log, 1.0, left_out="{} more dropped since the last such line")
 
 
 def _unreadable(exc: Exception) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from typing import Any
 
 from django.core.cache import caches
@@ -22,6 +21,7 @@ from django.http import HttpRequest
 from redis.exceptions import RedisError
 
 from console.events import journal
+from daemon.ratelog import RateLimitedLog
 
 FAILURES_PER_USER = 5
 FAILURES_PER_ADDRESS = 20
@@ -30,21 +30,18 @@ LOCKOUT_S = 15 * 60
 LOCKED_MESSAGE = "Too many failed sign-ins. Wait 15 minutes and try again."
 WARN_EVERY_S = 60.0
 
-log = logging.getLogger("console.accounts")
-_warned_at = -WARN_EVERY_S
+_cache_failed = RateLimitedLog(logging.getLogger("console.accounts"), WARN_EVERY_S)
 
 
 def _cache(op: str, *args: Any) -> Any:
     """The shared cache's answer, or this process's own cache's while the shared one
     fails (a ValueError from incr is an answer: the key expired)."""
-    global _warned_at
     try:
         return getattr(caches["default"], op)(*args)
     except (RedisError, OSError) as exc:
-        now = time.monotonic()
-        if now - _warned_at >= WARN_EVERY_S:
-            _warned_at = now
-            log.warning("login throttle: the shared cache failed (%s); counting per process", exc)
+        _cache_failed.warning(
+            "login throttle: the shared cache failed (%s); counting per process", exc
+        )
         return getattr(caches["local"], op)(*args)
 
 

@@ -19,6 +19,7 @@ from pysyncobj.encryptor import getEncryptor
 from daemon import raft_cipher, raft_transport
 from daemon.localcluster import free_port, wait_for
 from daemon.raft_protocol import SafeSyncObj
+from daemon.ratelog import RateLimitedLog
 from tests.daemon.cipher_peer import Counter, conf
 from tests.daemon.syncobj_support import committed
 
@@ -168,12 +169,12 @@ def test_dropped_connections_are_logged_at_most_once_a_second_with_a_count_of_th
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Anyone who reaches the Raft port can send garbage: one line each would fill the log.
-    drops = raft_transport._DropLog(every_s=60)
+    drops = RateLimitedLog(raft_transport.log, 60, raft_transport._DROPS.left_out)
     with caplog.at_level("WARNING", logger="daemon.raft"):
         for n in range(5):
-            drops.report(f"127.0.0.1:{1000 + n}", "it does not decrypt")
+            drops.warning("raft: dropping a connection from %s: %s", f"127.0.0.1:{1000 + n}", "x")
         assert len(caplog.records) == 1
         drops.last_at -= 60  # a minute on
-        drops.report("127.0.0.1:2000", "it does not decrypt")
+        drops.warning("raft: dropping a connection from %s: %s", "127.0.0.1:2000", "x")
     assert len(caplog.records) == 2
     assert "(4 more dropped since the last such line)" in caplog.records[1].getMessage()

@@ -63,7 +63,7 @@ def test_sign_ins_are_still_throttled_per_process_when_redis_does_not_answer(
         override_settings(CACHES={**settings.CACHES, "default": unreachable}),
         caplog.at_level(logging.WARNING, logger="console.accounts"),
     ):
-        throttle._warned_at = -throttle.WARN_EVERY_S
+        throttle._cache_failed.last_at = -throttle.WARN_EVERY_S
         assert not throttle.locked("lonely-victim", ADDRESS)
         for _ in range(throttle.FAILURES_PER_USER):
             throttle.record_failure("lonely-victim", ADDRESS)
