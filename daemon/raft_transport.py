@@ -173,7 +173,8 @@ class CheapSend(TcpConnection):
         return f"{host}:{port}"
 
 
-# Anyone who can reach the Raft port can send garbage: one line per drop would fill the log.
+# Every connection this port drops is reported through this one limit: anyone who can
+# reach it can open connections and send garbage, and one line per drop would fill the log.
 _DROPS = RateLimitedLog(log, 1.0, left_out="{} more dropped since the last such line")
 
 
@@ -209,7 +210,7 @@ class BoundedConnection(CheapSend):
             over = oldest[: max(0, len(pending) + 1 - MAX_UNAUTHENTICATED)]
             pending[id(self)] = self
         for conn in {id(c): c for c in stale + over}.values():
-            log.warning("raft: dropping an unauthenticated connection (handshake limit)")
+            _DROPS.warning("raft: dropping an unauthenticated connection (handshake limit)")
             conn.disconnect()
 
     def _leave_pool(self) -> None:
@@ -241,7 +242,7 @@ class BoundedConnection(CheapSend):
         buffer = self._TcpConnection__readBuffer + incoming
         self._TcpConnection__readBuffer = buffer
         if not self.authenticated and self._too_big(buffer):
-            log.warning("raft: dropping an unauthenticated connection that sent too much")
+            _DROPS.warning("raft: dropping an unauthenticated connection that sent too much")
             self.disconnect()
             return False
         return True

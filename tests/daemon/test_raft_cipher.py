@@ -178,3 +178,23 @@ def test_dropped_connections_are_logged_at_most_once_a_second_with_a_count_of_th
         drops.warning("raft: dropping a connection from %s: %s", "127.0.0.1:2000", "x")
     assert len(caplog.records) == 2
     assert "(4 more dropped since the last such line)" in caplog.records[1].getMessage()
+
+
+@pytest.mark.cluster
+def test_a_flood_of_connections_the_raft_port_drops_writes_a_line_a_second_not_one_each(
+    make_cluster,
+) -> None:
+    cluster = make_cluster(size=1)
+    node = cluster.nodes[0]
+    floods = 30
+    for _ in range(floods):  # each announces a message larger than a stranger may send
+        with socket.create_connection(("127.0.0.1", node.raft_port), timeout=5) as sock:
+            sock.sendall(struct.pack("i", 10 * 2**20))
+            assert sock.recv(1) == b"", "the node kept a connection that sent too much"
+
+    def drop_lines() -> list[str]:
+        return [ln for ln in node.log().splitlines() if "raft: dropping" in ln]
+
+    wait_for(lambda: drop_lines() or None, timeout=5)
+    assert len(drop_lines()) < floods / 3, drop_lines()
+    assert cluster.get(node, "/health/ready").status_code == 200
