@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import random
 import threading
 import time
 from collections import deque
@@ -30,6 +29,7 @@ from pysyncobj.monotonic import monotonic as pysyncobj_clock
 from daemon import raft_disk, raft_transport
 from daemon import raft_storage as storage
 from daemon.config import Config
+from daemon.raft_election import LeaderLossWatch
 from daemon.raft_liveness import CatchUpWatch, TickJobs, replication_progress, send_keepalives
 from daemon.raft_protocol import SafeSyncObj, keep_code_version_map
 from daemon.state import ReplicatedState
@@ -105,8 +105,7 @@ class RaftNode:
         # for a follower at matchIndex m is the age of the first sample past m.
         self._append_samples: deque[tuple[float, int]] = deque(maxlen=20_000)
         self._view = AppliedView(0, 0, 0, 0, self.state.digest, 0)
-        self._leader_lost_at: float | None = None
-        self._hastened = False
+        self._leader_loss = LeaderLossWatch(config.raft, config.raft_advertise)
         self._last_keepalive = 0.0
         self._slack_checked_at = 0.0
         self._shrink_requested = threading.Event()
@@ -165,7 +164,7 @@ class RaftNode:
             changes=changes,
         )
         self.catch_up.observe(time.monotonic(), obj._SyncObj__leaderCommitIndex, view_applied)
-        self._hasten_election_if_leader_gone()
+        self._leader_loss.observe(obj, self.member_addresses)
         raft_disk.enforce(obj, self.disk, self.config.raft.election_timeout_ms / 1000)
         self._keep_peer_connections_fresh()
         self._version_map = keep_code_version_map(obj, self._version_map)
@@ -201,59 +200,14 @@ class RaftNode:
         tick thread's sleep (raft_wakeups.py): keep-alives, and on a follower the
         moment a lost or silent leader makes it hasten its election."""
         due = self._last_keepalive + KEEPALIVE_EVERY_S
-        obj = self.obj
-        if obj._SyncObj__raftState != 0 or obj._SyncObj__raftLeader is None or self._hastened:
-            return due
-        raft = self.config.raft
-        if self._leader_lost_at is not None:
-            due = min(due, self._leader_lost_at + 2 * raft.heartbeat_interval_ms / 1000)
-        return min(due, obj._leader_heard_at + raft.election_timeout_ms / 1000)
+        election_due = self._leader_loss.due(self.obj)
+        return due if election_due is None else min(due, election_due)
 
     def _keep_peer_connections_fresh(self) -> None:
         now = pysyncobj_clock()
         if now - self._last_keepalive >= KEEPALIVE_EVERY_S:
             self._last_keepalive = now
             send_keepalives(self.obj)
-
-    def _hasten_election_if_leader_gone(self) -> None:
-        """A follower whose connection to the leader has been closed for two
-        heartbeats starts its election within a short random delay instead of
-        waiting out the full timeout. A killed process closes its sockets at once,
-        so this turns a 1-1.5 s detection into ~0.2-0.5 s. A merely slow leader
-        keeps its connections and is still judged by the normal timeout; a dropped
-        connection to a live leader costs at worst an unneeded election, which
-        Raft makes safe."""
-        obj = self.obj
-        leader = obj._SyncObj__raftLeader
-        now = pysyncobj_clock()
-        connected = leader is not None and obj.isNodeConnected(leader)
-        # A silent leader (stopped, or its traffic dropped: no socket closes) is
-        # judged by the election timeout as before, but the survivors then stand in
-        # rank order too, instead of at random over the next half timeout.
-        silent = (
-            connected and now - obj._leader_heard_at >= self.config.raft.election_timeout_ms / 1000
-        )
-        if obj._SyncObj__raftState != 0 or leader is None or (connected and not silent):
-            self._leader_lost_at = None
-            self._hastened = False
-            return
-        if self._leader_lost_at is None:
-            self._leader_lost_at = now
-            if not silent:
-                return
-        heartbeat_s = self.config.raft.heartbeat_interval_ms / 1000
-        if self._hastened or (not silent and now - self._leader_lost_at < 2 * heartbeat_s):
-            return
-        # Once per loss, and staggered by rank among the survivors (sorted Raft
-        # addresses): two followers that start together split the vote and then
-        # wait a whole timeout. 100 ms apart, the first one's vote request arrives
-        # long before the second times out.
-        self._hastened = True
-        survivors = sorted(a for a in self.member_addresses() if a != leader.address)
-        rank = survivors.index(self.config.raft_advertise)
-        soon = now + rank * 0.1 + random.uniform(0, 0.05)
-        if obj._SyncObj__raftElectionDeadline > soon:
-            obj._SyncObj__raftElectionDeadline = soon
 
     # ---- reads -----------------------------------------------------------
     @property
