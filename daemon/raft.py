@@ -207,7 +207,7 @@ class RaftNode:
         now = pysyncobj_clock()
         if now - self._last_keepalive >= KEEPALIVE_EVERY_S:
             self._last_keepalive = now
-            send_keepalives(self.obj)
+            send_keepalives(self.obj, KEEPALIVE_EVERY_S)
 
     # ---- reads -----------------------------------------------------------
     @property

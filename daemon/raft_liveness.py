@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from pysyncobj.monotonic import monotonic as pysyncobj_clock
+
 CATCH_UP_BOUND_S = 5.0
 
 
@@ -80,16 +82,27 @@ def replication_progress(
     return progress
 
 
-def send_keepalives(obj: Any) -> None:
+def send_keepalives(obj: Any, quiet_s: float) -> list[Any]:
     """pysyncobj drops a connection on the first *send* after `connectionTimeout`
     without reads, and followers never talk to each other between elections: so the
     first vote request after a quiet spell was always lost, and the election waited a
     whole timeout for a reconnect. A message of an unknown type (pysyncobj ignores it),
-    sent each second to every connected peer, keeps every link read-fresh."""
+    sent each second to every connected peer this node sent nothing else to for
+    `quiet_s`, keeps every link read-fresh. A leader's heartbeats and a follower's
+    answers to them already do, so only links between followers carry keep-alives.
+    Returns the peers it went to."""
     transport = obj._SyncObj__transport
+    now = pysyncobj_clock()
+    sent = []
     for node in list(obj._SyncObj__otherNodes):
-        if obj.isNodeConnected(node):
-            transport.send(node, {"type": "keepalive"})
+        if not obj.isNodeConnected(node):
+            continue
+        connection = transport._connections.get(node)
+        if now - getattr(connection, "sent_at", float("-inf")) < quiet_s:
+            continue
+        transport.send(node, {"type": "keepalive"})
+        sent.append(node)
+    return sent
 
 
 class TickJobs:

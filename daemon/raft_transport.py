@@ -89,6 +89,8 @@ class CheapSend(TcpConnection):
     _recv_rand_key: bytes | None = None
     _sealing: raft_cipher.Direction | None = None
     _opening: raft_cipher.Direction | None = None
+    # When this side last sent anything (pysyncobj's clock): the peer has read since.
+    sent_at: float = float("-inf")
 
     # pysyncobj sets the handshake key this side makes (os.urandom(32)) and sends it to
     # the peer: marked, it tells the peer this node reads AES-GCM.
@@ -113,6 +115,7 @@ class CheapSend(TcpConnection):
             else:
                 data = self.encryptor.encrypt_at_time(data, int(pysyncobj_clock()))
         self._TcpConnection__writeBuffer += struct.pack("i", len(data)) + data
+        self.sent_at = pysyncobj_clock()
         self._TcpConnection__trySendBuffer()
 
     def _sealer(self, peer_key: bytes) -> raft_cipher.Direction:
