@@ -85,16 +85,23 @@ class DiskGuard:
                 free,
                 self.reserve_bytes,
             )
-            self.full = True
-            # Give the ballast's space to the appends already in flight.
-            with contextlib.suppress(OSError):
-                self.ballast.unlink()
+            self._release_ballast()
         elif self.full and free >= self.reserve_bytes + self.ballast_bytes + HYSTERESIS_BYTES:
             log.warning("disk space is back (%d bytes free); taking writes again", free)
             self.full = False
         if not self.full:
             self._keep_ballast()
         return self.full
+
+    def _release_ballast(self) -> bool:
+        """Mark the disk full and give the ballast's space to the appends already in
+        flight; True if there was a ballast to give."""
+        self.full = True
+        try:
+            self.ballast.unlink()
+        except OSError:
+            return False
+        return True
 
     def _keep_ballast(self) -> None:
         try:
@@ -152,9 +159,14 @@ class DiskGuard:
                 if not wait:
                     log.warning("could not allocate the journal file: %s", exc)
                     return False
-                # Writes are refused well before this; reaching it means the
-                # reserve was eaten by something else. Wait, never crash.
-                self.full = True
+                # The disk filled between two of refresh's checks, which run on this
+                # very thread: waiting here, nothing would ever release the ballast,
+                # and the node would hang as leader. Its space is for this append.
+                if self._release_ballast():
+                    log.error("disk full under a journal append (%s); ballast released", exc)
+                    continue
+                # Reaching this means the reserve and the ballast were eaten by
+                # something else. Wait, never crash.
                 log.error("journal cannot grow (%s); waiting for disk space", exc)
                 time.sleep(0.5)
 

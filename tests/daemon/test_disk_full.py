@@ -49,6 +49,18 @@ def test_a_leader_with_a_full_disk_hands_over_leadership_and_resumes(tmp_path: P
     assert result["leaderMovedAfterS"] is not None, result
 
 
+@pytest.mark.skipif(NO_NETNS is not None, reason=NO_NETNS or "")
+def test_a_journal_that_must_grow_on_a_disk_just_filled_takes_the_ballast_and_does_not_hang(
+    tmp_path: Path,
+) -> None:
+    # The disk guard's check and the append run on one thread: before the fix the
+    # append waited for space forever, and its node hung on as a leader nobody followed.
+    result = run_in_private_netns("tests.chaos.journal_growth", str(tmp_path), timeout_s=60)
+    assert result["ballastLaid"], result
+    assert result["appendFinished"], result
+    assert result["full"] and not result["ballastLeft"], result
+
+
 def test_the_guard_is_full_under_the_reserve_and_clears_only_past_the_margin(
     tmp_path: Path,
 ) -> None:
