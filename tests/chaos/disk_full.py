@@ -29,13 +29,16 @@ RESERVE_BYTES = 4 << 20
 
 
 def fill(path: Path) -> None:
-    """Write zeros into `path` until the filesystem refuses (ENOSPC)."""
-    chunk = b"\0" * (256 << 10)
-    with open(path, "wb") as f, contextlib.suppress(OSError):
-        while True:
-            f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
+    """Write zeros into `path` until the filesystem refuses (ENOSPC), in smaller and
+    smaller writes, unbuffered: a buffered file's close would retry the refused rest."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (256 << 10, 4 << 10, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
 
 
 def disk_of(cluster: Cluster, node: Node) -> dict[str, Any]:

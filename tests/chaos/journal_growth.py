@@ -24,22 +24,9 @@ from pysyncobj.journal import FileJournal
 
 from daemon.raft_disk import DiskGuard
 from tests.chaos import netns
+from tests.chaos.disk_full import fill
 
 APPEND_WAIT_S = 10.0
-
-
-def fill(path: Path) -> None:
-    """Take every free byte of the filesystem (unbuffered: nothing left to flush)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for size in (1 << 20, 4 << 10, 1):
-            while True:
-                try:
-                    os.write(fd, b"\0" * size)
-                except OSError:
-                    break
-    finally:
-        os.close(fd)
 
 
 def run(base_dir: Path) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from daemon import raft_cipher, raft_transport
 from daemon.localcluster import free_port, wait_for
 from daemon.raft_protocol import SafeSyncObj
 from daemon.ratelog import RateLimitedLog
+from tests import cluster_harness
 from tests.daemon.cipher_peer import Counter, conf
 from tests.daemon.syncobj_support import committed
 
@@ -145,6 +146,13 @@ def test_new_nodes_seal_with_aes_gcm_and_an_older_node_still_replicates_with_fer
     assert to_old._sealing is None and to_old._opening is None  # Fernet both ways
 
 
+def send_and_be_dropped(node: cluster_harness.Node, data: bytes) -> None:
+    """Send `data` to the node's Raft port as a stranger; the node must close on it."""
+    with socket.create_connection(("127.0.0.1", node.raft_port), timeout=5) as sock:
+        sock.sendall(data)
+        assert sock.recv(1) == b"", "the node kept a connection it should have dropped"
+
+
 @pytest.mark.cluster
 def test_a_connection_whose_messages_do_not_decrypt_is_dropped_and_the_node_says_why(
     make_cluster,
@@ -153,10 +161,8 @@ def test_a_connection_whose_messages_do_not_decrypt_is_dropped_and_the_node_says
     # key of this cluster opens. pysyncobj drops such a connection without a word.
     cluster = make_cluster(size=1)
     node = cluster.nodes[0]
-    with socket.create_connection(("127.0.0.1", node.raft_port), timeout=5) as sock:
-        garbage = os.urandom(96)
-        sock.sendall(struct.pack("i", len(garbage)) + garbage)
-        assert sock.recv(1) == b"", "the node kept a connection it cannot read"
+    garbage = os.urandom(96)
+    send_and_be_dropped(node, struct.pack("i", len(garbage)) + garbage)
     line = wait_for(
         lambda: next((ln for ln in node.log().splitlines() if "dropping a connection" in ln), None),
         timeout=5,
@@ -188,9 +194,7 @@ def test_a_flood_of_connections_the_raft_port_drops_writes_a_line_a_second_not_o
     node = cluster.nodes[0]
     floods = 30
     for _ in range(floods):  # each announces a message larger than a stranger may send
-        with socket.create_connection(("127.0.0.1", node.raft_port), timeout=5) as sock:
-            sock.sendall(struct.pack("i", 10 * 2**20))
-            assert sock.recv(1) == b"", "the node kept a connection that sent too much"
+        send_and_be_dropped(node, struct.pack("i", 10 * 2**20))
 
     def drop_lines() -> list[str]:
         return [ln for ln in node.log().splitlines() if "raft: dropping" in ln]
